@@ -1,0 +1,217 @@
+/* llmbill core: the public embedding API (llmbill.h). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "lb.h"
+
+unsigned llmbill_version(void)
+{
+    return LLMBILL_VERSION_HEX;
+}
+
+const char *llmbill_version_string(void)
+{
+    return LLMBILL_VERSION_STRING;
+}
+
+const char *llmbill_strerror(int rc)
+{
+    switch (rc) {
+    case LLMBILL_OK: return "success";
+    case LLMBILL_EINVAL: return "invalid argument or usage record";
+    case LLMBILL_ENOMEM: return "out of memory";
+    case LLMBILL_ECONFIG: return "configuration error";
+    case LLMBILL_ELOAD: return "sink plugin could not be loaded";
+    case LLMBILL_EABI: return "sink plugin ABI mismatch";
+    case LLMBILL_EFULL: return "queue full: the event was not recorded";
+    case LLMBILL_ECLOSED: return "handle is closing";
+    case LLMBILL_ETIMEDOUT: return "timed out with events still pending";
+    case LLMBILL_ERECURSIVE: return "llmbill_record() called from one of the handle's own sinks";
+    case LLMBILL_ENOTFOUND: return "no such sink instance";
+    case LLMBILL_EIO: return "I/O error";
+    case LLMBILL_ESINK: return "a sink failed to start";
+    default: return "unknown error";
+    }
+}
+
+static char *errbuf_of(const struct llmbill_open_opts *o, size_t *len)
+{
+    if (o == NULL || o->struct_size < offsetof(struct llmbill_open_opts, errbuf_len) + sizeof(size_t)) {
+        *len = 0;
+        return NULL;
+    }
+    *len = o->errbuf_len;
+    return o->errbuf;
+}
+
+int llmbill_open(llmbill **out, const char *path, const struct llmbill_open_opts *opts)
+{
+    struct lb_config *cfg;
+    size_t errlen;
+    char *err = errbuf_of(opts, &errlen);
+    int rc;
+
+    if (out == NULL || path == NULL)
+        return LLMBILL_EINVAL;
+    *out = NULL;
+    if ((rc = lb_config_load_file(path, &cfg, err, errlen)) != 0)
+        return rc;
+    return lb_open_config(out, cfg, opts, err, errlen);
+}
+
+int llmbill_open_string(llmbill **out, const char *ini_text, const struct llmbill_open_opts *opts)
+{
+    struct lb_config *cfg;
+    size_t errlen;
+    char *err = errbuf_of(opts, &errlen);
+    int rc;
+
+    if (out == NULL || ini_text == NULL)
+        return LLMBILL_EINVAL;
+    *out = NULL;
+    if ((rc = lb_config_load_string(ini_text, &cfg, err, errlen)) != 0)
+        return rc;
+    return lb_open_config(out, cfg, opts, err, errlen);
+}
+
+int llmbill_record_id(llmbill *h, const struct llmbill_usage *u, char *id_out, size_t id_cap)
+{
+    struct lb_event *ev;
+    int rc;
+
+    if (h == NULL || u == NULL)
+        return LLMBILL_EINVAL;
+    if (lb_tls_in_sink == h)
+        return LLMBILL_ERECURSIVE;
+    rc = lb_event_new(u, &ev);
+    if (rc != 0) {
+        if (rc == LLMBILL_EINVAL)
+            atomic_fetch_add_explicit(&h->rejected_invalid, 1, memory_order_relaxed);
+        return rc;
+    }
+    if (id_out != NULL && id_cap > 0) {
+        size_t n = strlen(ev->u.event_id);
+
+        if (n >= id_cap)
+            n = id_cap - 1;
+        memcpy(id_out, ev->u.event_id, n);
+        id_out[n] = '\0';
+    }
+    rc = lb_dispatch_enqueue(h, ev);
+    if (rc != 0) {
+        free(ev);
+        if (rc == LLMBILL_EFULL)
+            atomic_fetch_add_explicit(&h->rejected_full, 1, memory_order_relaxed);
+    }
+    return rc;
+}
+
+int llmbill_record(llmbill *h, const struct llmbill_usage *u)
+{
+    return llmbill_record_id(h, u, NULL, 0);
+}
+
+int llmbill_flush(llmbill *h, int timeout_ms)
+{
+    if (h == NULL)
+        return LLMBILL_EINVAL;
+    if (lb_tls_in_sink == h)
+        return LLMBILL_ERECURSIVE;
+    return lb_dispatch_flush(h, timeout_ms);
+}
+
+int llmbill_close(llmbill *h)
+{
+    int rc;
+
+    if (h == NULL)
+        return 0;
+    lb_dispatch_stop(h);
+    rc = atomic_load(&h->aborting) ? LLMBILL_ETIMEDOUT : 0;
+    lb_handle_free(h);
+    return rc;
+}
+
+int llmbill_stats(llmbill *h, const char *instance, struct llmbill_stats *out)
+{
+    struct llmbill_stats st;
+
+    if (h == NULL || out == NULL || out->struct_size == 0)
+        return LLMBILL_EINVAL;
+    memset(&st, 0, sizeof st);
+    if (instance != NULL) {
+        size_t i;
+
+        for (i = 0; i < h->nsinks; i++)
+            if (strcmp(h->sinks[i].name, instance) == 0)
+                break;
+        if (i == h->nsinks)
+            return LLMBILL_ENOTFOUND;
+        lb_sink_stats(&h->sinks[i], &st);
+    } else {
+        for (size_t i = 0; i < h->nsinks; i++) {
+            struct llmbill_stats one;
+
+            lb_sink_stats(&h->sinks[i], &one);
+            st.delivered += one.delivered;
+            st.retried += one.retried;
+            st.dead_lettered += one.dead_lettered;
+            st.pending += one.pending;
+        }
+        st.recorded = atomic_load(&h->head) & ~LB_HEAD_CLOSED;
+        st.rejected_full = atomic_load(&h->rejected_full);
+        st.rejected_invalid = atomic_load(&h->rejected_invalid);
+    }
+    {
+        size_t n = out->struct_size < sizeof st ? out->struct_size : sizeof st;
+        uint32_t keep = out->struct_size;
+
+        memcpy(out, &st, n);
+        out->struct_size = keep;
+    }
+    return 0;
+}
+
+size_t llmbill_sink_count(llmbill *h)
+{
+    return h ? h->nsinks : 0;
+}
+
+const char *llmbill_sink_name(llmbill *h, size_t i)
+{
+    return h && i < h->nsinks ? h->sinks[i].name : NULL;
+}
+
+int llmbill_sink_info(llmbill *h, size_t i, struct llmbill_sink_info *out)
+{
+    static const char *const filters[] = { "all", "success", "failure" };
+    struct llmbill_sink_info info;
+    struct lb_sink *s;
+
+    if (h == NULL || out == NULL || out->struct_size == 0)
+        return LLMBILL_EINVAL;
+    if (i >= h->nsinks)
+        return LLMBILL_ENOTFOUND;
+    s = &h->sinks[i];
+    memset(&info, 0, sizeof info);
+    info.struct_size = out->struct_size;
+    info.batch_max = s->batch_max;
+    info.name = s->name;
+    info.plugin = s->plugin.desc.name;
+    info.plugin_version = s->plugin.desc.version ? s->plugin.desc.version : "";
+    info.path = s->plugin.path;
+    info.events = filters[s->filter];
+    pthread_mutex_lock(&s->mu);
+    memcpy(info.last_error, s->last_error, sizeof info.last_error);
+    pthread_mutex_unlock(&s->mu);
+    info.last_error[sizeof info.last_error - 1] = '\0';
+    memcpy(out, &info, out->struct_size < sizeof info ? out->struct_size : sizeof info);
+    return 0;
+}
+
+int llmbill_usage_validate(const struct llmbill_usage *u, char *err, size_t err_len)
+{
+    if (err != NULL && err_len > 0)
+        err[0] = '\0';
+    return lb_usage_validate(u, err, err_len);
+}

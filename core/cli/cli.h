@@ -1,0 +1,29 @@
+/* llmbill CLI: shared declarations. */
+#ifndef LLMBILL_CLI_H
+#define LLMBILL_CLI_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "llmbill/llmbill.h"
+
+struct cli {
+    const char *config;         /* -c FILE, LLMBILL_CONFIG, or ./llmbill.ini */
+    int verbose;
+};
+
+/* Opens the configured handle; prints the reason and returns NULL on error. */
+llmbill *cli_open(const struct cli *c);
+/* Parses a non-negative integer option value; prints an error and returns -1. */
+int cli_u64(const char *opt, const char *v, uint64_t *out);
+/* Prints one line per sink with its counters; returns the number of sinks
+ * that still have pending or dead-lettered events. */
+int cli_print_stats(llmbill *h, FILE *f);
+/* 1 if argv[i] is -h or --help. */
+int cli_is_help(const char *a);
+
+int cmd_check(struct cli *c, int argc, char **argv);
+int cmd_send(struct cli *c, int argc, char **argv);
+int cmd_replay(struct cli *c, int argc, char **argv);
+
+#endif

@@ -1,0 +1,155 @@
+/* llmbill CLI: `llmbill send`, one event end to end. */
+#define _GNU_SOURCE
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+static void send_usage(FILE *f)
+{
+    fprintf(f,
+        "usage: llmbill [-c FILE] send --customer ID --model M --input-tokens N --output-tokens N\n"
+        "                        [options]\n\n"
+        "Records one usage event, waits until every sink delivered it, and exits 0 only\n"
+        "when it was delivered everywhere.\n\n"
+        "  --customer ID                  customer to bill\n"
+        "  --subscription ID, --user ID, --team ID\n"
+        "  --model M                      model name (required)\n"
+        "  --provider P                   openai, anthropic, ...\n"
+        "  --input-tokens N               prompt tokens, cached ones included\n"
+        "  --cached-input-tokens N\n"
+        "  --cache-creation-input-tokens N\n"
+        "  --output-tokens N              completion tokens, reasoning included\n"
+        "  --reasoning-tokens N\n"
+        "  --cost-usd X                   exact decimal cost in USD\n"
+        "  --event-id ID                  idempotency key (default: a new UUIDv7)\n"
+        "  --timestamp-ms MS              event time (default: now)\n"
+        "  --request-id ID, --call-type T, --latency-ms N\n"
+        "  --failure                      the LLM call failed (status failure)\n"
+        "  --meta KEY=VALUE               metadata; repeatable\n"
+        "  --timeout-ms N                 how long to wait for delivery (default 30000)\n");
+}
+
+int cmd_send(struct cli *c, int argc, char **argv)
+{
+    enum { O_CUST = 256, O_SUB, O_USER, O_TEAM, O_MODEL, O_PROV, O_IN, O_CACHED, O_CWRITE, O_OUT,
+           O_REASON, O_COST, O_ID, O_TS, O_REQ, O_CALL, O_LAT, O_FAIL, O_META, O_TIMEOUT };
+    static const struct option longopts[] = {
+        { "customer", required_argument, NULL, O_CUST },
+        { "subscription", required_argument, NULL, O_SUB },
+        { "user", required_argument, NULL, O_USER },
+        { "team", required_argument, NULL, O_TEAM },
+        { "model", required_argument, NULL, O_MODEL },
+        { "provider", required_argument, NULL, O_PROV },
+        { "input-tokens", required_argument, NULL, O_IN },
+        { "cached-input-tokens", required_argument, NULL, O_CACHED },
+        { "cache-creation-input-tokens", required_argument, NULL, O_CWRITE },
+        { "output-tokens", required_argument, NULL, O_OUT },
+        { "reasoning-tokens", required_argument, NULL, O_REASON },
+        { "cost-usd", required_argument, NULL, O_COST },
+        { "event-id", required_argument, NULL, O_ID },
+        { "timestamp-ms", required_argument, NULL, O_TS },
+        { "request-id", required_argument, NULL, O_REQ },
+        { "call-type", required_argument, NULL, O_CALL },
+        { "latency-ms", required_argument, NULL, O_LAT },
+        { "failure", no_argument, NULL, O_FAIL },
+        { "meta", required_argument, NULL, O_META },
+        { "timeout-ms", required_argument, NULL, O_TIMEOUT },
+        { "config", required_argument, NULL, 'c' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 }
+    };
+    struct llmbill_usage u = LLMBILL_USAGE_INIT;
+    struct llmbill_kv meta[LLMBILL_METADATA_MAX];
+    uint64_t v, timeout = 30000;
+    int opt, have_in = 0, have_out = 0, rc, bad;
+    char err[256], id[LLMBILL_ID_MAX + 1];
+    llmbill *h;
+
+    optind = 1;
+    while ((opt = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {
+        switch (opt) {
+        case 'c': c->config = optarg; break;
+        case O_CUST: u.customer_id = optarg; break;
+        case O_SUB: u.subscription_id = optarg; break;
+        case O_USER: u.user_id = optarg; break;
+        case O_TEAM: u.team_id = optarg; break;
+        case O_MODEL: u.model = optarg; break;
+        case O_PROV: u.provider = optarg; break;
+        case O_ID: u.event_id = optarg; break;
+        case O_REQ: u.request_id = optarg; break;
+        case O_CALL: u.call_type = optarg; break;
+        case O_FAIL: u.status = LLMBILL_STATUS_FAILURE; break;
+        case O_IN: case O_CACHED: case O_CWRITE: case O_OUT: case O_REASON: case O_TS: case O_LAT:
+        case O_TIMEOUT:
+            if (cli_u64(longopts[opt - O_CUST].name, optarg, &v) != 0)
+                return 2;
+            if (opt == O_IN) { u.input_tokens = v; have_in = 1; }
+            if (opt == O_CACHED) u.cached_input_tokens = v;
+            if (opt == O_CWRITE) u.cache_creation_input_tokens = v;
+            if (opt == O_OUT) { u.output_tokens = v; have_out = 1; }
+            if (opt == O_REASON) u.reasoning_tokens = v;
+            if (opt == O_TS) u.timestamp_ms = (int64_t)v;
+            if (opt == O_LAT) { u.latency_ms = (uint32_t)v; u.flags |= LLMBILL_USAGE_HAS_LATENCY; }
+            if (opt == O_TIMEOUT) timeout = v;
+            break;
+        case O_COST:
+            if (llmbill_cost_parse(optarg, strlen(optarg), &u.cost) != 0 || u.cost < 0) {
+                fprintf(stderr, "llmbill: --cost-usd: '%s' is not a non-negative decimal\n", optarg);
+                return 2;
+            }
+            u.flags |= LLMBILL_USAGE_COST_KNOWN;
+            break;
+        case O_META: {
+            char *eq = strchr(optarg, '=');
+
+            if (eq == NULL || eq == optarg || u.n_metadata == LLMBILL_METADATA_MAX) {
+                fprintf(stderr, "llmbill: --meta: expected KEY=VALUE (at most %d)\n",
+                        LLMBILL_METADATA_MAX);
+                return 2;
+            }
+            *eq = '\0';
+            meta[u.n_metadata].key = optarg;
+            meta[u.n_metadata].value = eq + 1;
+            u.n_metadata++;
+            u.metadata = meta;
+            break;
+        }
+        case 'h':
+            send_usage(stdout);
+            return 0;
+        default:
+            send_usage(stderr);
+            return 2;
+        }
+    }
+    if (optind < argc || !have_in || !have_out || u.model == NULL) {
+        fprintf(stderr, "llmbill: send needs --model, --input-tokens and --output-tokens%s\n",
+                optind < argc ? " (and no positional arguments)" : "");
+        send_usage(stderr);
+        return 2;
+    }
+    if (llmbill_usage_validate(&u, err, sizeof err) != 0) {
+        fprintf(stderr, "llmbill: invalid event: %s\n", err);
+        return 2;
+    }
+    if ((h = cli_open(c)) == NULL)
+        return 1;
+    rc = llmbill_record_id(h, &u, id, sizeof id);
+    if (rc != 0) {
+        fprintf(stderr, "llmbill: record failed: %s\n", llmbill_strerror(rc));
+        llmbill_close(h);
+        return 1;
+    }
+    rc = llmbill_flush(h, (int)(timeout > 2000000000 ? 2000000000 : timeout));
+    bad = cli_print_stats(h, stdout);
+    if (rc == 0 && bad == 0)
+        printf("event %s delivered to %zu sink(s)\n", id, llmbill_sink_count(h));
+    else
+        printf("event %s NOT delivered everywhere%s\n", id,
+               rc == LLMBILL_ETIMEDOUT ? " (timed out; undelivered events go to the dead-letter "
+                                         "file at exit)" : "");
+    llmbill_close(h);
+    return rc == 0 && bad == 0 ? 0 : 1;
+}

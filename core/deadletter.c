@@ -1,0 +1,124 @@
+/* llmbill core: per-instance dead-letter files. Each line is the usage JSON
+ * form plus a "dead_letter" object (sink, reason, attempts, at_ms); replay
+ * ignores that key, so `llmbill replay FILE` resends a dead-letter file. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "lb.h"
+
+static int open_file(struct lb_sink *s)
+{
+    char *dir;
+
+    if (s->dl_fd >= 0)
+        return 0;
+    dir = lb_strdup(s->dead_letter_path);
+    if (dir == NULL)
+        return -1;
+    if (lb_mkdirs(dirname(dir)) != 0) {
+        lb_log(&s->h->log, LLMBILL_LOG_ERROR, "sink %s: cannot create the directory of "
+               "dead-letter file %s: %s", s->name, s->dead_letter_path, strerror(errno));
+        free(dir);
+        return -1;
+    }
+    free(dir);
+    s->dl_fd = open(s->dead_letter_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+    if (s->dl_fd < 0) {
+        lb_log(&s->h->log, LLMBILL_LOG_ERROR, "sink %s: cannot open dead-letter file %s: %s",
+               s->name, s->dead_letter_path, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+/* Appends one dead-letter line for ev to buf (grown as needed). */
+static int append_line(struct lb_sink *s, const struct lb_event *ev, const char *reason,
+                       uint32_t attempts, char **buf, size_t *len, size_t *cap)
+{
+    for (;;) {
+        char *p = *buf + *len;
+        size_t room = *cap - *len, l;
+        int jl = llmbill_usage_to_json(&ev->u, p, room);
+
+        if (jl < 0)
+            return -1;
+        l = (size_t)jl - 1; /* reopen the object: drop its closing brace */
+        if (l < room)
+            l += (size_t)snprintf(p + l, room - l, ",\"dead_letter\":{\"sink\":");
+        if (l < room)
+            l += lb_json_string(s->name, p + l, room - l);
+        if (l < room)
+            l += (size_t)snprintf(p + l, room - l, ",\"reason\":");
+        if (l < room)
+            l += lb_json_string(reason, p + l, room - l);
+        if (l < room)
+            l += (size_t)snprintf(p + l, room - l, ",\"attempts\":%u,\"at_ms\":%lld}}\n",
+                                  attempts, (long long)lb_now_ms());
+        if (l < room) {
+            *len += l;
+            return 0;
+        }
+        {
+            size_t ncap = *cap * 2 + l;
+            char *nb = realloc(*buf, ncap);
+
+            if (nb == NULL)
+                return -1;
+            *buf = nb;
+            *cap = ncap;
+        }
+    }
+}
+
+/* Appends one line per event, all or nothing (a short write is cut back).
+ * 0 on success, -1 (logged) when nothing was written. */
+int lb_deadletter_write(struct lb_sink *s, struct lb_event *const *evs, const char *const *reasons,
+                        size_t n, uint32_t attempts)
+{
+    size_t cap = 4096, len = 0;
+    char *buf = malloc(cap);
+    off_t start;
+    ssize_t w;
+    int rc = -1;
+
+    if (buf == NULL || open_file(s) != 0)
+        goto out;
+    for (size_t i = 0; i < n; i++)
+        if (append_line(s, evs[i], reasons[i], attempts, &buf, &len, &cap) != 0)
+            goto out;
+    start = lseek(s->dl_fd, 0, SEEK_END);
+    w = write(s->dl_fd, buf, len);
+    if (w != (ssize_t)len) {
+        int e = w < 0 ? errno : ENOSPC;
+
+        if (w > 0 && (start < 0 || ftruncate(s->dl_fd, start) != 0))
+            lb_log(&s->h->log, LLMBILL_LOG_ERROR, "sink %s: dead-letter file %s has a partial "
+                   "line", s->name, s->dead_letter_path);
+        lb_log(&s->h->log, LLMBILL_LOG_ERROR, "sink %s: cannot write dead-letter file %s: %s; "
+               "keeping the events queued", s->name, s->dead_letter_path, strerror(e));
+        goto out;
+    }
+    if (fdatasync(s->dl_fd) != 0)
+        lb_log(&s->h->log, LLMBILL_LOG_WARN, "sink %s: fdatasync(%s): %s", s->name,
+               s->dead_letter_path, strerror(errno));
+    for (size_t i = 0; i < n; i++)
+        lb_log(&s->h->log, LLMBILL_LOG_WARN, "sink %s: event %s dead-lettered to %s: %s", s->name,
+               evs[i]->u.event_id, s->dead_letter_path, reasons[i]);
+    rc = 0;
+out:
+    free(buf);
+    return rc;
+}
+
+void lb_deadletter_close(struct lb_sink *s)
+{
+    if (s->dl_fd >= 0)
+        close(s->dl_fd);
+    s->dl_fd = -1;
+}

@@ -1,0 +1,571 @@
+/* llmbill core: the event path from llmbill_record() to the sinks.
+ *
+ * Producers claim a sequence number on a bounded broadcast ring (lock-free:
+ * one CAS on head, one release store on the slot). Every sink instance has
+ * its own worker thread that reads the ring at its own pace and releases
+ * what it has finished through its own cursor; a slot is reused only when
+ * every sink's cursor has passed it. This is the shape a disk journal slots
+ * into: a global sequence, and one acknowledged position per sink.
+ *
+ * A worker batches up to batch_max events, waiting at most linger_ms for a
+ * batch to fill; it owns retries (exponential backoff, full jitter, the
+ * sink's retry-after as a floor) and dead-letters what the sink rejects. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "lb.h"
+
+_Thread_local struct llmbill *lb_tls_in_sink;
+
+static uint64_t head_seq(uint64_t h)
+{
+    return h & ~LB_HEAD_CLOSED;
+}
+
+static void deadline_ts(struct timespec *ts, int64_t ms_from_now)
+{
+    clock_gettime(CLOCK_MONOTONIC, ts);
+    ts->tv_sec += ms_from_now / 1000;
+    ts->tv_nsec += (ms_from_now % 1000) * 1000000;
+    if (ts->tv_nsec >= 1000000000) {
+        ts->tv_sec++;
+        ts->tv_nsec -= 1000000000;
+    }
+}
+
+static int init_cond(pthread_cond_t *cv)
+{
+    pthread_condattr_t a;
+    int rc;
+
+    pthread_condattr_init(&a);
+    pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
+    rc = pthread_cond_init(cv, &a);
+    pthread_condattr_destroy(&a);
+    return rc;
+}
+
+/* Wakes flush waiters and blocked producers, if any. */
+static void notify_waiters(struct llmbill *h)
+{
+    if (atomic_load_explicit(&h->waiters, memory_order_seq_cst) > 0) {
+        pthread_mutex_lock(&h->wait_mu);
+        pthread_cond_broadcast(&h->wait_cv);
+        pthread_mutex_unlock(&h->wait_mu);
+    }
+}
+
+static void wake_sink(struct lb_sink *s)
+{
+    pthread_mutex_lock(&s->mu);
+    atomic_store(&s->sleeping, 0);
+    pthread_cond_signal(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+}
+
+static uint64_t min_cursor(struct llmbill *h)
+{
+    uint64_t m = UINT64_MAX;
+
+    for (size_t i = 0; i < h->nsinks; i++) {
+        uint64_t c = atomic_load_explicit(&h->sinks[i].cursor, memory_order_acquire);
+
+        if (c < m)
+            m = c;
+    }
+    return m;
+}
+
+/* Claims a seq for ev and publishes it. Returns 0, LLMBILL_EFULL or
+ * LLMBILL_ECLOSED. Lock-free; never sleeps. */
+static int try_enqueue(struct llmbill *h, struct lb_event *ev)
+{
+    uint64_t hv = atomic_load_explicit(&h->head, memory_order_relaxed), seq;
+    struct lb_slot *slot;
+
+    for (;;) {
+        if (hv & LB_HEAD_CLOSED)
+            return LLMBILL_ECLOSED;
+        if (hv - atomic_load_explicit(&h->gate, memory_order_acquire) >= h->cap) {
+            uint64_t g = min_cursor(h);
+
+            atomic_store_explicit(&h->gate, g, memory_order_release);
+            if (hv - g >= h->cap)
+                return LLMBILL_EFULL;
+        }
+        if (atomic_compare_exchange_weak_explicit(&h->head, &hv, hv + 1, memory_order_acq_rel,
+                                                  memory_order_relaxed))
+            break;
+    }
+    seq = hv;
+    slot = &h->ring[seq & h->mask];
+    slot->ev = ev;
+    atomic_store_explicit(&slot->seq, seq + 1, memory_order_release);
+    for (size_t i = 0; i < h->nsinks; i++) {
+        struct lb_sink *s = &h->sinks[i];
+
+        if (atomic_load_explicit(&s->sleeping, memory_order_relaxed) &&
+            seq + 1 - atomic_load_explicit(&s->cursor, memory_order_relaxed) >= s->batch_max &&
+            atomic_exchange_explicit(&s->sleeping, 0, memory_order_acq_rel))
+            wake_sink(s);
+    }
+    return 0;
+}
+
+int lb_dispatch_enqueue(struct llmbill *h, struct lb_event *ev)
+{
+    struct timespec ts;
+    int rc;
+
+    atomic_init(&ev->refs, (unsigned)h->nsinks);
+    rc = try_enqueue(h, ev);
+    if (rc != LLMBILL_EFULL || !h->overflow_block)
+        return rc;
+    /* overflow = block: wait for room, at most overflow_block_ms */
+    deadline_ts(&ts, h->overflow_block_ms);
+    pthread_mutex_lock(&h->wait_mu);
+    atomic_fetch_add(&h->waiters, 1);
+    while ((rc = try_enqueue(h, ev)) == LLMBILL_EFULL) {
+        if (pthread_cond_timedwait(&h->wait_cv, &h->wait_mu, &ts) == ETIMEDOUT) {
+            rc = try_enqueue(h, ev);
+            break;
+        }
+    }
+    atomic_fetch_sub(&h->waiters, 1);
+    pthread_mutex_unlock(&h->wait_mu);
+    return rc;
+}
+
+/* ---- the worker ------------------------------------------------------------ */
+
+struct batch {
+    struct lb_event **ev;
+    const struct llmbill_usage **u;
+    int *results;
+    const char **reasons;
+    char **reason_copy;         /* the last reason per event, for dead letters */
+    size_t *idx;                /* scratch: indices of events to dead-letter */
+    struct lb_event **dl_ev;    /* scratch for lb_deadletter_write() */
+    const char **dl_why;
+    size_t n;
+};
+
+static int should_skip(const struct lb_sink *s, const struct lb_event *ev)
+{
+    if (s->filter == LB_FILTER_SUCCESS)
+        return ev->u.status != LLMBILL_STATUS_SUCCESS;
+    if (s->filter == LB_FILTER_FAILURE)
+        return ev->u.status != LLMBILL_STATUS_FAILURE;
+    return 0;
+}
+
+static void set_reason(struct batch *b, size_t i, const char *r)
+{
+    if (r == NULL)
+        return;
+    free(b->reason_copy[i]);
+    b->reason_copy[i] = lb_strdup(r);
+}
+
+/* Sleeps for ms unless the handle starts aborting. */
+static void backoff_sleep(struct lb_sink *s, int64_t ms)
+{
+    struct timespec ts;
+
+    deadline_ts(&ts, ms);
+    pthread_mutex_lock(&s->mu);
+    while (!atomic_load(&s->h->aborting))
+        if (pthread_cond_timedwait(&s->cv, &s->mu, &ts) == ETIMEDOUT)
+            break;
+    pthread_mutex_unlock(&s->mu);
+}
+
+static int64_t backoff_ms(const struct lb_sink *s, uint32_t attempt, int64_t retry_after)
+{
+    int64_t cap = s->retry_base_ms, d;
+
+    for (uint32_t k = 0; k < attempt && cap < s->retry_max_ms; k++)
+        cap *= 2;
+    if (cap > s->retry_max_ms)
+        cap = s->retry_max_ms;
+    d = cap > 0 ? (int64_t)(lb_rand64() % (uint64_t)(cap + 1)) : 0;
+    if (retry_after > 3600000)
+        retry_after = 3600000;
+    return d > retry_after ? d : retry_after;
+}
+
+/* Dead-letters the events of b at idx[0..k). Marks each written one -1 in
+ * b->results; when the dead-letter file cannot be written they are marked
+ * RETRY instead, so they stay queued and nothing is lost. */
+static void dead_letter(struct lb_sink *s, struct batch *b, size_t *idx, size_t k,
+                        uint32_t attempts, const char *fallback)
+{
+    struct lb_event **evs = b->dl_ev;
+    const char **why = b->dl_why;
+
+    for (size_t j = 0; j < k; j++) {
+        evs[j] = b->ev[idx[j]];
+        why[j] = b->reason_copy[idx[j]] ? b->reason_copy[idx[j]] : fallback;
+    }
+    if (lb_deadletter_write(s, evs, why, k, attempts) == 0) {
+        atomic_fetch_add(&s->st_dead, k);
+        for (size_t j = 0; j < k; j++)
+            b->results[idx[j]] = -1; /* done */
+    } else {
+        for (size_t j = 0; j < k; j++)
+            b->results[idx[j]] = LLMBILL_SINK_RETRY;
+    }
+}
+
+/* Delivers b until every event is delivered or dead-lettered. */
+static void deliver(struct lb_sink *s, struct batch *b)
+{
+    struct llmbill *h = s->h;
+    uint32_t attempt = 0;
+    size_t *idx = b->idx;
+
+    for (size_t i = 0; i < b->n; i++)
+        b->reason_copy[i] = NULL;
+    while (b->n > 0) {
+        struct llmbill_sink_batch sb;
+        size_t nerr = 0, nkeep = 0;
+        int rc;
+
+        if (atomic_load(&h->aborting)) {
+            for (size_t i = 0; i < b->n; i++)
+                idx[i] = i;
+            dead_letter(s, b, idx, b->n, attempt,
+                        "undelivered at shutdown (shutdown_timeout_ms reached)");
+            /* a dead-letter write failure at shutdown leaves nothing else to do */
+            for (size_t i = 0; i < b->n; i++)
+                if (b->results[i] != -1)
+                    lb_log(&h->log, LLMBILL_LOG_ERROR, "sink %s: event %s LOST at shutdown: "
+                           "dead-letter file unwritable", s->name, b->ev[i]->u.event_id);
+            break;
+        }
+        memset(&sb, 0, sizeof sb);
+        sb.struct_size = sizeof sb;
+        sb.attempt = attempt;
+        sb.n = b->n;
+        for (size_t i = 0; i < b->n; i++) {
+            b->u[i] = &b->ev[i]->u;
+            b->results[i] = LLMBILL_SINK_OK;
+            b->reasons[i] = NULL;
+        }
+        sb.events = b->u;
+        sb.results = b->results;
+        sb.reasons = b->reasons;
+        lb_tls_in_sink = h;
+        rc = s->plugin.desc.emit(s->state, &sb);
+        lb_tls_in_sink = NULL;
+        if (rc != LLMBILL_SINK_PARTIAL) {
+            int r = rc;
+
+            if (rc != LLMBILL_SINK_OK && rc != LLMBILL_SINK_RETRY && rc != LLMBILL_SINK_ERROR) {
+                lb_log(&h->log, LLMBILL_LOG_ERROR, "sink %s: emit() returned %d, which is not a "
+                       "sink result; retrying", s->name, rc);
+                r = LLMBILL_SINK_RETRY;
+            }
+            for (size_t i = 0; i < b->n; i++)
+                b->results[i] = r;
+        }
+        for (size_t i = 0; i < b->n; i++) {
+            int r = b->results[i];
+
+            if (r != LLMBILL_SINK_OK)
+                set_reason(b, i, b->reasons[i] ? b->reasons[i] : sb.reason);
+            if (r == LLMBILL_SINK_ERROR)
+                idx[nerr++] = i;
+            else if (r != LLMBILL_SINK_OK && r != LLMBILL_SINK_RETRY)
+                b->results[i] = LLMBILL_SINK_RETRY;
+        }
+        if (nerr > 0)
+            dead_letter(s, b, idx, nerr, attempt + 1, "rejected by the sink");
+        /* compact: keep RETRY, release OK and dead-lettered */
+        for (size_t i = 0; i < b->n; i++) {
+            if (b->results[i] == LLMBILL_SINK_RETRY) {
+                b->ev[nkeep] = b->ev[i];
+                b->reason_copy[nkeep] = b->reason_copy[i];
+                nkeep++;
+                continue;
+            }
+            if (b->results[i] == LLMBILL_SINK_OK)
+                atomic_fetch_add(&s->st_delivered, 1);
+            free(b->reason_copy[i]);
+            lb_event_release(b->ev[i]);
+        }
+        b->n = nkeep;
+        if (nkeep == 0)
+            break;
+        attempt++;
+        atomic_fetch_add(&s->st_retried, nkeep);
+        pthread_mutex_lock(&s->mu);
+        snprintf(s->last_error, sizeof s->last_error, "%s",
+                 b->reason_copy[0] ? b->reason_copy[0] : "sink asked to retry");
+        pthread_mutex_unlock(&s->mu);
+        if (s->retry_limit >= 0 && attempt > (uint64_t)s->retry_limit) {
+            char why[LB_ERRLEN];
+
+            for (size_t i = 0; i < nkeep; i++) {
+                snprintf(why, sizeof why, "retry limit (%lld) reached; last error: %s",
+                         (long long)s->retry_limit,
+                         b->reason_copy[i] ? b->reason_copy[i] : "sink asked to retry");
+                set_reason(b, i, why);
+                idx[i] = i;
+            }
+            dead_letter(s, b, idx, nkeep, attempt, "retry limit reached");
+            nkeep = 0;
+            for (size_t i = 0; i < b->n; i++) {
+                if (b->results[i] == -1) {
+                    free(b->reason_copy[i]);
+                    lb_event_release(b->ev[i]);
+                } else {
+                    b->ev[nkeep] = b->ev[i];
+                    b->reason_copy[nkeep++] = b->reason_copy[i];
+                }
+            }
+            b->n = nkeep;
+            if (nkeep == 0)
+                break;
+        }
+        {
+            int64_t wait = backoff_ms(s, attempt - 1, sb.retry_after_ms);
+
+            lb_log(&h->log, attempt == 1 ? LLMBILL_LOG_WARN : LLMBILL_LOG_INFO,
+                   "sink %s: %zu event(s) not delivered (%s); retry %u in %lld ms", s->name,
+                   nkeep, s->last_error, attempt, (long long)wait);
+            backoff_sleep(s, wait);
+        }
+    }
+    for (size_t i = 0; i < b->n; i++) {
+        free(b->reason_copy[i]);
+        lb_event_release(b->ev[i]);
+    }
+    b->n = 0;
+}
+
+/* Counts published events from pos, up to limit. */
+static size_t available(struct llmbill *h, uint64_t pos, size_t limit)
+{
+    size_t n = 0;
+
+    while (n < limit) {
+        struct lb_slot *slot = &h->ring[(pos + n) & h->mask];
+
+        if (atomic_load_explicit(&slot->seq, memory_order_acquire) != pos + n + 1)
+            break;
+        n++;
+    }
+    return n;
+}
+
+static void run_sink_flush(struct lb_sink *s, uint64_t gen)
+{
+    if (s->plugin.desc.flush != NULL) {
+        lb_tls_in_sink = s->h;
+        if (s->plugin.desc.flush(s->state) != 0)
+            lb_log(&s->h->log, LLMBILL_LOG_WARN, "sink %s: flush() failed", s->name);
+        lb_tls_in_sink = NULL;
+    }
+    atomic_store(&s->flushed_gen, gen);
+    notify_waiters(s->h);
+}
+
+static void *worker(void *arg)
+{
+    struct lb_sink *s = arg;
+    struct llmbill *h = s->h;
+    size_t cap = s->batch_max;
+    struct batch b;
+    uint64_t pos = atomic_load(&s->cursor);
+    int64_t first_seen = 0;
+
+    b.ev = calloc(cap, sizeof *b.ev);
+    b.u = calloc(cap, sizeof *b.u);
+    b.results = calloc(cap, sizeof *b.results);
+    b.reasons = calloc(cap, sizeof *b.reasons);
+    b.reason_copy = calloc(cap, sizeof *b.reason_copy);
+    b.idx = calloc(cap, sizeof *b.idx);
+    b.dl_ev = calloc(cap, sizeof *b.dl_ev);
+    b.dl_why = calloc(cap, sizeof *b.dl_why);
+    b.n = 0;
+    if (!b.ev || !b.u || !b.results || !b.reasons || !b.reason_copy || !b.idx || !b.dl_ev ||
+        !b.dl_why) {
+        lb_log(&h->log, LLMBILL_LOG_ERROR, "sink %s: out of memory starting the worker", s->name);
+        abort(); /* cannot deliver and must not lose: fail loudly (start-up only) */
+    }
+    for (;;) {
+        uint64_t hv = atomic_load(&h->head);
+        uint64_t fgen = atomic_load(&h->flush_gen);
+        int closing = (hv & LB_HEAD_CLOSED) != 0;
+        int urgent = closing || fgen != atomic_load(&s->flushed_gen) || atomic_load(&h->aborting);
+        size_t n = available(h, pos, cap);
+        int64_t now = lb_mono_ms();
+
+        if (n > 0 && first_seen == 0)
+            first_seen = now;
+        if (n >= cap || (n > 0 && (urgent || now - first_seen >= s->linger_ms))) {
+            for (size_t i = 0; i < n; i++) {
+                struct lb_event *ev = h->ring[(pos + i) & h->mask].ev;
+
+                if (should_skip(s, ev)) {
+                    atomic_fetch_add(&s->st_skipped, 1);
+                    lb_event_release(ev);
+                } else {
+                    b.ev[b.n++] = ev;
+                }
+            }
+            pos += n;
+            atomic_store(&s->read_seq, pos);
+            first_seen = 0;
+            if (b.n > 0)
+                deliver(s, &b);
+            atomic_store_explicit(&s->cursor, pos, memory_order_release);
+            notify_waiters(h);
+            continue;
+        }
+        if (n == 0 && pos == head_seq(hv)) {
+            if (fgen != atomic_load(&s->flushed_gen)) {
+                run_sink_flush(s, fgen);
+                continue;
+            }
+            if (closing)
+                break;
+        }
+        /* wait for a batch to fill, the linger time, or a wake-up */
+        pthread_mutex_lock(&s->mu);
+        atomic_store(&s->sleeping, 1);
+        if (atomic_load(&h->head) == hv && atomic_load(&h->flush_gen) == fgen &&
+            !atomic_load(&h->aborting)) {
+            struct timespec ts;
+            int64_t wait = n > 0 ? s->linger_ms - (now - first_seen) : s->linger_ms;
+
+            if (n == 0 && pos != head_seq(hv))
+                wait = 1; /* a claimed slot is being published */
+            deadline_ts(&ts, wait > 0 ? wait : 1);
+            pthread_cond_timedwait(&s->cv, &s->mu, &ts);
+        }
+        atomic_store(&s->sleeping, 0);
+        pthread_mutex_unlock(&s->mu);
+    }
+    run_sink_flush(s, atomic_load(&h->flush_gen));
+    free(b.ev);
+    free(b.u);
+    free(b.results);
+    free(b.reasons);
+    free(b.reason_copy);
+    free(b.idx);
+    free(b.dl_ev);
+    free(b.dl_why);
+    return NULL;
+}
+
+int lb_dispatch_start(struct llmbill *h, char *err, size_t errlen)
+{
+    uint64_t cap = 1;
+
+    while (cap < (uint64_t)h->cap)
+        cap <<= 1;
+    h->cap = cap;
+    h->mask = cap - 1;
+    h->ring = calloc(cap, sizeof *h->ring);
+    if (h->ring == NULL) {
+        lb_errf(err, errlen, "out of memory allocating a queue of %llu events",
+                (unsigned long long)cap);
+        return LLMBILL_ENOMEM;
+    }
+    for (uint64_t i = 0; i < cap; i++)
+        atomic_init(&h->ring[i].seq, 0);
+    pthread_mutex_init(&h->wait_mu, NULL);
+    init_cond(&h->wait_cv);
+    for (size_t i = 0; i < h->nsinks; i++) {
+        struct lb_sink *s = &h->sinks[i];
+
+        pthread_mutex_init(&s->mu, NULL);
+        init_cond(&s->cv);
+        if (pthread_create(&s->thread, NULL, worker, s) != 0) {
+            lb_errf(err, errlen, "sink %s: cannot start its worker thread", s->name);
+            return LLMBILL_ENOMEM;
+        }
+        s->thread_started = 1;
+    }
+    return 0;
+}
+
+static int all_flushed(struct llmbill *h, uint64_t target, uint64_t gen)
+{
+    for (size_t i = 0; i < h->nsinks; i++) {
+        struct lb_sink *s = &h->sinks[i];
+
+        if (!s->thread_started)
+            continue;
+        if (atomic_load(&s->cursor) < target || atomic_load(&s->flushed_gen) < gen)
+            return 0;
+    }
+    return 1;
+}
+
+int lb_dispatch_flush(struct llmbill *h, int timeout_ms)
+{
+    uint64_t target = head_seq(atomic_load(&h->head));
+    uint64_t gen = atomic_fetch_add(&h->flush_gen, 1) + 1;
+    struct timespec ts;
+    int rc = 0;
+
+    deadline_ts(&ts, timeout_ms < 0 ? 0 : timeout_ms);
+    pthread_mutex_lock(&h->wait_mu);
+    atomic_fetch_add(&h->waiters, 1);
+    pthread_mutex_unlock(&h->wait_mu);
+    for (size_t i = 0; i < h->nsinks; i++)
+        if (h->sinks[i].thread_started)
+            wake_sink(&h->sinks[i]);
+    pthread_mutex_lock(&h->wait_mu);
+    while (!all_flushed(h, target, gen)) {
+        if (timeout_ms < 0) {
+            pthread_cond_wait(&h->wait_cv, &h->wait_mu);
+        } else if (pthread_cond_timedwait(&h->wait_cv, &h->wait_mu, &ts) == ETIMEDOUT) {
+            rc = all_flushed(h, target, gen) ? 0 : LLMBILL_ETIMEDOUT;
+            break;
+        }
+    }
+    atomic_fetch_sub(&h->waiters, 1);
+    pthread_mutex_unlock(&h->wait_mu);
+    return rc;
+}
+
+void lb_dispatch_stop(struct llmbill *h)
+{
+    atomic_fetch_or(&h->head, LB_HEAD_CLOSED);
+    if (lb_dispatch_flush(h, (int)h->shutdown_timeout_ms) != 0) {
+        lb_log(&h->log, LLMBILL_LOG_WARN, "shutdown timeout (%lld ms) reached; dead-lettering "
+               "undelivered events", (long long)h->shutdown_timeout_ms);
+        atomic_store(&h->aborting, 1);
+    }
+    for (size_t i = 0; i < h->nsinks; i++) {
+        struct lb_sink *s = &h->sinks[i];
+
+        if (!s->thread_started)
+            continue;
+        wake_sink(s);
+        pthread_join(s->thread, NULL);
+        s->thread_started = 0;
+    }
+}
+
+void lb_sink_stats(struct lb_sink *s, struct llmbill_stats *out)
+{
+    uint64_t head = head_seq(atomic_load(&s->h->head));
+    uint64_t skipped = atomic_load(&s->st_skipped);
+
+    memset(out, 0, sizeof *out);
+    out->struct_size = sizeof *out;
+    out->delivered = atomic_load(&s->st_delivered);
+    out->dead_lettered = atomic_load(&s->st_dead);
+    out->retried = atomic_load(&s->st_retried);
+    out->recorded = head - skipped;
+    out->pending = out->recorded - out->delivered - out->dead_lettered;
+}

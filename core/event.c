@@ -1,0 +1,259 @@
+/* llmbill core: validating a usage record and copying it into one
+ * allocation. This is the hot path of llmbill_record(): no syscalls beyond
+ * the vDSO clock, one malloc. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "lb.h"
+
+#define NSTR 10
+
+/* The string fields, in struct order, with their JSON names. */
+static const char *const *str_field(const struct llmbill_usage *u, int i)
+{
+    switch (i) {
+    case 0: return &u->event_id;
+    case 1: return &u->customer_id;
+    case 2: return &u->subscription_id;
+    case 3: return &u->user_id;
+    case 4: return &u->team_id;
+    case 5: return &u->provider;
+    case 6: return &u->model;
+    case 7: return &u->call_type;
+    case 8: return &u->request_id;
+    default: return &u->currency;
+    }
+}
+
+static const char *const str_names[NSTR] = {
+    "event_id", "customer_id", "subscription_id", "user_id", "team_id",
+    "provider", "model", "call_type", "request_id", "currency"
+};
+
+static int nonempty(const char *s)
+{
+    return s != NULL && s[0] != '\0';
+}
+
+/* Copies the caller's record into a full-size, zero-tailed local struct. */
+static int normalise(const struct llmbill_usage *in, struct llmbill_usage *u)
+{
+    if (in == NULL || in->struct_size < offsetof(struct llmbill_usage, metadata) + sizeof(void *))
+        return -1;
+    if (in->struct_size >= sizeof *u) {
+        *u = *in;
+    } else {
+        memset(u, 0, sizeof *u);
+        memcpy(u, in, in->struct_size);
+    }
+    u->struct_size = sizeof *u;
+    return 0;
+}
+
+static int check_usage(const struct llmbill_usage *u, size_t *lens, char *err, size_t errlen)
+{
+    for (int i = 0; i < NSTR; i++) {
+        const char *s = *str_field(u, i);
+        size_t n;
+
+        lens[i] = 0;
+        if (s == NULL)
+            continue;
+        n = strlen(s);
+        if (n > LLMBILL_ID_MAX) {
+            lb_errf(err, errlen, "%s: longer than %d bytes", str_names[i], LLMBILL_ID_MAX);
+            return -1;
+        }
+        if (!lb_utf8_valid(s, n)) {
+            lb_errf(err, errlen, "%s: not valid UTF-8", str_names[i]);
+            return -1;
+        }
+        lens[i] = n;
+    }
+    if (u->event_id != NULL) {
+        if (lens[0] == 0) {
+            lb_errf(err, errlen, "event_id: empty (leave it NULL to have one generated)");
+            return -1;
+        }
+        for (size_t k = 0; k < lens[0]; k++) {
+            unsigned char c = (unsigned char)u->event_id[k];
+
+            if (c < 0x21 || c > 0x7e) {
+                lb_errf(err, errlen, "event_id: only printable ASCII without spaces is allowed");
+                return -1;
+            }
+        }
+    }
+    if (!nonempty(u->model)) {
+        lb_errf(err, errlen, "model: required");
+        return -1;
+    }
+    if (!nonempty(u->customer_id) && !nonempty(u->subscription_id) && !nonempty(u->user_id) &&
+        !nonempty(u->team_id)) {
+        lb_errf(err, errlen,
+                "customer_id, subscription_id, user_id, team_id: at least one is required");
+        return -1;
+    }
+    if (u->currency != NULL) {
+        const char *c = u->currency;
+
+        if (lens[9] != 3 || c[0] < 'A' || c[0] > 'Z' || c[1] < 'A' || c[1] > 'Z' || c[2] < 'A' ||
+            c[2] > 'Z') {
+            lb_errf(err, errlen, "currency: expected a 3-letter ISO 4217 code such as USD");
+            return -1;
+        }
+    }
+    if (u->timestamp_ms < 0) {
+        lb_errf(err, errlen, "timestamp_ms: negative");
+        return -1;
+    }
+    if (u->status > LLMBILL_STATUS_FAILURE) {
+        lb_errf(err, errlen, "status: expected LLMBILL_STATUS_SUCCESS or LLMBILL_STATUS_FAILURE");
+        return -1;
+    }
+    if (u->flags & ~(uint32_t)(LLMBILL_USAGE_COST_KNOWN | LLMBILL_USAGE_HAS_LATENCY)) {
+        lb_errf(err, errlen, "flags: unknown bits set");
+        return -1;
+    }
+    if (u->cached_input_tokens > u->input_tokens ||
+        u->cache_creation_input_tokens > u->input_tokens - u->cached_input_tokens) {
+        lb_errf(err, errlen, "input_tokens: must include cached_input_tokens and "
+                             "cache_creation_input_tokens");
+        return -1;
+    }
+    if (u->reasoning_tokens > u->output_tokens) {
+        lb_errf(err, errlen, "output_tokens: must include reasoning_tokens");
+        return -1;
+    }
+    if ((u->flags & LLMBILL_USAGE_COST_KNOWN) && u->cost < 0) {
+        lb_errf(err, errlen, "cost: negative");
+        return -1;
+    }
+    if (u->n_metadata > 0 && u->metadata == NULL) {
+        lb_errf(err, errlen, "metadata: n_metadata is set but metadata is NULL");
+        return -1;
+    }
+    if (u->n_metadata > LLMBILL_METADATA_MAX) {
+        lb_errf(err, errlen, "metadata: more than %d entries", LLMBILL_METADATA_MAX);
+        return -1;
+    }
+    for (size_t i = 0; i < u->n_metadata; i++) {
+        const struct llmbill_kv *kv = &u->metadata[i];
+        size_t kl, vl;
+
+        if (!nonempty(kv->key) || kv->value == NULL) {
+            lb_errf(err, errlen, "metadata[%zu]: key and value are required", i);
+            return -1;
+        }
+        kl = strlen(kv->key);
+        vl = strlen(kv->value);
+        if (kl > LLMBILL_ID_MAX || vl > LLMBILL_METADATA_VALUE_MAX) {
+            lb_errf(err, errlen, "metadata[%zu]: key or value too long", i);
+            return -1;
+        }
+        if (!lb_utf8_valid(kv->key, kl) || !lb_utf8_valid(kv->value, vl)) {
+            lb_errf(err, errlen, "metadata[%zu]: not valid UTF-8", i);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int lb_usage_validate(const struct llmbill_usage *in, char *err, size_t errlen)
+{
+    struct llmbill_usage u;
+    size_t lens[NSTR];
+
+    if (normalise(in, &u) != 0) {
+        lb_errf(err, errlen, "struct_size: too small (use LLMBILL_USAGE_INIT)");
+        return LLMBILL_EINVAL;
+    }
+    return check_usage(&u, lens, err, errlen) == 0 ? 0 : LLMBILL_EINVAL;
+}
+
+static const char hexd[] = "0123456789abcdef";
+
+void lb_uuidv7(int64_t ms, char out[37])
+{
+    unsigned char b[16];
+    uint64_t r1 = lb_rand64(), r2 = lb_rand64();
+    int k = 0;
+
+    for (int i = 0; i < 6; i++)
+        b[i] = (unsigned char)((uint64_t)ms >> (40 - 8 * i));
+    b[6] = (unsigned char)(0x70 | (r1 & 0x0f));
+    b[7] = (unsigned char)(r1 >> 8);
+    b[8] = (unsigned char)(0x80 | ((r1 >> 16) & 0x3f));
+    for (int i = 9; i < 16; i++)
+        b[i] = (unsigned char)(r2 >> (8 * (i - 9)));
+    for (int i = 0; i < 16; i++) {
+        if (i == 4 || i == 6 || i == 8 || i == 10)
+            out[k++] = '-';
+        out[k++] = hexd[b[i] >> 4];
+        out[k++] = hexd[b[i] & 15];
+    }
+    out[k] = '\0';
+}
+
+int lb_event_new(const struct llmbill_usage *in, struct lb_event **out)
+{
+    struct llmbill_usage u;
+    size_t lens[NSTR], total, nmeta;
+    struct lb_event *ev;
+    struct llmbill_kv *kv;
+    char *p;
+
+    if (normalise(in, &u) != 0 || check_usage(&u, lens, NULL, 0) != 0)
+        return LLMBILL_EINVAL;
+    nmeta = u.n_metadata;
+    total = sizeof *ev + nmeta * sizeof *kv;
+    for (int i = 0; i < NSTR; i++)
+        if (*str_field(&u, i) != NULL)
+            total += lens[i] + 1;
+    if (u.event_id == NULL)
+        total += 37;
+    for (size_t i = 0; i < nmeta; i++)
+        total += strlen(u.metadata[i].key) + strlen(u.metadata[i].value) + 2;
+    ev = malloc(total);
+    if (ev == NULL)
+        return LLMBILL_ENOMEM;
+    ev->size = (uint32_t)total;
+    kv = (struct llmbill_kv *)(ev + 1);
+    p = (char *)(kv + nmeta);
+    if (u.timestamp_ms == 0)
+        u.timestamp_ms = lb_now_ms();
+    for (int i = 0; i < NSTR; i++) {
+        const char **f = (const char **)str_field(&u, i);
+
+        if (*f == NULL)
+            continue;
+        memcpy(p, *f, lens[i] + 1);
+        *f = p;
+        p += lens[i] + 1;
+    }
+    if (u.event_id == NULL) {
+        lb_uuidv7(u.timestamp_ms, p);
+        u.event_id = p;
+        p += 37;
+    }
+    for (size_t i = 0; i < nmeta; i++) {
+        size_t kl = strlen(u.metadata[i].key) + 1, vl = strlen(u.metadata[i].value) + 1;
+
+        memcpy(p, u.metadata[i].key, kl);
+        kv[i].key = p;
+        p += kl;
+        memcpy(p, u.metadata[i].value, vl);
+        kv[i].value = p;
+        p += vl;
+    }
+    u.metadata = nmeta ? kv : NULL;
+    ev->u = u;
+    *out = ev;
+    return 0;
+}
+
+void lb_event_release(struct lb_event *ev)
+{
+    if (atomic_fetch_sub_explicit(&ev->refs, 1, memory_order_acq_rel) == 1)
+        free(ev);
+}

@@ -1,0 +1,243 @@
+/* llmbill core: internal declarations shared by the core's files.
+ * Internal non-static names carry the lb_ prefix; nothing here is exported. */
+#ifndef LB_H
+#define LB_H
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "llmbill/llmbill.h"
+#include "llmbill/sink.h"
+
+#define LB_ERRLEN 512
+
+/* ---- util.c ---------------------------------------------------------- */
+
+/* snprintf into err (if err is not NULL); always NUL-terminates. */
+void lb_errf(char *err, size_t errlen, const char *fmt, ...) LLMBILL_PRINTF(3, 4);
+char *lb_strdup(const char *s);
+char *lb_strndup(const char *s, size_t n);
+int64_t lb_now_ms(void);
+int64_t lb_mono_ms(void);
+/* Parses a decimal integer in [min, max]; 0 or -1. */
+int lb_parse_i64(const char *s, int64_t min, int64_t max, int64_t *out);
+/* Parses true/false/yes/no/on/off/1/0; 0 or -1. */
+int lb_parse_bool(const char *s, int *out);
+/* Joins dir and path unless path is absolute; caller frees. */
+char *lb_path_join(const char *dir, const char *path);
+/* Creates dir and its parents (mode 0750); 0 or -1 with errno. */
+int lb_mkdirs(const char *dir);
+/* 1 if s[0..n) is valid UTF-8 (no overlongs, no surrogates). */
+int lb_utf8_valid(const char *s, size_t n);
+/* A fast per-thread PRNG (xoshiro256**), seeded from getrandom(). */
+uint64_t lb_rand64(void);
+
+/* ---- decimal.c: exact decimal <-> scaled integers ---------------------- */
+
+/* Parses a JSON-style decimal ("12", "-0.5", "1.25e-06") into an integer
+ * scaled by 10^scale, rounding half away from zero. 0 or -1. */
+int lb_decimal_parse(const char *s, size_t len, int scale, int64_t *out);
+/* Writes v / 10^scale as the shortest exact decimal; returns length or -1. */
+int lb_decimal_format(int64_t v, int scale, char *buf, size_t cap);
+
+/* ---- json_out.c -------------------------------------------------------- */
+
+/* Writes s as a quoted, escaped JSON string (invalid UTF-8 becomes U+FFFD);
+ * returns the length it needs, like snprintf. */
+size_t lb_json_string(const char *s, char *buf, size_t cap);
+
+/* ---- log.c: logging with secret redaction ------------------------------ */
+
+struct lb_logger {
+    void (*cb)(void *ud, int level, const char *msg);
+    void *ud;
+    int level;                 /* messages above this level are dropped */
+    char **secrets;            /* values redacted from every message */
+    size_t nsecrets;
+};
+
+void lb_log(const struct lb_logger *lg, int level, const char *fmt, ...) LLMBILL_PRINTF(3, 4);
+void lb_logv(const struct lb_logger *lg, int level, const char *prefix, const char *fmt, va_list ap);
+/* Adds a secret (copied); values shorter than 4 bytes are not tracked. */
+int lb_logger_add_secret(struct lb_logger *lg, const char *value);
+/* Replaces every secret in buf (in place, NUL-terminated) by "[REDACTED]". */
+void lb_redact(const struct lb_logger *lg, char *buf, size_t cap);
+void lb_logger_free(struct lb_logger *lg);
+
+/* ---- config.c: the INI model --------------------------------------------- */
+
+struct lb_entry {
+    char *key;
+    char *value;               /* raw, before ${ENV} expansion */
+    int line;
+    int used;                  /* set when a consumer claims the key */
+};
+
+struct lb_section {
+    char *name;
+    int line;
+    struct lb_entry *entries;
+    size_t n, cap;
+};
+
+struct lb_config {
+    char *file;                /* display name: the path, or "<string>" */
+    char *dir;                 /* directory relative paths resolve against */
+    struct lb_section *sections;
+    size_t n, cap;
+};
+
+/* Parses INI text from a file or a string. Errors name file and line. The
+ * maximum line length is LB_INI_MAX_LINE. 0, LLMBILL_ECONFIG, _EIO or _ENOMEM. */
+#define LB_INI_MAX_LINE 196
+int lb_config_load_file(const char *path, struct lb_config **out, char *err, size_t errlen);
+int lb_config_load_string(const char *text, struct lb_config **out, char *err, size_t errlen);
+void lb_config_free(struct lb_config *c);
+struct lb_section *lb_config_section(const struct lb_config *c, const char *name);
+struct lb_entry *lb_section_entry(const struct lb_section *s, const char *key);
+/* Expands ${VAR}, ${VAR:-default} and $$ in raw; *out is malloc'd.
+ * 0, or LLMBILL_ECONFIG with a reason in err (naming the variable). */
+int lb_expand_env(const char *raw, char **out, char *err, size_t errlen);
+/* 1 when a key name looks like it holds a secret (api_key, token, ...). */
+int lb_key_looks_secret(const char *key);
+
+/* ---- event.c: one recorded usage event ---------------------------------- */
+
+/* An event is one allocation: the header, the copied record, its metadata
+ * array and its strings. refs counts the sinks still holding it. */
+struct lb_event {
+    atomic_uint refs;
+    uint32_t size;
+    struct llmbill_usage u;
+    /* followed by struct llmbill_kv[n_metadata] and the string bytes */
+};
+
+/* Validates *in and builds an event (deep copy, event id and timestamp
+ * filled). 0, LLMBILL_EINVAL or LLMBILL_ENOMEM. */
+int lb_event_new(const struct llmbill_usage *in, struct lb_event **out);
+void lb_event_release(struct lb_event *ev);
+/* Validates a record without copying; 0 or LLMBILL_EINVAL with a reason. */
+int lb_usage_validate(const struct llmbill_usage *u, char *err, size_t errlen);
+/* Writes a UUIDv7 for ms into out[37]. */
+void lb_uuidv7(int64_t ms, char out[37]);
+
+/* ---- loader.c: plugins ------------------------------------------------------ */
+
+struct lb_plugin {
+    void *dl;                   /* dlopen handle */
+    char *path;                 /* resolved path */
+    struct llmbill_sink_desc desc; /* copy, zero-filled past the sink's struct_size */
+};
+
+/* Resolves name (see README "Loading sinks") and loads it. dirs is a
+ * NULL-terminated list of directories searched in order. 0, LLMBILL_ELOAD or
+ * LLMBILL_EABI with the reason in err. */
+int lb_plugin_load(const char *name, const char *const *dirs, const char *base_dir,
+                   struct lb_plugin *out, char *err, size_t errlen);
+void lb_plugin_unload(struct lb_plugin *p);
+
+/* ---- the handle ------------------------------------------------------------ */
+
+#define LB_FILTER_ALL     0
+#define LB_FILTER_SUCCESS 1
+#define LB_FILTER_FAILURE 2
+
+/* An option of a sink instance after validation. */
+struct lb_opt_value {
+    const struct llmbill_option *opt;
+    char *value;                /* expanded value, default, or NULL */
+    char *path;                 /* for LLMBILL_OPT_PATH: resolved */
+};
+
+struct lb_sink {
+    struct llmbill *h;
+    size_t index;
+    char *name;                 /* instance name */
+    int filter;                 /* LB_FILTER_* */
+    struct lb_plugin plugin;
+    void *state;
+    int created;
+    struct lb_opt_value *opts;
+    size_t nopts;
+    char create_error[LB_ERRLEN];
+
+    /* settings */
+    uint32_t batch_max;
+    int64_t linger_ms, retry_base_ms, retry_max_ms, retry_limit;
+    char *dead_letter_path;
+    int dl_fd;
+
+    /* worker */
+    pthread_t thread;
+    int thread_started;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    atomic_int sleeping;        /* the worker waits on cv */
+    _Alignas(64) atomic_uint_fast64_t cursor; /* every seq below is released */
+    atomic_uint_fast64_t read_seq;  /* every seq below has been examined */
+    atomic_uint_fast64_t flushed_gen;
+
+    /* stats */
+    atomic_uint_fast64_t st_skipped, st_delivered, st_retried, st_dead;
+    char last_error[LB_ERRLEN];
+};
+
+struct lb_slot {
+    atomic_uint_fast64_t seq;   /* seq + 1 once published */
+    struct lb_event *ev;
+};
+
+#define LB_HEAD_CLOSED (UINT64_C(1) << 63)
+
+struct llmbill {
+    struct lb_logger log;
+    struct lb_config *cfg;
+    struct lb_sink *sinks;
+    size_t nsinks;
+
+    /* settings */
+    int64_t shutdown_timeout_ms;
+    int overflow_block;
+    int64_t overflow_block_ms;
+
+    /* the broadcast ring: producers claim seqs on head, each sink releases
+     * through its own cursor */
+    struct lb_slot *ring;
+    uint64_t cap, mask;
+    _Alignas(64) atomic_uint_fast64_t head; /* next seq; LB_HEAD_CLOSED once closing */
+    _Alignas(64) atomic_uint_fast64_t gate; /* cached minimum of the sinks' cursors */
+    _Alignas(64) atomic_int aborting;       /* close timed out: dead-letter the rest */
+
+    pthread_mutex_t wait_mu;    /* flush waiters and blocked producers */
+    pthread_cond_t wait_cv;
+    atomic_int waiters;
+    atomic_uint_fast64_t flush_gen;
+
+    atomic_uint_fast64_t rejected_full, rejected_invalid;
+};
+
+/* dispatch.c */
+int lb_dispatch_start(struct llmbill *h, char *err, size_t errlen);
+int lb_dispatch_enqueue(struct llmbill *h, struct lb_event *ev);
+int lb_dispatch_flush(struct llmbill *h, int timeout_ms);
+void lb_dispatch_stop(struct llmbill *h);
+void lb_sink_stats(struct lb_sink *s, struct llmbill_stats *out);
+
+/* deadletter.c */
+int lb_deadletter_write(struct lb_sink *s, struct lb_event *const *evs, const char *const *reasons,
+                        size_t n, uint32_t attempts);
+void lb_deadletter_close(struct lb_sink *s);
+
+/* host.c: the table handed to sinks */
+extern const struct llmbill_host lb_host_table;
+extern _Thread_local struct llmbill *lb_tls_in_sink;
+
+/* open.c: builds a handle from a parsed config */
+void lb_handle_free(struct llmbill *h);
+int lb_open_config(struct llmbill **out, struct lb_config *cfg, const struct llmbill_open_opts *opts,
+                   char *err, size_t errlen);
+
+#endif /* LB_H */

@@ -1,0 +1,208 @@
+/* llmbill core: small helpers (strings, time, numbers, paths, UTF-8, PRNG). */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "lb.h"
+
+void lb_errf(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (err == NULL || errlen == 0)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
+char *lb_strndup(const char *s, size_t n)
+{
+    char *p = malloc(n + 1);
+
+    if (p == NULL)
+        return NULL;
+    memcpy(p, s, n);
+    p[n] = '\0';
+    return p;
+}
+
+char *lb_strdup(const char *s)
+{
+    return s ? lb_strndup(s, strlen(s)) : NULL;
+}
+
+int64_t lb_now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t lb_mono_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int lb_parse_i64(const char *s, int64_t min, int64_t max, int64_t *out)
+{
+    char *end;
+    long long v;
+
+    if (s == NULL || *s == '\0')
+        return -1;
+    errno = 0;
+    v = strtoll(s, &end, 10);
+    if (errno != 0 || *end != '\0' || end == s || v < min || v > max)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+int lb_parse_bool(const char *s, int *out)
+{
+    static const char *const yes[] = { "true", "yes", "on", "1" };
+    static const char *const no[] = { "false", "no", "off", "0" };
+
+    for (size_t i = 0; i < 4; i++) {
+        if (strcasecmp(s, yes[i]) == 0) {
+            *out = 1;
+            return 0;
+        }
+        if (strcasecmp(s, no[i]) == 0) {
+            *out = 0;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+char *lb_path_join(const char *dir, const char *path)
+{
+    size_t dl, pl;
+    char *p;
+
+    if (path == NULL)
+        return NULL;
+    if (path[0] == '/' || dir == NULL || dir[0] == '\0')
+        return lb_strdup(path);
+    dl = strlen(dir);
+    pl = strlen(path);
+    p = malloc(dl + pl + 2);
+    if (p == NULL)
+        return NULL;
+    memcpy(p, dir, dl);
+    p[dl] = '/';
+    memcpy(p + dl + 1, path, pl + 1);
+    return p;
+}
+
+int lb_mkdirs(const char *dir)
+{
+    char *p = lb_strdup(dir);
+    int rc = 0;
+
+    if (p == NULL)
+        return -1;
+    for (char *s = p + 1; ; s++) {
+        if (*s == '/' || *s == '\0') {
+            char c = *s;
+
+            *s = '\0';
+            if (mkdir(p, 0750) != 0 && errno != EEXIST) {
+                rc = -1;
+                break;
+            }
+            *s = c;
+            if (c == '\0')
+                break;
+        }
+    }
+    free(p);
+    return rc;
+}
+
+int lb_utf8_valid(const char *str, size_t n)
+{
+    const unsigned char *s = (const unsigned char *)str;
+    size_t i = 0;
+
+    while (i < n) {
+        unsigned c = s[i];
+        size_t len;
+        uint32_t cp;
+
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        if (c >= 0xc2 && c <= 0xdf) {
+            len = 2;
+            cp = c & 0x1f;
+        } else if (c >= 0xe0 && c <= 0xef) {
+            len = 3;
+            cp = c & 0x0f;
+        } else if (c >= 0xf0 && c <= 0xf4) {
+            len = 4;
+            cp = c & 0x07;
+        } else {
+            return 0;
+        }
+        if (i + len > n)
+            return 0;
+        for (size_t k = 1; k < len; k++) {
+            if ((s[i + k] & 0xc0) != 0x80)
+                return 0;
+            cp = (cp << 6) | (s[i + k] & 0x3f);
+        }
+        if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+            (cp >= 0xd800 && cp <= 0xdfff))
+            return 0;
+        i += len;
+    }
+    return 1;
+}
+
+static _Thread_local uint64_t rng_state[4];
+static _Thread_local int rng_seeded;
+
+static uint64_t rotl(uint64_t x, int k)
+{
+    return (x << k) | (x >> (64 - k));
+}
+
+uint64_t lb_rand64(void)
+{
+    uint64_t *s = rng_state;
+    uint64_t r, t;
+
+    if (!rng_seeded) {
+        if (getrandom(s, sizeof rng_state, 0) != (ssize_t)sizeof rng_state) {
+            /* No entropy source: mix time and addresses; ids stay unique
+             * in practice because the timestamp leads them. */
+            s[0] = (uint64_t)lb_now_ms() ^ (uint64_t)(uintptr_t)&r;
+            s[1] = (uint64_t)lb_mono_ms() * 0x9e3779b97f4a7c15ULL;
+            s[2] = (uint64_t)(uintptr_t)s;
+            s[3] = 0x5851f42d4c957f2dULL;
+        }
+        rng_seeded = 1;
+    }
+    r = rotl(s[1] * 5, 7) * 9;
+    t = s[1] << 17;
+    s[2] ^= s[0];
+    s[3] ^= s[1];
+    s[1] ^= s[2];
+    s[0] ^= s[3];
+    s[2] ^= t;
+    s[3] = rotl(s[3], 45);
+    return r;
+}

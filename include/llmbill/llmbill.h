@@ -1,0 +1,193 @@
+/* llmbill: usage-based billing for LLM calls. The embedding API.
+ *
+ * A service opens one handle from an llmbill.ini, then calls llmbill_record()
+ * after each LLM call. The core validates and copies the record, fills a
+ * time-ordered event id and the timestamp when absent, and hands it to every
+ * sink instance named in the config. Each sink instance has its own queue and
+ * worker thread; retries, backoff and dead-lettering happen there.
+ *
+ * Threads:
+ *   - llmbill_record(), llmbill_flush() and llmbill_stats() may be called from
+ *     any number of threads at once.
+ *   - llmbill_record() never blocks on I/O and never runs a sink on the
+ *     caller's thread (unless overflow = block is configured, it never waits).
+ *   - llmbill_close() must be called once, after every other call on the handle
+ *     has returned; the handle is invalid afterwards.
+ *
+ * Errors: functions return 0 or a negative LLMBILL_E* code. llmbill_strerror()
+ * names a code; open errors also fill the caller's error buffer with the file,
+ * line, key and what was expected. Secret values never appear in messages.
+ */
+#ifndef LLMBILL_LLMBILL_H
+#define LLMBILL_LLMBILL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "llmbill/export.h"
+#include "llmbill/usage.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define LLMBILL_VERSION_MAJOR 0
+#define LLMBILL_VERSION_MINOR 1
+#define LLMBILL_VERSION_PATCH 0
+#define LLMBILL_VERSION_STRING "0.1.0"
+#define LLMBILL_VERSION_HEX ((LLMBILL_VERSION_MAJOR << 16) | (LLMBILL_VERSION_MINOR << 8) | LLMBILL_VERSION_PATCH)
+
+typedef struct llmbill llmbill; /* opaque */
+
+/* Return codes. */
+#define LLMBILL_OK          0
+#define LLMBILL_EINVAL     -1  /* bad argument or invalid usage record */
+#define LLMBILL_ENOMEM     -2  /* out of memory */
+#define LLMBILL_ECONFIG    -3  /* configuration error */
+#define LLMBILL_ELOAD      -4  /* a sink plugin could not be loaded */
+#define LLMBILL_EABI       -5  /* a sink plugin was built for another ABI */
+#define LLMBILL_EFULL      -6  /* queue full: the record was NOT accepted */
+#define LLMBILL_ECLOSED    -7  /* the handle is closing */
+#define LLMBILL_ETIMEDOUT  -8  /* flush or close ran out of time */
+#define LLMBILL_ERECURSIVE -9  /* llmbill_record() called from a sink of the same handle */
+#define LLMBILL_ENOTFOUND -10  /* no such sink instance */
+#define LLMBILL_EIO       -11  /* an I/O error (reading a file) */
+#define LLMBILL_ESINK     -12  /* a sink failed to start */
+
+/* Log levels, for the log callback and the sink host's log(). */
+#define LLMBILL_LOG_ERROR 0
+#define LLMBILL_LOG_WARN  1
+#define LLMBILL_LOG_INFO  2
+#define LLMBILL_LOG_DEBUG 3
+
+/* Options for llmbill_open(). Size-versioned: set struct_size to
+ * sizeof(struct llmbill_open_opts); a zeroed struct (or NULL) means defaults. */
+struct llmbill_open_opts {
+    uint32_t struct_size;
+    uint32_t flags;                 /* reserved, 0 */
+    const char *plugin_dir;         /* overrides [llmbill] plugin_dir when set */
+    /* Log sink; default writes "llmbill: LEVEL: msg" lines to stderr. Called
+     * from any llmbill thread; msg is already redacted. */
+    void (*log_cb)(void *ud, int level, const char *msg);
+    void *log_ud;
+    char *errbuf;                   /* receives a one-line reason when open fails */
+    size_t errbuf_len;
+};
+
+/* Library version as LLMBILL_VERSION_HEX of the linked library. */
+LLMBILL_API unsigned llmbill_version(void);
+LLMBILL_API const char *llmbill_version_string(void);
+
+/* Static text for a return code; never NULL. */
+LLMBILL_API const char *llmbill_strerror(int rc);
+
+/* Opens a handle from the INI file at path (llmbill_open) or from INI text
+ * (llmbill_open_string; relative paths then resolve against the current
+ * directory). Parses and validates the whole config, loads every sink and
+ * starts its worker. Fails closed: any error leaves *out NULL, returns
+ * LLMBILL_ECONFIG, _ELOAD, _EABI, _ESINK or _ENOMEM, and writes the reason to
+ * opts->errbuf. */
+LLMBILL_API LLMBILL_NODISCARD int llmbill_open(llmbill **out, const char *path,
+                                               const struct llmbill_open_opts *opts);
+LLMBILL_API LLMBILL_NODISCARD int llmbill_open_string(llmbill **out, const char *ini_text,
+                                                      const struct llmbill_open_opts *opts);
+
+/* Records one usage event. Thread-safe; no I/O, no sink call on this thread.
+ * The record and its strings are borrowed for the call only. When u->event_id
+ * is NULL a UUIDv7 is generated; when u->timestamp_ms is 0 the current time
+ * is used. If event_id_out is not NULL it receives the event id (NUL-terminated,
+ * truncated to event_id_cap).
+ * Returns 0 when the event was accepted for delivery to every sink, or
+ *   LLMBILL_EINVAL     the record is invalid (nothing was queued),
+ *   LLMBILL_EFULL      the bounded queue is full (nothing was queued; see overflow),
+ *   LLMBILL_ENOMEM     out of memory (nothing was queued),
+ *   LLMBILL_ECLOSED    the handle is closing,
+ *   LLMBILL_ERECURSIVE called from one of this handle's own sinks. */
+LLMBILL_API int llmbill_record(llmbill *h, const struct llmbill_usage *u);
+LLMBILL_API int llmbill_record_id(llmbill *h, const struct llmbill_usage *u,
+                                  char *event_id_out, size_t event_id_cap);
+
+/* Waits until every event recorded before the call has been delivered or
+ * dead-lettered by every sink, and each sink's flush() has run. timeout_ms < 0
+ * waits forever. Returns 0, or LLMBILL_ETIMEDOUT with events still pending
+ * (they stay queued and keep being retried). */
+LLMBILL_API int llmbill_flush(llmbill *h, int timeout_ms);
+
+/* Stops accepting records, delivers what is queued within the configured
+ * shutdown_timeout_ms, dead-letters anything still undelivered (with the
+ * reason), stops the workers, destroys the sinks and frees the handle.
+ * Returns 0, or LLMBILL_ETIMEDOUT when events had to be dead-lettered.
+ * NULL is a no-op. */
+LLMBILL_API int llmbill_close(llmbill *h);
+
+/* Delivery counters. Size-versioned. */
+struct llmbill_stats {
+    uint32_t struct_size;
+    uint32_t reserved;
+    uint64_t recorded;      /* events accepted for this sink (or by the handle, for totals) */
+    uint64_t delivered;     /* acknowledged by the sink */
+    uint64_t retried;       /* event delivery attempts that were retried */
+    uint64_t dead_lettered; /* written to the dead-letter file */
+    uint64_t pending;       /* recorded and neither delivered nor dead-lettered */
+    uint64_t rejected_full; /* totals only: llmbill_record() calls that got LLMBILL_EFULL */
+    uint64_t rejected_invalid; /* totals only: calls that got LLMBILL_EINVAL */
+    /* append only */
+};
+
+/* Fills *out for the sink instance named instance, or the handle's totals
+ * when instance is NULL. Returns 0, LLMBILL_ENOTFOUND or LLMBILL_EINVAL. */
+LLMBILL_API int llmbill_stats(llmbill *h, const char *instance, struct llmbill_stats *out);
+
+/* Number of sink instances, and the name of the i-th (NULL when out of range).
+ * The name stays valid until llmbill_close(). */
+LLMBILL_API size_t llmbill_sink_count(llmbill *h);
+LLMBILL_API const char *llmbill_sink_name(llmbill *h, size_t i);
+
+/* What a sink instance is. Size-versioned; strings stay valid until
+ * llmbill_close(), except last_error, which is copied. */
+struct llmbill_sink_info {
+    uint32_t struct_size;
+    uint32_t batch_max;         /* effective batch size */
+    const char *name;           /* instance name */
+    const char *plugin;         /* plugin name from its descriptor */
+    const char *plugin_version;
+    const char *path;           /* the loaded .so */
+    const char *events;         /* "all", "success" or "failure" */
+    char last_error[256];       /* the last delivery error, or "" */
+    /* append only */
+};
+
+/* Fills *out for the i-th sink instance. 0, LLMBILL_ENOTFOUND or _EINVAL. */
+LLMBILL_API int llmbill_sink_info(llmbill *h, size_t i, struct llmbill_sink_info *out);
+
+/* Checks a record as llmbill_record() would, without recording it. Returns
+ * 0, or LLMBILL_EINVAL with the field and the problem in err. */
+LLMBILL_API int llmbill_usage_validate(const struct llmbill_usage *u, char *err, size_t err_len);
+
+/* The usage record's JSON form: one object, no newline. Writes at most cap
+ * bytes (NUL included) and returns the length it needs (excluding NUL), like
+ * snprintf, or LLMBILL_EINVAL. Strings are escaped; invalid UTF-8 is
+ * replaced by U+FFFD. */
+LLMBILL_API int llmbill_usage_to_json(const struct llmbill_usage *u, char *buf, size_t cap);
+
+/* Parses one JSON object in the usage form into *u. Parsing is in place:
+ * json is modified and u's strings point into it, so json must outlive u.
+ * Metadata entries go to kv (capacity kv_cap). Unknown keys are ignored; a
+ * key with the wrong type is an error. Returns 0, or LLMBILL_EINVAL with a
+ * reason in err. */
+LLMBILL_API int llmbill_usage_from_json(struct llmbill_usage *u, char *json, size_t len,
+                                        struct llmbill_kv *kv, size_t kv_cap,
+                                        char *err, size_t err_len);
+
+/* Formats an exact decimal for a cost in LLMBILL_COST_SCALE units
+ * ("0.005615"). Returns the length, or LLMBILL_EINVAL if cap is too small. */
+LLMBILL_API int llmbill_cost_format(int64_t cost, char *buf, size_t cap);
+
+/* Parses an exact decimal ("0.005615", "12", "1e-3") into LLMBILL_COST_SCALE
+ * units, rounding half away from zero past 12 decimals. Returns 0 or
+ * LLMBILL_EINVAL (syntax, or out of range). */
+LLMBILL_API int llmbill_cost_parse(const char *s, size_t len, int64_t *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* LLMBILL_LLMBILL_H */

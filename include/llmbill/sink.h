@@ -1,0 +1,202 @@
+/* llmbill: the sink plugin ABI.
+ *
+ * A sink is a shared object that exports one function, llmbill_sink_describe
+ * (use LLMBILL_SINK_DEFINE). The host calls it with its ABI version and gets
+ * back a descriptor with the sink's name, options and callbacks. The sink has
+ * no link-time dependency on libllmbill: every host service it needs comes
+ * through the struct llmbill_host table passed to create().
+ *
+ * Versioning:
+ *   - LLMBILL_SINK_ABI_MAJOR changes on any incompatible change; the host
+ *     refuses a sink whose major differs.
+ *   - LLMBILL_SINK_ABI_MINOR grows when fields are appended to a struct here.
+ *     Structs carry struct_size; a reader treats fields beyond the writer's
+ *     struct_size as absent (use LLMBILL_HOST_HAS before calling a newer host
+ *     function). Fields are never removed or reordered within a major.
+ *
+ * Threads:
+ *   - create() and destroy() run on the thread that calls llmbill_open() and
+ *     llmbill_close().
+ *   - emit() and flush() of one instance run on that instance's own worker
+ *     thread, one call at a time: an instance is never called concurrently
+ *     with itself. Two instances of the same plugin run on two threads, so
+ *     globals shared between instances need their own locking.
+ *   - emit() may block (network I/O), but must bound its own time (timeouts):
+ *     close waits for a running emit() to return.
+ *   - A sink must not call llmbill_record() on the handle that runs it, must
+ *     not install signal handlers, fork or exit.
+ *
+ * Ownership:
+ *   - The descriptor and its option table have static lifetime.
+ *   - Events passed to emit() and their strings are valid during that call only.
+ *   - Strings returned by the host (config values, names) stay valid until
+ *     destroy() returns.
+ *   - Reason strings a sink stores in a batch stay the sink's; they must stay
+ *     valid until emit() returns (the host copies them).
+ */
+#ifndef LLMBILL_SINK_H
+#define LLMBILL_SINK_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "llmbill/usage.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define LLMBILL_SINK_ABI_MAJOR 1
+#define LLMBILL_SINK_ABI_MINOR 0
+#define LLMBILL_SINK_ABI (((uint32_t)LLMBILL_SINK_ABI_MAJOR << 16) | LLMBILL_SINK_ABI_MINOR)
+
+#if defined(_WIN32)
+#  define LLMBILL_PLUGIN_EXPORT __declspec(dllexport)
+#else
+#  define LLMBILL_PLUGIN_EXPORT __attribute__((visibility("default")))
+#endif
+
+/* Results of emit(), and per-event results in struct llmbill_sink_batch. */
+#define LLMBILL_SINK_OK      0 /* delivered (an already-delivered duplicate is OK too) */
+#define LLMBILL_SINK_RETRY   1 /* transient failure: the core retries with backoff */
+#define LLMBILL_SINK_ERROR   2 /* permanent failure: the core dead-letters with the reason */
+#define LLMBILL_SINK_PARTIAL 3 /* emit() only: see results[] for each event */
+
+/* Log levels (same values as LLMBILL_LOG_* in llmbill.h). */
+#define LLMBILL_SINK_LOG_ERROR 0
+#define LLMBILL_SINK_LOG_WARN  1
+#define LLMBILL_SINK_LOG_INFO  2
+#define LLMBILL_SINK_LOG_DEBUG 3
+
+typedef struct llmbill_sink_ctx llmbill_sink_ctx; /* opaque per-instance host handle */
+
+/* Host services. Append only; check LLMBILL_HOST_HAS() for anything newer
+ * than ABI 1.0. Every function is safe to call from create(), emit(), flush()
+ * and destroy() of the instance that owns ctx. */
+struct llmbill_host {
+    uint32_t struct_size;
+    uint32_t abi;                                   /* the host's LLMBILL_SINK_ABI */
+    const char *host_version;                       /* "0.1.0" */
+
+    /* Logs a line tagged with the instance name. Secret config values are
+     * redacted from the formatted text. */
+    void (*log)(llmbill_sink_ctx *ctx, int level, const char *fmt, ...)
+#if defined(__GNUC__) || defined(__clang__)
+        __attribute__((format(printf, 3, 4)))
+#endif
+        ;
+    /* From create() only: the reason create() failed, reported by
+     * llmbill_open(). Redacted like log(). */
+    void (*set_error)(llmbill_sink_ctx *ctx, const char *fmt, ...)
+#if defined(__GNUC__) || defined(__clang__)
+        __attribute__((format(printf, 2, 3)))
+#endif
+        ;
+    const char *(*instance_name)(llmbill_sink_ctx *ctx);
+
+    /* The value of an option declared in the descriptor: the config's value
+     * after ${ENV} expansion, else its default, else NULL. Types were checked
+     * at open time, so the integer and bool getters cannot fail for declared
+     * options; they return -1 for an unset option with no default. */
+    const char *(*config_get)(llmbill_sink_ctx *ctx, const char *key);
+    int (*config_get_int)(llmbill_sink_ctx *ctx, const char *key, int64_t *out);
+    int (*config_get_bool)(llmbill_sink_ctx *ctx, const char *key, int *out);
+    /* A path option resolved against the config file's directory; NULL when unset. */
+    const char *(*config_get_path)(llmbill_sink_ctx *ctx, const char *key);
+
+    int64_t (*now_ms)(void);                        /* Unix time in ms */
+    /* The canonical usage JSON form (see llmbill_usage_to_json). */
+    int (*usage_to_json)(const struct llmbill_usage *u, char *buf, size_t cap);
+    /* Exact decimal text of a cost (see llmbill_cost_format). */
+    int (*cost_format)(int64_t cost, char *buf, size_t cap);
+    /* append only */
+};
+
+#define LLMBILL_HOST_HAS(h, fn) \
+    (offsetof(struct llmbill_host, fn) + sizeof((h)->fn) <= (h)->struct_size && (h)->fn != NULL)
+
+/* Option schema. Keys not declared here (nor common to all sinks) are a
+ * config error at open time. */
+#define LLMBILL_OPT_STRING 1
+#define LLMBILL_OPT_INT    2
+#define LLMBILL_OPT_BOOL   3
+#define LLMBILL_OPT_PATH   4   /* a string resolved against the config's directory */
+
+#define LLMBILL_OPT_REQUIRED 0x1u
+#define LLMBILL_OPT_SECRET   0x2u /* never printed; redacted from every log line */
+
+struct llmbill_option {
+    const char *name;
+    uint32_t type;              /* LLMBILL_OPT_* */
+    uint32_t flags;             /* LLMBILL_OPT_REQUIRED | LLMBILL_OPT_SECRET */
+    const char *default_value;  /* NULL for none */
+    const char *env;            /* environment variable that fills an unset option, or NULL */
+    const char *description;
+};
+
+/* One emit() call. The host fills the inputs; the sink fills the outputs. */
+struct llmbill_sink_batch {
+    uint32_t struct_size;
+    uint32_t attempt;                           /* in: 0 on the first try of these events */
+    size_t n;                                   /* in: number of events, >= 1 */
+    const struct llmbill_usage *const *events;  /* in */
+    /* out, with LLMBILL_SINK_PARTIAL: one LLMBILL_SINK_OK/RETRY/ERROR per
+     * event, pre-filled with LLMBILL_SINK_OK. */
+    int *results;
+    /* out: an optional reason per event (for ERROR and RETRY), pre-filled NULL. */
+    const char **reasons;
+    /* out: a reason for the whole batch (RETRY or ERROR), or NULL. */
+    const char *reason;
+    /* out: with RETRY, the least time to wait before the next try, in ms
+     * (a server's Retry-After); 0 lets the core's backoff decide. */
+    int64_t retry_after_ms;
+    /* append only */
+};
+
+/* The descriptor a sink returns. Static lifetime. */
+struct llmbill_sink_desc {
+    uint32_t struct_size;       /* sizeof(struct llmbill_sink_desc) at the sink's build */
+    uint32_t abi;               /* LLMBILL_SINK_ABI at the sink's build */
+    const char *name;           /* plugin name, e.g. "lago" */
+    const char *version;        /* the sink's own version */
+    const char *description;
+    uint32_t flags;             /* reserved, 0 */
+    uint32_t max_batch;         /* most events per emit(); 0 means 1 */
+    const struct llmbill_option *options; /* terminated by an entry with name NULL */
+
+    /* Creates an instance. Reads its options through host, stores its state
+     * in *state. Returns 0, or nonzero after host->set_error(). */
+    int (*create)(const struct llmbill_host *host, llmbill_sink_ctx *ctx, void **state);
+    /* Delivers a batch: returns LLMBILL_SINK_OK, _RETRY, _ERROR or _PARTIAL. */
+    int (*emit)(void *state, struct llmbill_sink_batch *batch);
+    /* Optional: makes delivered events durable (fsync, drain buffers). Called
+     * on the worker thread when the host flushes. Returns 0 or nonzero. */
+    int (*flush)(void *state);
+    /* Frees the instance. Required. */
+    void (*destroy)(void *state);
+    /* append only */
+};
+
+/* The one exported symbol. Returns NULL when the host's ABI is unacceptable. */
+#define LLMBILL_SINK_ENTRY "llmbill_sink_describe"
+typedef const struct llmbill_sink_desc *(*llmbill_sink_describe_fn)(uint32_t host_abi);
+
+#ifdef __cplusplus
+#  define LLMBILL_SINK_LINKAGE extern "C"
+#else
+#  define LLMBILL_SINK_LINKAGE
+#endif
+
+/* A sink writes LLMBILL_SINK_DEFINE(its_descriptor); once, at file scope. */
+#define LLMBILL_SINK_DEFINE(desc)                                                    \
+    LLMBILL_SINK_LINKAGE LLMBILL_PLUGIN_EXPORT const struct llmbill_sink_desc *      \
+        llmbill_sink_describe(uint32_t host_abi);                                    \
+    LLMBILL_SINK_LINKAGE LLMBILL_PLUGIN_EXPORT const struct llmbill_sink_desc *      \
+        llmbill_sink_describe(uint32_t host_abi)                                     \
+    {                                                                                \
+        return ((host_abi >> 16) == LLMBILL_SINK_ABI_MAJOR) ? &(desc) : NULL;        \
+    }
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* LLMBILL_SINK_H */

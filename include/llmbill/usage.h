@@ -1,0 +1,85 @@
+/* llmbill: the usage record, shared by embedders (llmbill.h) and sinks (sink.h).
+ *
+ * One record describes one LLM API call: who is billed, which model, how many
+ * tokens of each kind, and what it cost. The struct is plain data; every
+ * string may be NULL (absent) and is borrowed: llmbill_record() deep-copies
+ * what it keeps, and a sink sees pointers valid for one emit() call only.
+ *
+ * Versioning: struct_size is set by the caller to sizeof(struct llmbill_usage)
+ * as compiled. New fields are only ever appended; the core treats fields past
+ * the caller's struct_size as zero. Use LLMBILL_USAGE_INIT to start from a
+ * zeroed record with the right size.
+ */
+#ifndef LLMBILL_USAGE_H
+#define LLMBILL_USAGE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Money is an exact integer: LLMBILL_COST_SCALE units per unit of currency
+ * (1e-12 USD when currency is "USD"). int64 holds up to ~9.2 million per event. */
+#define LLMBILL_COST_SCALE 1000000000000LL
+
+/* flags */
+#define LLMBILL_USAGE_COST_KNOWN   0x1u /* cost holds a real value (0 is a real zero) */
+#define LLMBILL_USAGE_HAS_LATENCY  0x2u /* latency_ms holds a real value */
+
+/* status */
+#define LLMBILL_STATUS_SUCCESS 0u
+#define LLMBILL_STATUS_FAILURE 1u
+
+/* Length limits the core enforces at record time (bytes, excluding NUL). */
+#define LLMBILL_ID_MAX        255   /* event_id and every other string field */
+#define LLMBILL_METADATA_MAX  64    /* metadata entries per record */
+#define LLMBILL_METADATA_VALUE_MAX 4096
+
+struct llmbill_kv {
+    const char *key;
+    const char *value;
+};
+
+struct llmbill_usage {
+    uint32_t struct_size;       /* sizeof(struct llmbill_usage) at the caller's build */
+    uint32_t flags;             /* LLMBILL_USAGE_* */
+
+    const char *event_id;       /* idempotency key; the core fills a UUIDv7 when NULL */
+    int64_t timestamp_ms;       /* Unix ms; the core fills the record time when 0 */
+
+    const char *customer_id;    /* who is billed: at least one of these four is required */
+    const char *subscription_id;
+    const char *user_id;
+    const char *team_id;
+
+    const char *provider;       /* "openai", "anthropic", ... */
+    const char *model;          /* required */
+    const char *call_type;      /* "chat", "embedding", "responses", ... */
+    const char *request_id;     /* the provider's request id, for reconciliation */
+
+    uint32_t status;            /* LLMBILL_STATUS_* */
+    uint32_t latency_ms;        /* with LLMBILL_USAGE_HAS_LATENCY */
+
+    uint64_t input_tokens;      /* total prompt tokens, cached and cache-creation included */
+    uint64_t cached_input_tokens;
+    uint64_t cache_creation_input_tokens;
+    uint64_t output_tokens;     /* total completion tokens, reasoning included */
+    uint64_t reasoning_tokens;
+
+    int64_t cost;               /* LLMBILL_COST_SCALE units, with LLMBILL_USAGE_COST_KNOWN */
+    const char *currency;       /* ISO 4217 code; NULL means "USD" */
+
+    size_t n_metadata;          /* free-form string tags */
+    const struct llmbill_kv *metadata;
+    /* append only */
+};
+
+#define LLMBILL_USAGE_INIT { sizeof(struct llmbill_usage), 0, NULL, 0, NULL, NULL, NULL, NULL, \
+                             NULL, NULL, NULL, NULL, 0, 0, 0, 0, 0, 0, 0, 0, NULL, 0, NULL }
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* LLMBILL_USAGE_H */

@@ -1,0 +1,105 @@
+/* llmbill sink "stdout": one readable line per event, for development. */
+#define _POSIX_C_SOURCE 200809L
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "llmbill/sink.h"
+
+struct out {
+    const struct llmbill_host *host;
+    FILE *f;
+    char reason[128];
+};
+
+static const struct llmbill_option stdout_options[] = {
+    { "stream", LLMBILL_OPT_STRING, 0, "stdout", NULL, "stdout or stderr" },
+    { NULL, 0, 0, NULL, NULL, NULL }
+};
+
+static int stdout_create(const struct llmbill_host *host, llmbill_sink_ctx *ctx, void **state)
+{
+    struct out *o = calloc(1, sizeof *o);
+    const char *stream = host->config_get(ctx, "stream");
+
+    if (o == NULL) {
+        host->set_error(ctx, "out of memory");
+        return -1;
+    }
+    if (strcmp(stream, "stdout") == 0) {
+        o->f = stdout;
+    } else if (strcmp(stream, "stderr") == 0) {
+        o->f = stderr;
+    } else {
+        host->set_error(ctx, "stream: '%s' is not stdout or stderr", stream);
+        free(o);
+        return -1;
+    }
+    o->host = host;
+    *state = o;
+    return 0;
+}
+
+static const char *or_dash(const char *s)
+{
+    return s && *s ? s : "-";
+}
+
+static int stdout_emit(void *state, struct llmbill_sink_batch *b)
+{
+    struct out *o = state;
+
+    for (size_t i = 0; i < b->n; i++) {
+        const struct llmbill_usage *u = b->events[i];
+        time_t secs = (time_t)(u->timestamp_ms / 1000);
+        struct tm tm;
+        char when[32], cost[48] = "unpriced";
+
+        gmtime_r(&secs, &tm);
+        strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%S", &tm);
+        if (u->flags & LLMBILL_USAGE_COST_KNOWN) {
+            char num[40];
+
+            o->host->cost_format(u->cost, num, sizeof num);
+            snprintf(cost, sizeof cost, "%s %s", num, u->currency ? u->currency : "USD");
+        }
+        fprintf(o->f, "%s.%03dZ %s customer=%s model=%s%s%s in=%" PRIu64 " (cached %" PRIu64
+                ", cache-write %" PRIu64 ") out=%" PRIu64 " (reasoning %" PRIu64 ") cost=%s "
+                "id=%s\n", when, (int)(u->timestamp_ms % 1000),
+                u->status == 1 ? "FAILURE" : "success",
+                or_dash(u->customer_id ? u->customer_id : u->subscription_id ? u->subscription_id
+                        : u->user_id ? u->user_id : u->team_id),
+                u->provider ? u->provider : "", u->provider ? "/" : "", u->model,
+                u->input_tokens, u->cached_input_tokens, u->cache_creation_input_tokens,
+                u->output_tokens, u->reasoning_tokens, cost, u->event_id);
+    }
+    if (fflush(o->f) != 0) {
+        snprintf(o->reason, sizeof o->reason, "write: %s", strerror(errno));
+        b->reason = o->reason;
+        return LLMBILL_SINK_RETRY;
+    }
+    return LLMBILL_SINK_OK;
+}
+
+static void stdout_destroy(void *state)
+{
+    free(state);
+}
+
+static const struct llmbill_sink_desc stdout_desc = {
+    .struct_size = sizeof(struct llmbill_sink_desc),
+    .abi = LLMBILL_SINK_ABI,
+    .name = "stdout",
+    .version = "0.1.0",
+    .description = "print one readable line per event",
+    .max_batch = 100,
+    .options = stdout_options,
+    .create = stdout_create,
+    .emit = stdout_emit,
+    .destroy = stdout_destroy,
+};
+
+LLMBILL_SINK_DEFINE(stdout_desc)
