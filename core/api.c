@@ -132,7 +132,7 @@ int llmbill_close(llmbill *h)
     return rc;
 }
 
-int llmbill_stats(llmbill *h, const char *instance, struct llmbill_stats *out)
+int llmbill_get_stats(llmbill *h, const char *instance, struct llmbill_stats *out)
 {
     struct llmbill_stats st;
 
@@ -182,7 +182,7 @@ const char *llmbill_sink_name(llmbill *h, size_t i)
     return h && i < h->nsinks ? h->sinks[i].name : NULL;
 }
 
-int llmbill_sink_info(llmbill *h, size_t i, struct llmbill_sink_info *out)
+int llmbill_get_sink_info(llmbill *h, size_t i, struct llmbill_sink_info *out)
 {
     static const char *const filters[] = { "all", "success", "failure" };
     struct llmbill_sink_info info;

@@ -16,6 +16,7 @@ struct reader {
     size_t pos, len;
     int line;                   /* number of the line last handed to inih */
     int too_long;               /* line number of an over-long line, or 0 */
+    int section_line;           /* line of the last [section] header */
 };
 
 struct parse {
@@ -24,6 +25,7 @@ struct parse {
     char *err;
     size_t errlen;
     int failed;                 /* first error already reported */
+    int fail_line;              /* its line */
     int oom;
 };
 
@@ -52,6 +54,14 @@ static char *read_line(char *str, int num, void *stream)
     memcpy(str, start, n);
     str[n] = '\0';
     rd->pos += n;
+    {
+        const char *q = str;
+
+        while (*q == ' ' || *q == '\t')
+            q++;
+        if (*q == '[')
+            rd->section_line = rd->line;
+    }
     return str;
 }
 
@@ -118,10 +128,11 @@ static int on_pair(void *user, const char *section, const char *name, const char
         lb_errf(p->err, p->errlen, "%s:%d: key '%s' is outside any section (start with [llmbill])",
                 c->file, line, name);
         p->failed = 1;
+        p->fail_line = line;
         return 0;
     }
     s = lb_config_section(c, section);
-    if (s == NULL && (s = add_section(c, section, line)) == NULL)
+    if (s == NULL && (s = add_section(c, section, p->rd->section_line)) == NULL)
         goto oom;
     prev = lb_section_entry(s, name);
     if (prev != NULL) {
@@ -129,6 +140,7 @@ static int on_pair(void *user, const char *section, const char *name, const char
                 "%s:%d: [%s] %s: key set twice (first at line %d; an indented line continues "
                 "the previous value)", c->file, line, section, name, prev->line);
         p->failed = 1;
+        p->fail_line = line;
         return 0;
     }
     if (add_entry(s, name, value, line) != 0)
@@ -146,8 +158,8 @@ static int parse_text(const char *text, size_t len, const char *file, const char
                       struct lb_config **out, char *err, size_t errlen)
 {
     struct lb_config *c = calloc(1, sizeof *c);
-    struct reader rd = { text, 0, len, 0, 0 };
-    struct parse p = { c, &rd, err, errlen, 0, 0 };
+    struct reader rd = { text, 0, len, 0, 0, 0 };
+    struct parse p = { c, &rd, err, errlen, 0, 0, 0 };
     int rc;
 
     *out = NULL;
@@ -167,7 +179,7 @@ static int parse_text(const char *text, size_t len, const char *file, const char
         lb_config_free(c);
         return LLMBILL_ECONFIG;
     }
-    if (p.failed) {
+    if (p.failed && (rc <= 0 || rc >= p.fail_line)) {
         lb_config_free(c);
         return LLMBILL_ECONFIG;
     }

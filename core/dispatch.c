@@ -236,15 +236,28 @@ static void deliver(struct lb_sink *s, struct batch *b)
         int rc;
 
         if (atomic_load(&h->aborting)) {
-            for (size_t i = 0; i < b->n; i++)
+            for (size_t i = 0; i < b->n; i++) {
+                char why[LB_ERRLEN];
+
+                snprintf(why, sizeof why, "undelivered at shutdown (shutdown_timeout_ms "
+                         "reached)%s%s", b->reason_copy[i] ? "; last error: " : "",
+                         b->reason_copy[i] ? b->reason_copy[i] : "");
+                set_reason(b, i, why);
                 idx[i] = i;
+            }
             dead_letter(s, b, idx, b->n, attempt,
                         "undelivered at shutdown (shutdown_timeout_ms reached)");
             /* a dead-letter write failure at shutdown leaves nothing else to do */
-            for (size_t i = 0; i < b->n; i++)
-                if (b->results[i] != -1)
-                    lb_log(&h->log, LLMBILL_LOG_ERROR, "sink %s: event %s LOST at shutdown: "
-                           "dead-letter file unwritable", s->name, b->ev[i]->u.event_id);
+            for (size_t i = 0; i < b->n; i++) {
+                char line[4096];
+
+                if (b->results[i] == -1)
+                    continue;
+                /* the log is the last place left: put the whole record there */
+                llmbill_usage_to_json(&b->ev[i]->u, line, sizeof line);
+                lb_log(&h->log, LLMBILL_LOG_ERROR, "sink %s: dead-letter file unwritable at "
+                       "shutdown; undelivered event: %s", s->name, line);
+            }
             break;
         }
         memset(&sb, 0, sizeof sb);

@@ -188,8 +188,12 @@ int llmbill_usage_from_json(struct llmbill_usage *u, char *json, size_t len,
     if (t == NULL)
         return LLMBILL_ENOMEM;
     jsmn_init(&p);
-    if (jsmn_parse(&p, json, len, t, (unsigned)n) != n)
-        FAIL("malformed JSON");
+    {
+        int n2 = jsmn_parse(&p, json, len, t, (unsigned)n);
+
+        if (n2 != n)
+            FAIL("%s", n2 == JSMN_ERROR_PART ? "truncated JSON" : "malformed JSON");
+    }
     if (t[0].type != JSMN_OBJECT)
         FAIL("expected a JSON object");
     if (skip(t, 0) != n)

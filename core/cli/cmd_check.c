@@ -39,7 +39,7 @@ int cmd_check(struct cli *c, int argc, char **argv)
 
         memset(&info, 0, sizeof info);
         info.struct_size = sizeof info;
-        llmbill_sink_info(h, i, &info);
+        llmbill_get_sink_info(h, i, &info);
         printf("  sink %-12s plugin %s %s (%s), events %s, batch %u\n", info.name, info.plugin,
                info.plugin_version, info.path, info.events, info.batch_max);
     }

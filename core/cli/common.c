@@ -63,8 +63,8 @@ int cli_print_stats(llmbill *h, FILE *f)
 
         memset(&info, 0, sizeof info);
         info.struct_size = sizeof info;
-        llmbill_sink_info(h, i, &info);
-        llmbill_stats(h, info.name, &st);
+        llmbill_get_sink_info(h, i, &info);
+        llmbill_get_stats(h, info.name, &st);
         fprintf(f, "  sink %-12s recorded %" PRIu64 ", delivered %" PRIu64 ", dead-lettered %"
                 PRIu64 ", pending %" PRIu64 ", retries %" PRIu64 "%s%s\n", info.name, st.recorded,
                 st.delivered, st.dead_lettered, st.pending, st.retried,

@@ -7,7 +7,7 @@
  * worker thread; retries, backoff and dead-lettering happen there.
  *
  * Threads:
- *   - llmbill_record(), llmbill_flush() and llmbill_stats() may be called from
+ *   - llmbill_record(), llmbill_flush() and llmbill_get_stats() may be called from
  *     any number of threads at once.
  *   - llmbill_record() never blocks on I/O and never runs a sink on the
  *     caller's thread (unless overflow = block is configured, it never waits).
@@ -135,7 +135,7 @@ struct llmbill_stats {
 
 /* Fills *out for the sink instance named instance, or the handle's totals
  * when instance is NULL. Returns 0, LLMBILL_ENOTFOUND or LLMBILL_EINVAL. */
-LLMBILL_API int llmbill_stats(llmbill *h, const char *instance, struct llmbill_stats *out);
+LLMBILL_API int llmbill_get_stats(llmbill *h, const char *instance, struct llmbill_stats *out);
 
 /* Number of sink instances, and the name of the i-th (NULL when out of range).
  * The name stays valid until llmbill_close(). */
@@ -157,7 +157,7 @@ struct llmbill_sink_info {
 };
 
 /* Fills *out for the i-th sink instance. 0, LLMBILL_ENOTFOUND or _EINVAL. */
-LLMBILL_API int llmbill_sink_info(llmbill *h, size_t i, struct llmbill_sink_info *out);
+LLMBILL_API int llmbill_get_sink_info(llmbill *h, size_t i, struct llmbill_sink_info *out);
 
 /* Checks a record as llmbill_record() would, without recording it. Returns
  * 0, or LLMBILL_EINVAL with the field and the problem in err. */

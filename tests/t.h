@@ -1,0 +1,149 @@
+/* Minimal test helpers: CHECK macros, temp dirs, file helpers. Each test
+ * program runs its cases in order and exits non-zero on the first failure. */
+#ifndef LLMBILL_T_H
+#define LLMBILL_T_H
+
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "llmbill/llmbill.h"
+
+
+#define CHECK(cond)                                                                  \
+    do {                                                                             \
+        if (!(cond)) {                                                               \
+            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
+            exit(1);                                                                 \
+        }                                                                            \
+    } while (0)
+
+#define CHECK_EQ_INT(a, b)                                                           \
+    do {                                                                             \
+        long long a_ = (long long)(a), b_ = (long long)(b);                          \
+        if (a_ != b_) {                                                              \
+            fprintf(stderr, "%s:%d: CHECK failed: %s == %s (%lld != %lld)\n",        \
+                    __FILE__, __LINE__, #a, #b, a_, b_);                             \
+            exit(1);                                                                 \
+        }                                                                            \
+    } while (0)
+
+#define CHECK_CONTAINS(hay, needle)                                                  \
+    do {                                                                             \
+        const char *h_ = (hay), *n_ = (needle);                                      \
+        if (h_ == NULL || strstr(h_, n_) == NULL) {                                  \
+            fprintf(stderr, "%s:%d: CHECK failed: \"%s\" does not contain \"%s\"\n", \
+                    __FILE__, __LINE__, h_ ? h_ : "(null)", n_);                     \
+            exit(1);                                                                 \
+        }                                                                            \
+    } while (0)
+
+#define CHECK_NOT_CONTAINS(hay, needle)                                              \
+    do {                                                                             \
+        const char *h_ = (hay), *n_ = (needle);                                      \
+        if (h_ != NULL && strstr(h_, n_) != NULL) {                                  \
+            fprintf(stderr, "%s:%d: CHECK failed: \"%s\" contains \"%s\"\n",         \
+                    __FILE__, __LINE__, h_, n_);                                     \
+            exit(1);                                                                 \
+        }                                                                            \
+    } while (0)
+
+#define RUN(fn)                                                                      \
+    do {                                                                             \
+        fprintf(stderr, "-- %s\n", #fn);                                             \
+        fn();                                                                        \
+    } while (0)
+
+/* A fresh temporary directory (static buffer). */
+static inline const char *t_tmpdir(void)
+{
+    static char dir[256];
+
+    snprintf(dir, sizeof dir, "/tmp/llmbill-test-XXXXXX");
+    if (mkdtemp(dir) == NULL) {
+        perror("mkdtemp");
+        exit(1);
+    }
+    return dir;
+}
+
+static inline void t_write(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+
+    CHECK(f != NULL);
+    fputs(text, f);
+    fclose(f);
+}
+
+/* Reads a whole file into a malloc'd string ("" if missing). */
+static inline char *t_read(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    char *buf;
+    long n;
+
+    if (f == NULL)
+        return strdup("");
+    fseek(f, 0, SEEK_END);
+    n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    buf = malloc((size_t)n + 1);
+    CHECK(buf != NULL);
+    buf[fread(buf, 1, (size_t)n, f)] = '\0';
+    fclose(f);
+    return buf;
+}
+
+static inline int t_count_lines(const char *s)
+{
+    int n = 0;
+
+    for (; *s; s++)
+        n += *s == '\n';
+    return n;
+}
+
+static inline long long t_mono_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Opens a handle from INI text with the error captured. */
+static inline int t_open(llmbill **h, const char *ini, char *err, size_t errlen)
+{
+    struct llmbill_open_opts o;
+
+    memset(&o, 0, sizeof o);
+    o.struct_size = sizeof o;
+    o.errbuf = err;
+    o.errbuf_len = errlen;
+    err[0] = '\0';
+    return llmbill_open_string(h, ini, &o);
+}
+
+/* A usage record for customer c with an explicit id. */
+static inline struct llmbill_usage t_usage(const char *customer, const char *id)
+{
+    struct llmbill_usage u = LLMBILL_USAGE_INIT;
+
+    u.customer_id = customer;
+    u.event_id = id;
+    u.model = "gpt-4o";
+    u.provider = "openai";
+    u.input_tokens = 100;
+    u.output_tokens = 20;
+    return u;
+}
+
+#endif

@@ -1,0 +1,121 @@
+#!/bin/sh
+# CLI end to end: check, send and replay through real configs and plugins.
+# usage: test_cli.sh LLMBILL_BIN PLUGIN_DIR TEST_PLUGIN_DIR
+set -u
+BIN=$1 PLUGINS=$2 TPLUGINS=$3
+T=$(mktemp -d /tmp/llmbill-cli-XXXXXX)
+trap 'rm -rf "$T"' EXIT
+fails=0
+ok() { printf 'ok   %s\n' "$1"; }
+bad() { printf 'FAIL %s\n' "$1"; fails=$((fails + 1)); }
+# expect NAME WANT_EXIT WANT_TEXT -- command...: runs it, checks exit and output
+expect() {
+    name=$1 want=$2 text=$3
+    shift 4
+    "$@" >"$T/log" 2>&1
+    got=$?
+    if [ "$got" -ne "$want" ]; then
+        bad "$name (exit $got, want $want)"; sed 's/^/     | /' "$T/log"; return
+    fi
+    if [ -n "$text" ] && ! grep -qF -- "$text" "$T/log"; then
+        bad "$name (output lacks: $text)"; sed 's/^/     | /' "$T/log"; return
+    fi
+    ok "$name"
+}
+
+cat >"$T/ok.ini" <<EOF
+[llmbill]
+plugin_dir = $PLUGINS
+callbacks = jsonl, stdout
+linger_ms = 5
+[jsonl]
+path = out/ledger.jsonl
+EOF
+
+expect "version" 0 "llmbill 0.1.0" -- "$BIN" --version
+expect "help" 0 "usage: llmbill" -- "$BIN" --help
+for c in check send replay; do
+    expect "$c --help" 0 "usage: llmbill [-c FILE] $c" -- "$BIN" "$c" --help
+done
+expect "unknown command" 2 "unknown command 'frobnicate'" -- "$BIN" frobnicate
+expect "no command" 2 "usage:" -- "$BIN"
+expect "check ok" 0 "sink jsonl        plugin jsonl 0.1.0" -- "$BIN" -c "$T/ok.ini" check
+expect "check via LLMBILL_CONFIG" 0 "ok, 2 sink(s)" -- env LLMBILL_CONFIG="$T/ok.ini" "$BIN" check
+expect "check -c after the command" 0 "ok, 2 sink(s)" -- "$BIN" check -c "$T/ok.ini"
+
+printf '[llmbill]\nplugin_dir = %s\ncallbacks = jsonl\n[jsonl]\npath = x\nspeed = 3\n' "$PLUGINS" >"$T/bad.ini"
+expect "check unknown key" 1 "bad.ini:6: [jsonl] speed: unknown key for plugin jsonl" -- "$BIN" -c "$T/bad.ini" check
+printf '[llmbill]\nplugin_dir = %s\ncallbacks = lagoo\n' "$PLUGINS" >"$T/missing.ini"
+expect "check missing plugin" 1 "plugin 'lagoo' not found (searched: $PLUGINS/lagoo.so" -- "$BIN" -c "$T/missing.ini" check
+expect "check missing file" 1 "cannot open config" -- "$BIN" -c "$T/nope.ini" check
+
+expect "send delivers" 0 "delivered to 2 sink(s)" -- "$BIN" -c "$T/ok.ini" send --customer acme \
+    --model gpt-4o --provider openai --input-tokens 1000 --cached-input-tokens 200 \
+    --output-tokens 50 --reasoning-tokens 10 --cost-usd 0.005615 --event-id evt-1 --meta team=ml
+if grep -qF '"event_id":"evt-1"' "$T/out/ledger.jsonl" &&
+   grep -qF '"cost_usd":0.005615' "$T/out/ledger.jsonl" &&
+   grep -qF '"metadata":{"team":"ml"}' "$T/out/ledger.jsonl"; then
+    ok "send wrote the ledger line"
+else
+    bad "send wrote the ledger line"; cat "$T/out/ledger.jsonl"
+fi
+expect "send needs model" 2 "send needs --model" -- "$BIN" -c "$T/ok.ini" send --customer a --input-tokens 1 --output-tokens 1
+expect "send invalid record" 2 "invalid event: input_tokens: must include cached_input_tokens" -- \
+    "$BIN" -c "$T/ok.ini" send --customer a --model m --input-tokens 1 --cached-input-tokens 5 --output-tokens 1
+expect "send bad number" 2 "input-tokens: 'ten' is not a non-negative integer" -- \
+    "$BIN" -c "$T/ok.ini" send --customer a --model m --input-tokens ten --output-tokens 1
+
+cat >"$T/down.ini" <<EOF
+[llmbill]
+plugin_dir = $TPLUGINS
+callbacks = t
+shutdown_timeout_ms = 200
+retry_base_ms = 20
+dead_letter_dir = dl
+[t]
+plugin = testsink
+always = retry
+EOF
+expect "send to a failing sink exits 1" 1 "NOT delivered everywhere" -- "$BIN" -c "$T/down.ini" send \
+    --customer a --model m --input-tokens 1 --output-tokens 1 --timeout-ms 300 --event-id evt-down
+if grep -qF '"event_id":"evt-down"' "$T/dl/t.deadletter.jsonl"; then ok "undelivered event dead-lettered"; else bad "undelivered event dead-lettered"; fi
+
+# replay: a bad line is reported by number, the others go on
+cp "$T/out/ledger.jsonl" "$T/in.jsonl"
+cat >>"$T/in.jsonl" <<'EOF'
+{"event_id":"evt-2","timestamp_ms":1795732324535,"customer_id":"b","model":"gpt-4o","input_tokens":5,"output_tokens":1}
+{"event_id":"evt-3","model":"gpt-4o","input_tokens":"many"}
+
+{"event_id":"evt-4","timestamp_ms":1795732324536,"user_id":"u","model":"o3","input_tokens":5,"output_tokens":9,"reasoning_tokens":4,"future_key":[1,2]}
+{"event_id":"evt-5","model":"gpt-4o","input_tokens":1,"output_tokens":1}
+EOF
+cat >"$T/replay.ini" <<EOF
+[llmbill]
+plugin_dir = $PLUGINS
+callbacks = jsonl
+linger_ms = 5
+[jsonl]
+path = replayed.jsonl
+EOF
+expect "replay reports bad lines" 1 "in.jsonl:3: input_tokens: expected a non-negative integer" -- \
+    "$BIN" -c "$T/replay.ini" replay "$T/in.jsonl"
+grep -qF "in.jsonl:6: customer_id, subscription_id, user_id, team_id: at least one is required" "$T/log" \
+    && ok "replay names the invalid record's line" || bad "replay names the invalid record's line"
+grep -qF "6 lines, 3 recorded, 2 bad" "$T/log" && ok "replay summary" || { bad "replay summary"; cat "$T/log"; }
+[ "$(wc -l <"$T/replayed.jsonl")" -eq 3 ] && ok "replay delivered the good lines" || bad "replay delivered the good lines"
+
+# a ledger replays into an identical ledger: ids and timestamps are kept
+rm -f "$T/replayed.jsonl"
+expect "replay a ledger" 0 "1 recorded, 0 bad" -- "$BIN" -c "$T/replay.ini" replay "$T/out/ledger.jsonl"
+cmp -s "$T/replayed.jsonl" "$T/out/ledger.jsonl" && ok "replayed ledger is byte-identical" || bad "replayed ledger is byte-identical"
+rm -f "$T/replayed.jsonl"
+expect "replay from stdin" 0 "delivered 1" -- sh -c "\"$BIN\" -c \"$T/replay.ini\" replay - <\"$T/out/ledger.jsonl\""
+expect "replay a dead-letter file" 0 "1 recorded, 0 bad" -- "$BIN" -c "$T/replay.ini" replay "$T/dl/t.deadletter.jsonl"
+grep -qF '"event_id":"evt-down"' "$T/replayed.jsonl" && ok "dead letter replayed" || bad "dead letter replayed"
+expect "replay missing file" 1 "cannot open" -- "$BIN" -c "$T/replay.ini" replay "$T/none.jsonl"
+
+if [ "$fails" -ne 0 ]; then
+    echo "test_cli: $fails failed"
+    exit 1
+fi
+echo "test_cli: ok"

@@ -1,0 +1,212 @@
+/* The usage JSON form and exact decimals: round trips, escaping, invalid
+ * UTF-8, wrong types, unknown keys. */
+#include "t.h"
+#include "lb.h"
+
+static void decimals(void)
+{
+    static const struct { const char *in; int64_t out; } ok[] = {
+        { "0", 0 }, { "1", 1000000000000LL }, { "0.005615", 5615000000LL },
+        { "1.25e-06", 1250000 }, { "2.5E-6", 2500000 }, { "1e-12", 1 }, { "4e-13", 0 },
+        { "5e-13", 1 }, { "0.0000000000015", 2 }, { "0.0000000000014999", 1 },
+        { "9223372.036854775807", INT64_MAX }, { "-0.5", -500000000000LL }, { "12.", 12000000000000LL },
+        { "0.0056150000000000005", 5615000000LL }, { "100e-2", 1000000000000LL },
+    };
+    static const char *const bad[] = { "", "-", ".", "1e", "abc", "1.2.3", "9223373", "0x10", "1 ", "--1" };
+    char buf[64];
+
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+        int64_t v = -42;
+
+        if (llmbill_cost_parse(ok[i].in, strlen(ok[i].in), &v) != 0 || v != ok[i].out) {
+            fprintf(stderr, "parse %s -> %lld, want %lld\n", ok[i].in, (long long)v,
+                    (long long)ok[i].out);
+            exit(1);
+        }
+    }
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        int64_t v;
+
+        if (llmbill_cost_parse(bad[i], strlen(bad[i]), &v) != LLMBILL_EINVAL) {
+            fprintf(stderr, "parse '%s' should fail\n", bad[i]);
+            exit(1);
+        }
+    }
+    CHECK_EQ_INT(llmbill_cost_format(5615000000LL, buf, sizeof buf), 8);
+    CHECK(strcmp(buf, "0.005615") == 0);
+    llmbill_cost_format(0, buf, sizeof buf);
+    CHECK(strcmp(buf, "0") == 0);
+    llmbill_cost_format(1, buf, sizeof buf);
+    CHECK(strcmp(buf, "0.000000000001") == 0);
+    llmbill_cost_format(INT64_MAX, buf, sizeof buf);
+    CHECK(strcmp(buf, "9223372.036854775807") == 0);
+    llmbill_cost_format(12000000000000LL, buf, sizeof buf);
+    CHECK(strcmp(buf, "12") == 0);
+    CHECK_EQ_INT(llmbill_cost_format(12000000000000LL, buf, 2), LLMBILL_EINVAL);
+    /* summing exact integers stays exact where doubles drift */
+    {
+        int64_t a, sum = 0;
+
+        llmbill_cost_parse("0.1", 3, &a);
+        for (int i = 0; i < 1000; i++)
+            sum += a;
+        llmbill_cost_format(sum, buf, sizeof buf);
+        CHECK(strcmp(buf, "100") == 0);
+    }
+}
+
+static void round_trip(void)
+{
+    struct llmbill_kv meta[2] = { { "env", "prod" }, { "note", "line\nbreak \"q\" \\ tab\t \x01 caf\xc3\xa9 \xf0\x9f\x98\x80" } };
+    struct llmbill_usage u = LLMBILL_USAGE_INIT, back;
+    struct llmbill_kv kv[8];
+    char json[2048], copy[2048], why[256];
+    int n;
+
+    u.event_id = "01J-abc";
+    u.timestamp_ms = 1795732324535LL;
+    u.customer_id = "c\"1";
+    u.subscription_id = "sub_1";
+    u.user_id = "u1";
+    u.team_id = "t1";
+    u.provider = "anthropic";
+    u.model = "claude-sonnet-4-5";
+    u.call_type = "chat";
+    u.request_id = "req_1";
+    u.status = LLMBILL_STATUS_FAILURE;
+    u.input_tokens = 1000;
+    u.cached_input_tokens = 200;
+    u.cache_creation_input_tokens = 100;
+    u.output_tokens = 500;
+    u.reasoning_tokens = 50;
+    u.flags = LLMBILL_USAGE_COST_KNOWN | LLMBILL_USAGE_HAS_LATENCY;
+    u.cost = 5615000000LL;
+    u.latency_ms = 1234;
+    u.n_metadata = 2;
+    u.metadata = meta;
+    n = llmbill_usage_to_json(&u, json, sizeof json);
+    CHECK(n > 0 && (size_t)n == strlen(json));
+    CHECK_CONTAINS(json, "{\"event_id\":\"01J-abc\",\"timestamp_ms\":1795732324535,\"customer_id\":\"c\\\"1\"");
+    CHECK_CONTAINS(json, "\"status\":\"failure\",\"input_tokens\":1000,\"cached_input_tokens\":200,"
+                         "\"cache_creation_input_tokens\":100,\"output_tokens\":500,"
+                         "\"reasoning_tokens\":50,\"cost_usd\":0.005615,\"latency_ms\":1234,");
+    CHECK_CONTAINS(json, "\"note\":\"line\\nbreak \\\"q\\\" \\\\ tab\\t \\u0001 caf\xc3\xa9 \xf0\x9f\x98\x80\"");
+    /* snprintf semantics: a short buffer gets the needed length back */
+    CHECK_EQ_INT(llmbill_usage_to_json(&u, copy, 10), n);
+    CHECK_EQ_INT(strlen(copy), 9);
+    strcpy(copy, json);
+    CHECK_EQ_INT(llmbill_usage_from_json(&back, copy, strlen(copy), kv, 8, why, sizeof why), 0);
+    CHECK(strcmp(back.event_id, "01J-abc") == 0);
+    CHECK(strcmp(back.customer_id, "c\"1") == 0);
+    CHECK(strcmp(back.team_id, "t1") == 0);
+    CHECK_EQ_INT(back.timestamp_ms, 1795732324535LL);
+    CHECK_EQ_INT(back.status, LLMBILL_STATUS_FAILURE);
+    CHECK_EQ_INT(back.cache_creation_input_tokens, 100);
+    CHECK_EQ_INT(back.reasoning_tokens, 50);
+    CHECK_EQ_INT(back.cost, 5615000000LL);
+    CHECK(back.flags == (LLMBILL_USAGE_COST_KNOWN | LLMBILL_USAGE_HAS_LATENCY));
+    CHECK_EQ_INT(back.latency_ms, 1234);
+    CHECK_EQ_INT(back.n_metadata, 2);
+    CHECK(strcmp(back.metadata[1].value, meta[1].value) == 0);
+    /* and once more: the second encoding is byte-identical */
+    {
+        char again[2048];
+
+        llmbill_usage_to_json(&back, again, sizeof again);
+        CHECK(strcmp(again, json) == 0);
+    }
+}
+
+static void invalid_utf8_is_replaced(void)
+{
+    struct llmbill_usage u = LLMBILL_USAGE_INIT;
+    char json[512];
+
+    u.model = "m\xff\xc3(x\xed\xa0\x80";
+    u.customer_id = "c";
+    llmbill_usage_to_json(&u, json, sizeof json);
+    CHECK_CONTAINS(json, "\"model\":\"m\xef\xbf\xbd\xef\xbf\xbd(x\xef\xbf\xbd");
+}
+
+static void parse_errors(void)
+{
+    static const struct { const char *json, *msg; } cases[] = {
+        { "", "empty line" },
+        { "{\"model\":\"x\"", "truncated JSON" },
+        { "[1,2]", "expected a JSON object" },
+        { "{\"model\":\"x\"} {}", "trailing data" },
+        { "{\"input_tokens\":\"12\"}", "input_tokens: expected a non-negative integer" },
+        { "{\"input_tokens\":-1}", "input_tokens: expected a non-negative integer" },
+        { "{\"input_tokens\":1.5}", "input_tokens: expected a non-negative integer" },
+        { "{\"input_tokens\":18446744073709551616}", "input_tokens: expected a non-negative integer" },
+        { "{\"model\":5}", "model: expected a string" },
+        { "{\"status\":\"ok\"}", "status: expected \"success\" or \"failure\"" },
+        { "{\"cost_usd\":\"0.1\"}", "cost_usd: expected a non-negative decimal number" },
+        { "{\"cost_usd\":-1}", "cost_usd: expected a non-negative decimal number" },
+        { "{\"metadata\":{\"a\":1}}", "metadata: value of 'a' is not a string" },
+        { "{\"metadata\":[]}", "metadata: expected an object of strings" },
+        { "{\"model\":\"a\\qb\"}", "malformed JSON" },
+        { "{\"model\":\"a\\u00\"}", "malformed JSON" },
+        { "{\"model\":\"a\\ud800\"}", "model: bad escape" },
+        { "{\"model\":\"a\\u0000\"}", "model: bad escape" },
+        { "{\"cost_usd\":1,\"currency\":\"EUR\"}", "cost_usd: given with currency EUR" },
+        { "{\"timestamp_ms\":true}", "timestamp_ms: expected a non-negative integer" },
+    };
+    struct llmbill_kv kv[2];
+
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct llmbill_usage u;
+        char buf[256], why[256] = "";
+
+        strcpy(buf, cases[i].json);
+        if (llmbill_usage_from_json(&u, buf, strlen(buf), kv, 2, why, sizeof why) != LLMBILL_EINVAL ||
+            strstr(why, cases[i].msg) == NULL) {
+            fprintf(stderr, "case %zu %s: got '%s', want '%s'\n", i, cases[i].json, why,
+                    cases[i].msg);
+            exit(1);
+        }
+    }
+    {
+        struct llmbill_usage u;
+        char buf[256], why[256];
+
+        strcpy(buf, "{\"metadata\":{\"a\":\"1\",\"b\":\"2\",\"c\":\"3\"}}");
+        CHECK_EQ_INT(llmbill_usage_from_json(&u, buf, strlen(buf), kv, 2, why, sizeof why),
+                     LLMBILL_EINVAL);
+        CHECK_CONTAINS(why, "more than 2 entries");
+    }
+}
+
+static void unknown_keys_and_nulls(void)
+{
+    struct llmbill_usage u;
+    struct llmbill_kv kv[2];
+    char buf[512], why[256];
+
+    strcpy(buf, " {\"model\":\"gpt\\u00e9\\ud83d\\ude00\",\"extra\":{\"deep\":[1,{\"x\":null}]},"
+                "\"customer_id\":null,\"user_id\":\"u\",\"cost\":2,\"currency\":\"EUR\","
+                "\"dead_letter\":{\"sink\":\"lago\"}} ");
+    CHECK_EQ_INT(llmbill_usage_from_json(&u, buf, strlen(buf), kv, 2, why, sizeof why), 0);
+    CHECK(strcmp(u.model, "gpt\xc3\xa9\xf0\x9f\x98\x80") == 0);
+    CHECK(u.customer_id == NULL);
+    CHECK(strcmp(u.currency, "EUR") == 0);
+    CHECK_EQ_INT(u.cost, 2 * LLMBILL_COST_SCALE);
+    CHECK_EQ_INT(llmbill_usage_validate(&u, why, sizeof why), 0);
+    {
+        char out[512];
+
+        llmbill_usage_to_json(&u, out, sizeof out);
+        CHECK_CONTAINS(out, "\"cost\":2,\"currency\":\"EUR\"");
+    }
+}
+
+int main(void)
+{
+    RUN(decimals);
+    RUN(round_trip);
+    RUN(invalid_utf8_is_replaced);
+    RUN(parse_errors);
+    RUN(unknown_keys_and_nulls);
+    printf("test_json: ok\n");
+    return 0;
+}
