@@ -12,18 +12,30 @@
 
 #define MAX_TOKENS 4096
 
-/* Index of the token after tok[i] and all its children. */
-static int skip(const jsmntok_t *t, int i)
+/* Index of the token after t[i] and all its children, or -1 when the
+ * tokens run out (jsmn accepts a few malformed shapes, such as a key
+ * without a value) or an object key is not a string. */
+static int skip(const jsmntok_t *t, int i, int n)
 {
-    int n = t[i].size;
+    int count, type;
 
+    if (i < 0 || i >= n)
+        return -1;
+    count = t[i].size;
+    type = t[i].type;
     i++;
-    if (t[i - 1].type == JSMN_OBJECT) {
-        while (n-- > 0)
-            i = skip(t, skip(t, i));
-    } else if (t[i - 1].type == JSMN_ARRAY) {
-        while (n-- > 0)
-            i = skip(t, i);
+    if (type == JSMN_OBJECT) {
+        while (count-- > 0) {
+            if (i >= n || t[i].type != JSMN_STRING)
+                return -1;
+            i = skip(t, skip(t, i, n), n);
+            if (i < 0)
+                return -1;
+        }
+    } else if (type == JSMN_ARRAY) {
+        while (count-- > 0)
+            if ((i = skip(t, i, n)) < 0)
+                return -1;
     }
     return i;
 }
@@ -196,11 +208,11 @@ int llmbill_usage_from_json(struct llmbill_usage *u, char *json, size_t len,
     }
     if (t[0].type != JSMN_OBJECT)
         FAIL("expected a JSON object");
-    if (skip(t, 0) != n)
-        FAIL("trailing data after the JSON object");
+    if (skip(t, 0, n) != n)
+        FAIL("malformed JSON (or trailing data after the object)");
     for (i = 1; i < n;) {
         const jsmntok_t *k = &t[i], *v = &t[i + 1];
-        int next = skip(t, i + 1), done = 0;
+        int next = skip(t, i + 1, n), done = 0;
 
         if (is_null(json, v)) {
             i = next;

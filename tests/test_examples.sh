@@ -1,9 +1,9 @@
 #!/bin/sh
 # Installs llmbill into a temporary prefix, builds examples/ out of tree
 # against the installed headers and pkg-config file, and runs them.
-# usage: test_examples.sh SOURCE_DIR BUILD_DIR
+# usage: test_examples.sh SOURCE_DIR BUILD_DIR [EXTRA_CFLAGS]
 set -eu
-SRC=$1 BUILD=$2
+SRC=$1 BUILD=$2 EXTRA=${3:-}
 T=$(mktemp -d /tmp/llmbill-ex-XXXXXX)
 trap 'rm -rf "$T"' EXIT
 cmake --install "$BUILD" --prefix "$T/prefix" >/dev/null
@@ -13,7 +13,7 @@ test -f "$T/prefix/include/llmbill/sink.h"
 test -x "$T/prefix/bin/llmbill"
 cp -r "$SRC/examples" "$T/ex"
 # out of tree: only the installed files are visible
-PKG_CONFIG_PATH=$PCDIR make -s -C "$T/ex" CFLAGS="-O2 -Wall -Wextra -Werror"
+PKG_CONFIG_PATH=$PCDIR make -s -C "$T/ex" CFLAGS="-O2 -Wall -Wextra -Werror $EXTRA"
 cat >"$T/ex/llmbill.ini" <<EOF
 [llmbill]
 callbacks = csv, jsonl

@@ -134,7 +134,7 @@ static void parse_errors(void)
         { "", "empty line" },
         { "{\"model\":\"x\"", "truncated JSON" },
         { "[1,2]", "expected a JSON object" },
-        { "{\"model\":\"x\"} {}", "trailing data" },
+        { "{\"model\":\"x\"} {}", "trailing data after the object" },
         { "{\"input_tokens\":\"12\"}", "input_tokens: expected a non-negative integer" },
         { "{\"input_tokens\":-1}", "input_tokens: expected a non-negative integer" },
         { "{\"input_tokens\":1.5}", "input_tokens: expected a non-negative integer" },
