@@ -76,30 +76,23 @@ int llmbill_open_string(llmbill **out, const char *ini_text, const struct llmbil
 
 int llmbill_record_id(llmbill *h, const struct llmbill_usage *u, char *id_out, size_t id_cap)
 {
-    struct lb_event *ev;
+    struct lb_prepared p;
+    void *heap = NULL;
     int rc;
 
     if (h == NULL || u == NULL)
         return LLMBILL_EINVAL;
     if (lb_tls_in_sink == h)
         return LLMBILL_ERECURSIVE;
-    rc = lb_event_new(u, &ev);
-    if (rc != 0) {
-        if (rc == LLMBILL_EINVAL)
-            atomic_fetch_add_explicit(&h->rejected_invalid, 1, memory_order_relaxed);
-        return rc;
+    if (lb_event_prepare(u, &p) != 0) {
+        atomic_fetch_add_explicit(&h->rejected_invalid, 1, memory_order_relaxed);
+        return LLMBILL_EINVAL;
     }
-    if (id_out != NULL && id_cap > 0) {
-        size_t n = strlen(ev->u.event_id);
-
-        if (n >= id_cap)
-            n = id_cap - 1;
-        memcpy(id_out, ev->u.event_id, n);
-        id_out[n] = '\0';
-    }
-    rc = lb_dispatch_enqueue(h, ev);
+    if (p.total > LB_SLOT_DATA && (heap = malloc(p.total)) == NULL)
+        return LLMBILL_ENOMEM;
+    rc = lb_dispatch_enqueue(h, &p, heap, id_out, id_cap);
     if (rc != 0) {
-        free(ev);
+        free(heap);
         if (rc == LLMBILL_EFULL)
             atomic_fetch_add_explicit(&h->rejected_full, 1, memory_order_relaxed);
     }

@@ -80,12 +80,14 @@ static uint64_t min_cursor(struct llmbill *h)
     return m;
 }
 
-/* Claims a seq for ev and publishes it. Returns 0, LLMBILL_EFULL or
- * LLMBILL_ECLOSED. Lock-free; never sleeps. */
-static int try_enqueue(struct llmbill *h, struct lb_event *ev)
+/* Claims a seq, builds the event in its slot and publishes it. Returns 0,
+ * LLMBILL_EFULL or LLMBILL_ECLOSED. Lock-free; never sleeps. */
+static int try_enqueue(struct llmbill *h, const struct lb_prepared *p, void *heap, char *id_out,
+                       size_t id_cap)
 {
     uint64_t hv = atomic_load_explicit(&h->head, memory_order_relaxed), seq;
     struct lb_slot *slot;
+    struct lb_event *ev;
 
     for (;;) {
         if (hv & LB_HEAD_CLOSED)
@@ -103,7 +105,19 @@ static int try_enqueue(struct llmbill *h, struct lb_event *ev)
     }
     seq = hv;
     slot = &h->ring[seq & h->mask];
+    /* every sink has released the slot's previous event */
+    if (slot->ev != NULL && slot->ev->heap)
+        free(slot->ev);
+    ev = lb_event_build(p, heap ? heap : (void *)slot->data, heap != NULL);
     slot->ev = ev;
+    if (id_out != NULL && id_cap > 0) {
+        size_t n = strlen(ev->u.event_id);
+
+        if (n >= id_cap)
+            n = id_cap - 1;
+        memcpy(id_out, ev->u.event_id, n);
+        id_out[n] = '\0';
+    }
     atomic_store_explicit(&slot->seq, seq + 1, memory_order_release);
     for (size_t i = 0; i < h->nsinks; i++) {
         struct lb_sink *s = &h->sinks[i];
@@ -116,22 +130,22 @@ static int try_enqueue(struct llmbill *h, struct lb_event *ev)
     return 0;
 }
 
-int lb_dispatch_enqueue(struct llmbill *h, struct lb_event *ev)
+int lb_dispatch_enqueue(struct llmbill *h, const struct lb_prepared *p, void *heap, char *id_out,
+                        size_t id_cap)
 {
     struct timespec ts;
     int rc;
 
-    atomic_init(&ev->refs, (unsigned)h->nsinks);
-    rc = try_enqueue(h, ev);
+    rc = try_enqueue(h, p, heap, id_out, id_cap);
     if (rc != LLMBILL_EFULL || !h->overflow_block)
         return rc;
     /* overflow = block: wait for room, at most overflow_block_ms */
     deadline_ts(&ts, h->overflow_block_ms);
     pthread_mutex_lock(&h->wait_mu);
     atomic_fetch_add(&h->waiters, 1);
-    while ((rc = try_enqueue(h, ev)) == LLMBILL_EFULL) {
+    while ((rc = try_enqueue(h, p, heap, id_out, id_cap)) == LLMBILL_EFULL) {
         if (pthread_cond_timedwait(&h->wait_cv, &h->wait_mu, &ts) == ETIMEDOUT) {
-            rc = try_enqueue(h, ev);
+            rc = try_enqueue(h, p, heap, id_out, id_cap);
             break;
         }
     }
@@ -232,7 +246,7 @@ static void deliver(struct lb_sink *s, struct batch *b)
         b->reason_copy[i] = NULL;
     while (b->n > 0) {
         struct llmbill_sink_batch sb;
-        size_t nerr = 0, nkeep = 0;
+        size_t nerr = 0, nkeep = 0, delivered = 0;
         int rc;
 
         if (atomic_load(&h->aborting)) {
@@ -307,10 +321,11 @@ static void deliver(struct lb_sink *s, struct batch *b)
                 continue;
             }
             if (b->results[i] == LLMBILL_SINK_OK)
-                atomic_fetch_add(&s->st_delivered, 1);
+                delivered++;
             free(b->reason_copy[i]);
-            lb_event_release(b->ev[i]);
         }
+        if (delivered > 0)
+            atomic_fetch_add(&s->st_delivered, delivered);
         b->n = nkeep;
         if (nkeep == 0)
             break;
@@ -335,7 +350,6 @@ static void deliver(struct lb_sink *s, struct batch *b)
             for (size_t i = 0; i < b->n; i++) {
                 if (b->results[i] == -1) {
                     free(b->reason_copy[i]);
-                    lb_event_release(b->ev[i]);
                 } else {
                     b->ev[nkeep] = b->ev[i];
                     b->reason_copy[nkeep++] = b->reason_copy[i];
@@ -354,10 +368,8 @@ static void deliver(struct lb_sink *s, struct batch *b)
             backoff_sleep(s, wait);
         }
     }
-    for (size_t i = 0; i < b->n; i++) {
+    for (size_t i = 0; i < b->n; i++)
         free(b->reason_copy[i]);
-        lb_event_release(b->ev[i]);
-    }
     b->n = 0;
 }
 
@@ -412,26 +424,36 @@ static void *worker(void *arg)
         abort(); /* cannot deliver and must not lose: fail loudly (start-up only) */
     }
     for (;;) {
-        uint64_t hv = atomic_load(&h->head);
-        uint64_t fgen = atomic_load(&h->flush_gen);
-        int closing = (hv & LB_HEAD_CLOSED) != 0;
-        int urgent = closing || fgen != atomic_load(&s->flushed_gen) || atomic_load(&h->aborting);
         size_t n = available(h, pos, cap);
-        int64_t now = lb_mono_ms();
+        uint64_t hv = 0, fgen = 0;
+        int closing = 0, urgent = 0;
+        int64_t now = 0;
 
-        if (n > 0 && first_seen == 0)
-            first_seen = now;
+        /* a full batch goes out at once; only a partial one looks at the
+         * shared state (reading head on every pass would steal its cache
+         * line from the recording threads) */
+        if (n < cap) {
+            hv = atomic_load(&h->head);
+            fgen = atomic_load(&h->flush_gen);
+            closing = (hv & LB_HEAD_CLOSED) != 0;
+            urgent = closing || fgen != atomic_load(&s->flushed_gen) || atomic_load(&h->aborting);
+            now = lb_mono_ms();
+            if (n > 0 && first_seen == 0)
+                first_seen = now;
+        }
         if (n >= cap || (n > 0 && (urgent || now - first_seen >= s->linger_ms))) {
+            size_t skipped = 0;
+
             for (size_t i = 0; i < n; i++) {
                 struct lb_event *ev = h->ring[(pos + i) & h->mask].ev;
 
-                if (should_skip(s, ev)) {
-                    atomic_fetch_add(&s->st_skipped, 1);
-                    lb_event_release(ev);
-                } else {
+                if (should_skip(s, ev))
+                    skipped++;
+                else
                     b.ev[b.n++] = ev;
-                }
             }
+            if (skipped > 0)
+                atomic_fetch_add(&s->st_skipped, skipped);
             pos += n;
             atomic_store(&s->read_seq, pos);
             first_seen = 0;
@@ -485,14 +507,19 @@ int lb_dispatch_start(struct llmbill *h, char *err, size_t errlen)
         cap <<= 1;
     h->cap = cap;
     h->mask = cap - 1;
-    h->ring = calloc(cap, sizeof *h->ring);
+    /* allocated and touched now, so that recording never page-faults */
+    h->ring = aligned_alloc(64, cap * sizeof *h->ring);
+    if (h->ring != NULL)
+        memset(h->ring, 0, cap * sizeof *h->ring);
     if (h->ring == NULL) {
         lb_errf(err, errlen, "out of memory allocating a queue of %llu events",
                 (unsigned long long)cap);
         return LLMBILL_ENOMEM;
     }
-    for (uint64_t i = 0; i < cap; i++)
+    for (uint64_t i = 0; i < cap; i++) {
         atomic_init(&h->ring[i].seq, 0);
+        h->ring[i].ev = NULL;
+    }
     pthread_mutex_init(&h->wait_mu, NULL);
     init_cond(&h->wait_cv);
     for (size_t i = 0; i < h->nsinks; i++) {

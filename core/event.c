@@ -6,7 +6,7 @@
 
 #include "lb.h"
 
-#define NSTR 10
+#define NSTR LB_NSTR
 
 /* The string fields, in struct order, with their JSON names. */
 static const char *const *str_field(const struct llmbill_usage *u, int i)
@@ -195,31 +195,34 @@ void lb_uuidv7(int64_t ms, char out[37])
     out[k] = '\0';
 }
 
-int lb_event_new(const struct llmbill_usage *in, struct lb_event **out)
+int lb_event_prepare(const struct llmbill_usage *in, struct lb_prepared *p)
 {
-    struct llmbill_usage u;
-    size_t lens[NSTR], total, nmeta;
-    struct lb_event *ev;
-    struct llmbill_kv *kv;
-    char *p;
+    size_t total;
 
-    if (normalise(in, &u) != 0 || check_usage(&u, lens, NULL, 0) != 0)
+    if (normalise(in, &p->u) != 0 || check_usage(&p->u, p->lens, NULL, 0) != 0)
         return LLMBILL_EINVAL;
-    nmeta = u.n_metadata;
-    total = sizeof *ev + nmeta * sizeof *kv;
+    total = sizeof(struct lb_event) + p->u.n_metadata * sizeof(struct llmbill_kv);
     for (int i = 0; i < NSTR; i++)
-        if (*str_field(&u, i) != NULL)
-            total += lens[i] + 1;
-    if (u.event_id == NULL)
+        if (*str_field(&p->u, i) != NULL)
+            total += p->lens[i] + 1;
+    if (p->u.event_id == NULL)
         total += 37;
-    for (size_t i = 0; i < nmeta; i++)
-        total += strlen(u.metadata[i].key) + strlen(u.metadata[i].value) + 2;
-    ev = malloc(total);
-    if (ev == NULL)
-        return LLMBILL_ENOMEM;
-    ev->size = (uint32_t)total;
-    kv = (struct llmbill_kv *)(ev + 1);
-    p = (char *)(kv + nmeta);
+    for (size_t i = 0; i < p->u.n_metadata; i++)
+        total += strlen(p->u.metadata[i].key) + strlen(p->u.metadata[i].value) + 2;
+    p->total = total;
+    return 0;
+}
+
+struct lb_event *lb_event_build(const struct lb_prepared *p, void *buf, uint32_t heap)
+{
+    struct lb_event *ev = buf;
+    struct llmbill_usage u = p->u;
+    size_t nmeta = u.n_metadata;
+    struct llmbill_kv *kv = (struct llmbill_kv *)(ev + 1);
+    char *s = (char *)(kv + nmeta);
+
+    ev->size = (uint32_t)p->total;
+    ev->heap = heap;
     if (u.timestamp_ms == 0)
         u.timestamp_ms = lb_now_ms();
     for (int i = 0; i < NSTR; i++) {
@@ -227,33 +230,26 @@ int lb_event_new(const struct llmbill_usage *in, struct lb_event **out)
 
         if (*f == NULL)
             continue;
-        memcpy(p, *f, lens[i] + 1);
-        *f = p;
-        p += lens[i] + 1;
+        memcpy(s, *f, p->lens[i] + 1);
+        *f = s;
+        s += p->lens[i] + 1;
     }
     if (u.event_id == NULL) {
-        lb_uuidv7(u.timestamp_ms, p);
-        u.event_id = p;
-        p += 37;
+        lb_uuidv7(u.timestamp_ms, s);
+        u.event_id = s;
+        s += 37;
     }
     for (size_t i = 0; i < nmeta; i++) {
-        size_t kl = strlen(u.metadata[i].key) + 1, vl = strlen(u.metadata[i].value) + 1;
+        size_t kl = strlen(p->u.metadata[i].key) + 1, vl = strlen(p->u.metadata[i].value) + 1;
 
-        memcpy(p, u.metadata[i].key, kl);
-        kv[i].key = p;
-        p += kl;
-        memcpy(p, u.metadata[i].value, vl);
-        kv[i].value = p;
-        p += vl;
+        memcpy(s, p->u.metadata[i].key, kl);
+        kv[i].key = s;
+        s += kl;
+        memcpy(s, p->u.metadata[i].value, vl);
+        kv[i].value = s;
+        s += vl;
     }
     u.metadata = nmeta ? kv : NULL;
     ev->u = u;
-    *out = ev;
-    return 0;
-}
-
-void lb_event_release(struct lb_event *ev)
-{
-    if (atomic_fetch_sub_explicit(&ev->refs, 1, memory_order_acq_rel) == 1)
-        free(ev);
+    return ev;
 }

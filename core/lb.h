@@ -106,19 +106,30 @@ int lb_key_looks_secret(const char *key);
 
 /* ---- event.c: one recorded usage event ---------------------------------- */
 
-/* An event is one allocation: the header, the copied record, its metadata
- * array and its strings. refs counts the sinks still holding it. */
+/* An event is one block: the header, the copied record, its metadata array
+ * and its string bytes. It lives inside a ring slot when it fits
+ * (LB_SLOT_DATA bytes), else in its own allocation (heap = 1). */
 struct lb_event {
-    atomic_uint refs;
     uint32_t size;
+    uint32_t heap;
     struct llmbill_usage u;
     /* followed by struct llmbill_kv[n_metadata] and the string bytes */
 };
 
-/* Validates *in and builds an event (deep copy, event id and timestamp
- * filled). 0, LLMBILL_EINVAL or LLMBILL_ENOMEM. */
-int lb_event_new(const struct llmbill_usage *in, struct lb_event **out);
-void lb_event_release(struct lb_event *ev);
+#define LB_NSTR 10
+
+/* A validated record, measured and ready to be copied. */
+struct lb_prepared {
+    struct llmbill_usage u;     /* normalised to the current struct size */
+    size_t lens[LB_NSTR];
+    size_t total;               /* bytes the event needs */
+};
+
+/* Validates *in and measures it. 0 or LLMBILL_EINVAL. No allocation. */
+int lb_event_prepare(const struct llmbill_usage *in, struct lb_prepared *p);
+/* Copies the prepared record into buf (p->total bytes), filling the event id
+ * and timestamp when absent. Returns the event, which starts at buf. */
+struct lb_event *lb_event_build(const struct lb_prepared *p, void *buf, uint32_t heap);
 /* Validates a record without copying; 0 or LLMBILL_EINVAL with a reason. */
 int lb_usage_validate(const struct llmbill_usage *u, char *err, size_t errlen);
 /* Writes a UUIDv7 for ms into out[37]. */
@@ -175,7 +186,7 @@ struct lb_sink {
     int thread_started;
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    atomic_int sleeping;        /* the worker waits on cv */
+    _Alignas(64) atomic_int sleeping; /* the worker waits on cv */
     _Alignas(64) atomic_uint_fast64_t cursor; /* every seq below is released */
     atomic_uint_fast64_t read_seq;  /* every seq below has been examined */
     atomic_uint_fast64_t flushed_gen;
@@ -185,9 +196,15 @@ struct lb_sink {
     char last_error[LB_ERRLEN];
 };
 
+/* A ring slot is one 512-byte block: small events are built in place, so
+ * recording allocates nothing. */
+#define LB_SLOT_SIZE 512
+#define LB_SLOT_DATA (LB_SLOT_SIZE - 16)
+
 struct lb_slot {
     atomic_uint_fast64_t seq;   /* seq + 1 once published */
-    struct lb_event *ev;
+    struct lb_event *ev;        /* the event: inside data, or on the heap */
+    _Alignas(16) unsigned char data[LB_SLOT_DATA];
 };
 
 #define LB_HEAD_CLOSED (UINT64_C(1) << 63)
@@ -221,7 +238,11 @@ struct llmbill {
 
 /* dispatch.c */
 int lb_dispatch_start(struct llmbill *h, char *err, size_t errlen);
-int lb_dispatch_enqueue(struct llmbill *h, struct lb_event *ev);
+/* Claims a slot, builds the event there (or in heap, when it does not fit;
+ * heap is then owned by the ring) and publishes it. id_out receives the
+ * event id. 0, LLMBILL_EFULL or LLMBILL_ECLOSED (heap untouched then). */
+int lb_dispatch_enqueue(struct llmbill *h, const struct lb_prepared *p, void *heap,
+                        char *id_out, size_t id_cap);
 int lb_dispatch_flush(struct llmbill *h, int timeout_ms);
 void lb_dispatch_stop(struct llmbill *h);
 void lb_sink_stats(struct lb_sink *s, struct llmbill_stats *out);

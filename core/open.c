@@ -305,6 +305,9 @@ static void free_handle(struct llmbill *h)
         free(s->name);
     }
     free(h->sinks);
+    for (uint64_t i = 0; h->ring != NULL && i < h->cap; i++)
+        if (h->ring[i].ev != NULL && h->ring[i].ev->heap)
+            free(h->ring[i].ev);
     free(h->ring);
     lb_config_free(h->cfg);
     lb_logger_free(&h->log);
@@ -446,7 +449,7 @@ int lb_open_config(struct llmbill **out, struct lb_config *cfg, const struct llm
     char *names[MAX_SINKS], *dirs[64], *envcopy = NULL, *dl_dir = NULL;
     int filters[MAX_SINKS];
     size_t nnames = 0;
-    int64_t queue_max = 65536, batch_size = 100;
+    int64_t queue_max = 32768, batch_size = 100;
     int64_t defaults[4] = { 200, 500, 60000, -1 }; /* linger, base, max, limit */
     int rc;
 

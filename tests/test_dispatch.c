@@ -434,6 +434,38 @@ static void recursion_is_refused(void)
     dlclose(dl);
 }
 
+static void large_events_wrap_the_ring(void)
+{
+    llmbill *h = open_ok(HEAD "callbacks = t\nqueue_max = 16\n[t]\nplugin = testsink\n"
+                         "output = %s\n", path_in("large.txt"));
+    static char big[LLMBILL_METADATA_VALUE_MAX + 1];
+    struct llmbill_kv kv[2] = { { "a", big }, { "b", "small" } };
+    char *s;
+    int accepted = 0;
+
+    memset(big, 'x', LLMBILL_METADATA_VALUE_MAX);
+    /* alternate large (heap) and small (in-slot) events over many laps */
+    for (int i = 0; i < 400; i++) {
+        struct llmbill_usage u = t_usage("acme", NULL);
+        int rc;
+
+        u.n_metadata = (i % 3 == 0) ? 2 : 0;
+        u.metadata = kv;
+        while ((rc = llmbill_record(h, &u)) == LLMBILL_EFULL)
+            llmbill_flush(h, 10);
+        CHECK_EQ_INT(rc, 0);
+        accepted++;
+    }
+    CHECK_EQ_INT(llmbill_flush(h, 5000), 0);
+    CHECK_EQ_INT(stats(h, "t").delivered, 400);
+    big[10] = '\0'; /* the core copied it: changing ours changes nothing queued */
+    llmbill_close(h);
+    s = t_read(path_in("large.txt"));
+    CHECK_CONTAINS(s, "received=400 ");
+    free(s);
+    CHECK_EQ_INT(accepted, 400);
+}
+
 int main(void)
 {
     dir = strdup(t_tmpdir());
@@ -451,6 +483,7 @@ int main(void)
     RUN(slow_sink_does_not_stall_others);
     RUN(filters);
     RUN(recursion_is_refused);
+    RUN(large_events_wrap_the_ring);
     printf("test_dispatch: ok\n");
     return 0;
 }

@@ -1,0 +1,173 @@
+/* llmbill_record() latency (p50, p99, p99.9, max) with 1 and 4 recording
+ * threads into a no-op sink, and end-to-end events per second.
+ * Run: cmake --build build --target bench */
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#if defined(__x86_64__)
+#include <x86intrin.h>
+#endif
+
+#include "llmbill/llmbill.h"
+
+static double ns_per_tick = 1.0;
+
+static uint64_t ticks(void)
+{
+#if defined(__x86_64__)
+    unsigned aux;
+
+    return __rdtscp(&aux);
+#else
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+#endif
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void calibrate(void)
+{
+#if defined(__x86_64__)
+    double t0 = now_s();
+    uint64_t k0 = ticks();
+    struct timespec d = { 0, 200000000 };
+
+    nanosleep(&d, NULL);
+    ns_per_tick = (now_s() - t0) * 1e9 / (double)(ticks() - k0);
+#endif
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+    return x < y ? -1 : x > y;
+}
+
+struct job {
+    llmbill *h;
+    long n;
+    uint32_t *lat;              /* ticks per accepted call */
+    long full;
+};
+
+static void *recorder(void *arg)
+{
+    struct job *j = arg;
+    struct llmbill_usage u = LLMBILL_USAGE_INIT;
+
+    u.customer_id = "cust_1234";
+    u.provider = "openai";
+    u.model = "gpt-4o-mini";
+    u.input_tokens = 1200;
+    u.cached_input_tokens = 1000;
+    u.output_tokens = 250;
+    for (long i = 0; i < j->n;) {
+        uint64_t t0 = ticks();
+        int rc = llmbill_record(j->h, &u);
+        uint64_t t1 = ticks();
+
+        if (rc == LLMBILL_EFULL) {
+            j->full++;
+            continue;
+        }
+        if (rc != 0) {
+            fprintf(stderr, "record: %s\n", llmbill_strerror(rc));
+            exit(1);
+        }
+        j->lat[i++] = (uint32_t)(t1 - t0 > UINT32_MAX ? UINT32_MAX : t1 - t0);
+    }
+    return NULL;
+}
+
+static llmbill *open_bench(const char *plugin_dir, int sinks)
+{
+    char ini[1024], err[1024] = "";
+    struct llmbill_open_opts o;
+    llmbill *h;
+
+    snprintf(ini, sizeof ini, "[llmbill]\nplugin_dir = %s\ncallbacks = %s\nqueue_max = 65536\n"
+             "batch_size = 1000\nlinger_ms = 1\n[a]\nplugin = noop\n%s",
+             plugin_dir, sinks == 1 ? "a" : "a, b", sinks == 1 ? "" : "[b]\nplugin = noop\n");
+    memset(&o, 0, sizeof o);
+    o.struct_size = sizeof o;
+    o.errbuf = err;
+    o.errbuf_len = sizeof err;
+    if (llmbill_open_string(&h, ini, &o) != 0) {
+        fprintf(stderr, "open: %s\n", err);
+        exit(1);
+    }
+    return h;
+}
+
+static void latency(const char *plugin_dir, int threads, long per_thread)
+{
+    llmbill *h = open_bench(plugin_dir, 1);
+    struct job jobs[8];
+    pthread_t th[8];
+    uint32_t *all = malloc(sizeof *all * (size_t)(per_thread * threads));
+    long full = 0, n = 0;
+    double t0 = now_s(), secs;
+
+    for (int t = 0; t < threads; t++) {
+        jobs[t].h = h;
+        jobs[t].n = per_thread;
+        jobs[t].lat = all + (size_t)t * (size_t)per_thread;
+        jobs[t].full = 0;
+        pthread_create(&th[t], NULL, recorder, &jobs[t]);
+    }
+    for (int t = 0; t < threads; t++) {
+        pthread_join(th[t], NULL);
+        full += jobs[t].full;
+    }
+    llmbill_flush(h, -1);
+    secs = now_s() - t0;
+    n = per_thread * threads;
+    qsort(all, (size_t)n, sizeof *all, cmp_u32);
+    printf("record latency, %d thread(s), %ld calls: p50 %.0f ns, p99 %.0f ns, p99.9 %.0f ns, "
+           "max %.0f ns; %.2f M events/s end to end (%ld EFULL retries)\n",
+           threads, n, all[n / 2] * ns_per_tick, all[(long)(n * 0.99)] * ns_per_tick,
+           all[(long)(n * 0.999)] * ns_per_tick, all[n - 1] * ns_per_tick, n / secs / 1e6, full);
+    llmbill_close(h);
+    free(all);
+}
+
+static void throughput(const char *plugin_dir, int sinks, long n)
+{
+    llmbill *h = open_bench(plugin_dir, sinks);
+    struct job j = { h, n, malloc(sizeof(uint32_t) * (size_t)n), 0 };
+    double t0 = now_s(), secs;
+
+    recorder(&j);
+    llmbill_flush(h, -1);
+    secs = now_s() - t0;
+    printf("end to end, 1 thread, %d no-op sink(s): %ld events in %.3f s = %.2f M events/s\n",
+           sinks, n, secs, n / secs / 1e6);
+    llmbill_close(h);
+    free(j.lat);
+}
+
+int main(int argc, char **argv)
+{
+    const char *plugin_dir = argc > 1 ? argv[1] : "bench";
+
+    calibrate();
+    latency(plugin_dir, 1, 2000000);   /* warm-up pass is the first 2M as well */
+    latency(plugin_dir, 1, 2000000);
+    latency(plugin_dir, 4, 500000);
+    throughput(plugin_dir, 1, 4000000);
+    throughput(plugin_dir, 2, 4000000);
+    return 0;
+}
