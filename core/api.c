@@ -1,4 +1,5 @@
 /* llmbill core: the public embedding API (llmbill.h). */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -207,4 +208,21 @@ int llmbill_usage_validate(const struct llmbill_usage *u, char *err, size_t err_
     if (err != NULL && err_len > 0)
         err[0] = '\0';
     return lb_usage_validate(u, err, err_len);
+}
+
+int llmbill_check_sink(llmbill *h, size_t i, char *msg, size_t cap, int timeout_ms)
+{
+    char buf[LB_ERRLEN];
+    int rc;
+
+    if (h == NULL || (msg == NULL && cap > 0))
+        return LLMBILL_EINVAL;
+    if (i >= h->nsinks)
+        return LLMBILL_ENOTFOUND;
+    if (lb_tls_in_sink == h)
+        return LLMBILL_ERECURSIVE;
+    rc = lb_dispatch_check(h, &h->sinks[i], buf, sizeof buf, timeout_ms);
+    if (cap > 0)
+        snprintf(msg, cap, "%s", buf);
+    return rc;
 }

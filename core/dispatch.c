@@ -400,6 +400,24 @@ static void run_sink_flush(struct lb_sink *s, uint64_t gen)
     notify_waiters(s->h);
 }
 
+/* Serves a llmbill_check_sink() request on the worker thread. */
+static void run_check(struct lb_sink *s)
+{
+    s->check_msg[0] = '\0';
+    if (s->plugin.desc.check == NULL) {
+        s->check_rc = 0;
+        snprintf(s->check_msg, sizeof s->check_msg, "loaded (this sink has no remote check)");
+    } else {
+        lb_tls_in_sink = s->h;
+        s->check_rc = s->plugin.desc.check(s->state, s->check_msg, sizeof s->check_msg);
+        lb_tls_in_sink = NULL;
+        lb_redact(&s->h->log, s->check_msg, sizeof s->check_msg);
+    }
+    atomic_store(&s->check_req, 0);
+    atomic_store(&s->check_done, 1);
+    notify_waiters(s->h);
+}
+
 static void *worker(void *arg)
 {
     struct lb_sink *s = arg;
@@ -424,10 +442,14 @@ static void *worker(void *arg)
         abort(); /* cannot deliver and must not lose: fail loudly (start-up only) */
     }
     for (;;) {
-        size_t n = available(h, pos, cap);
+        size_t n;
         uint64_t hv = 0, fgen = 0;
         int closing = 0, urgent = 0;
         int64_t now = 0;
+
+        if (atomic_load_explicit(&s->check_req, memory_order_relaxed))
+            run_check(s);
+        n = available(h, pos, cap);
 
         /* a full batch goes out at once; only a partial one looks at the
          * shared state (reading head on every pass would steal its cache
@@ -475,7 +497,7 @@ static void *worker(void *arg)
         pthread_mutex_lock(&s->mu);
         atomic_store(&s->sleeping, 1);
         if (atomic_load(&h->head) == hv && atomic_load(&h->flush_gen) == fgen &&
-            !atomic_load(&h->aborting)) {
+            !atomic_load(&h->aborting) && !atomic_load(&s->check_req)) {
             struct timespec ts;
             int64_t wait = n > 0 ? s->linger_ms - (now - first_seen) : s->linger_ms;
 
@@ -574,6 +596,39 @@ int lb_dispatch_flush(struct llmbill *h, int timeout_ms)
     }
     atomic_fetch_sub(&h->waiters, 1);
     pthread_mutex_unlock(&h->wait_mu);
+    return rc;
+}
+
+int lb_dispatch_check(struct llmbill *h, struct lb_sink *s, char *msg, size_t cap, int timeout_ms)
+{
+    struct timespec ts;
+    int rc = 0;
+
+    deadline_ts(&ts, timeout_ms < 0 ? 0 : timeout_ms);
+    pthread_mutex_lock(&h->wait_mu);
+    atomic_fetch_add(&h->waiters, 1);
+    atomic_store(&s->check_done, 0);
+    atomic_store(&s->check_req, 1);
+    pthread_mutex_unlock(&h->wait_mu);
+    wake_sink(s);
+    pthread_mutex_lock(&h->wait_mu);
+    while (!atomic_load(&s->check_done)) {
+        if (timeout_ms < 0) {
+            pthread_cond_wait(&h->wait_cv, &h->wait_mu);
+        } else if (pthread_cond_timedwait(&h->wait_cv, &h->wait_mu, &ts) == ETIMEDOUT) {
+            rc = atomic_load(&s->check_done) ? 0 : LLMBILL_ETIMEDOUT;
+            break;
+        }
+    }
+    atomic_fetch_sub(&h->waiters, 1);
+    pthread_mutex_unlock(&h->wait_mu);
+    if (rc == 0) {
+        snprintf(msg, cap, "%s", s->check_msg);
+        rc = s->check_rc == 0 ? 0 : LLMBILL_ESINK;
+    } else {
+        snprintf(msg, cap, "no answer within %d ms (the sink is busy delivering or retrying)",
+                 timeout_ms);
+    }
     return rc;
 }
 

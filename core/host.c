@@ -94,4 +94,5 @@ const struct llmbill_host lb_host_table = {
     .now_ms = lb_now_ms,
     .usage_to_json = llmbill_usage_to_json,
     .cost_format = llmbill_cost_format,
+    .json_string = lb_json_string,
 };

@@ -191,6 +191,11 @@ struct lb_sink {
     atomic_uint_fast64_t read_seq;  /* every seq below has been examined */
     atomic_uint_fast64_t flushed_gen;
 
+    /* llmbill_check_sink(): a request served by the worker */
+    atomic_int check_req, check_done;
+    int check_rc;
+    char check_msg[LB_ERRLEN];
+
     /* stats */
     atomic_uint_fast64_t st_skipped, st_delivered, st_retried, st_dead;
     char last_error[LB_ERRLEN];
@@ -245,6 +250,7 @@ int lb_dispatch_enqueue(struct llmbill *h, const struct lb_prepared *p, void *he
                         char *id_out, size_t id_cap);
 int lb_dispatch_flush(struct llmbill *h, int timeout_ms);
 void lb_dispatch_stop(struct llmbill *h);
+int lb_dispatch_check(struct llmbill *h, struct lb_sink *s, char *msg, size_t cap, int timeout_ms);
 void lb_sink_stats(struct lb_sink *s, struct llmbill_stats *out);
 
 /* deadletter.c */

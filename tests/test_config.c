@@ -119,15 +119,27 @@ static void loader_errors(void)
     expect_file_error("[llmbill]\n" P "callbacks = bad_nosym\n", LLMBILL_ELOAD,
                       "does not export llmbill_sink_describe()");
     expect_file_error("[llmbill]\n" P "callbacks = bad_refuse\n", LLMBILL_EABI,
-                      "refused host sink ABI 1.0");
+                      "refused host sink ABI 1.1");
     expect_file_error("[llmbill]\n" P "callbacks = bad_major\n", LLMBILL_EABI,
-                      "was built for sink ABI 2.0; this host speaks 1.0");
+                      "was built for sink ABI 2.0; this host speaks 1.1");
     expect_file_error("[llmbill]\n" P "callbacks = bad_noemit\n", LLMBILL_EABI,
                       "descriptor lacks emit()");
     expect_file_error("[llmbill]\n" P "callbacks = bad_small\n", LLMBILL_EABI,
                       "has a descriptor of 16 bytes");
     expect_file_error("[llmbill]\ncallbacks = x\n[x]\nplugin = ./no/such.so\n", LLMBILL_ELOAD,
                       "no/such.so: No such file or directory");
+}
+
+static void abi_1_0_sink_still_loads(void)
+{
+    llmbill *h;
+    char msg[256];
+
+    CHECK_EQ_INT(t_open(&h, "[llmbill]\n" P "callbacks = bad_v10\n", err, sizeof err), 0);
+    CHECK_EQ_INT(llmbill_check_sink(h, 0, msg, sizeof msg, 5000), 0);
+    CHECK_CONTAINS(msg, "no remote check");
+    CHECK_EQ_INT(llmbill_check_sink(h, 1, msg, sizeof msg, 5000), LLMBILL_ENOTFOUND);
+    llmbill_close(h);
 }
 
 static void world_writable_refused(void)
@@ -252,6 +264,7 @@ int main(void)
     RUN(value_errors);
     RUN(env_expansion);
     RUN(loader_errors);
+    RUN(abi_1_0_sink_still_loads);
     RUN(world_writable_refused);
     RUN(create_error_redacts_secrets);
     RUN(instances_and_resolution);

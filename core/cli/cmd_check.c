@@ -12,7 +12,7 @@ int cmd_check(struct cli *c, int argc, char **argv)
         { NULL, 0, NULL, 0 }
     };
     llmbill *h;
-    int opt;
+    int opt, failed = 0;
 
     optind = 1;
     while ((opt = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {
@@ -24,6 +24,8 @@ int cmd_check(struct cli *c, int argc, char **argv)
             fprintf(f, "usage: llmbill [-c FILE] check\n\n"
                        "Parses the config, loads every sink and starts it. Prints each sink\n"
                        "that loaded, or the first problem (file, line, key, what was expected).\n"
+                       "Then asks each sink to check its backend (for lago: one authenticated\n"
+                       "read, which tells whether the endpoint answers and the key is accepted).\n"
                        "Exit status 0 when everything loaded, 1 otherwise.\n");
             return opt == 'h' ? 0 : 2;
         }
@@ -43,6 +45,14 @@ int cmd_check(struct cli *c, int argc, char **argv)
         printf("  sink %-12s plugin %s %s (%s), events %s, batch %u\n", info.name, info.plugin,
                info.plugin_version, info.path, info.events, info.batch_max);
     }
+    for (size_t i = 0; i < llmbill_sink_count(h); i++) {
+        char msg[512];
+        int rc = llmbill_check_sink(h, i, msg, sizeof msg, 30000);
+
+        printf("  check %-11s %s: %s\n", llmbill_sink_name(h, i), rc == 0 ? "ok" : "FAILED", msg);
+        if (rc != 0)
+            failed++;
+    }
     llmbill_close(h);
-    return 0;
+    return failed ? 1 : 0;
 }

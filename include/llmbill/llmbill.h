@@ -159,6 +159,13 @@ struct llmbill_sink_info {
 /* Fills *out for the i-th sink instance. 0, LLMBILL_ENOTFOUND or _EINVAL. */
 LLMBILL_API int llmbill_get_sink_info(llmbill *h, size_t i, struct llmbill_sink_info *out);
 
+/* Asks the i-th sink to check its backend (one harmless request, such as an
+ * authenticated read), on the sink's worker thread. msg receives what was
+ * found. Returns 0 when the backend answered and accepted the credentials
+ * (or the sink has no remote check), LLMBILL_ESINK when it did not,
+ * LLMBILL_ETIMEDOUT, or LLMBILL_ENOTFOUND. */
+LLMBILL_API int llmbill_check_sink(llmbill *h, size_t i, char *msg, size_t cap, int timeout_ms);
+
 /* Checks a record as llmbill_record() would, without recording it. Returns
  * 0, or LLMBILL_EINVAL with the field and the problem in err. */
 LLMBILL_API int llmbill_usage_validate(const struct llmbill_usage *u, char *err, size_t err_len);

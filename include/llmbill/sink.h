@@ -46,7 +46,7 @@ extern "C" {
 #endif
 
 #define LLMBILL_SINK_ABI_MAJOR 1
-#define LLMBILL_SINK_ABI_MINOR 0
+#define LLMBILL_SINK_ABI_MINOR 1
 #define LLMBILL_SINK_ABI (((uint32_t)LLMBILL_SINK_ABI_MAJOR << 16) | LLMBILL_SINK_ABI_MINOR)
 
 #if defined(_WIN32)
@@ -108,6 +108,11 @@ struct llmbill_host {
     int (*usage_to_json)(const struct llmbill_usage *u, char *buf, size_t cap);
     /* Exact decimal text of a cost (see llmbill_cost_format). */
     int (*cost_format)(int64_t cost, char *buf, size_t cap);
+
+    /* ABI 1.1: writes s as a quoted JSON string (escaped; invalid UTF-8
+     * becomes U+FFFD) into buf and returns the length it needs, like
+     * snprintf. */
+    size_t (*json_string)(const char *s, char *buf, size_t cap);
     /* append only */
 };
 
@@ -173,6 +178,12 @@ struct llmbill_sink_desc {
     int (*flush)(void *state);
     /* Frees the instance. Required. */
     void (*destroy)(void *state);
+
+    /* ABI 1.1, optional: makes one harmless request to the backend (for
+     * `llmbill check`) and writes what it found to msg. Runs on the
+     * instance's worker thread. Returns 0 when the backend answered and
+     * accepted the credentials, nonzero otherwise. */
+    int (*check)(void *state, char *msg, size_t cap);
     /* append only */
 };
 

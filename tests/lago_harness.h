@@ -1,0 +1,125 @@
+/* Starts tests/lago_server.py on a free port and talks to its control API.
+ * Shared by the Lago integration tests and the Lago benchmark. */
+#ifndef LAGO_HARNESS_H
+#define LAGO_HARNESS_H
+
+#include <curl/curl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+struct lago_server {
+    pid_t pid;
+    int port;
+    char base[64];
+};
+
+/* Spawns the server script; returns 0 once it printed its port. */
+static inline int lago_server_start(struct lago_server *s, const char *script, const char *key)
+{
+    int fds[2];
+    FILE *f;
+    char line[64];
+
+    if (pipe(fds) != 0)
+        return -1;
+    s->pid = fork();
+    if (s->pid < 0)
+        return -1;
+    if (s->pid == 0) {
+        dup2(fds[1], 1);
+        close(fds[0]);
+        close(fds[1]);
+        execlp("python3", "python3", script, "--port", "0", "--api-key", key, (char *)NULL);
+        _exit(127);
+    }
+    close(fds[1]);
+    f = fdopen(fds[0], "r");
+    if (f == NULL || fgets(line, sizeof line, f) == NULL || sscanf(line, "PORT %d", &s->port) != 1) {
+        if (f)
+            fclose(f);
+        kill(s->pid, SIGKILL);
+        waitpid(s->pid, NULL, 0);
+        return -1;
+    }
+    fclose(f);
+    snprintf(s->base, sizeof s->base, "http://127.0.0.1:%d", s->port);
+    return 0;
+}
+
+static inline void lago_server_stop(struct lago_server *s)
+{
+    if (s->pid > 0) {
+        kill(s->pid, SIGTERM);
+        waitpid(s->pid, NULL, 0);
+        s->pid = 0;
+    }
+}
+
+static size_t harness_write(char *d, size_t size, size_t n, void *ud)
+{
+    size_t *len = ud, k = size * n;
+    char *buf = (char *)(len + 1);
+
+    if (*len + k < (1u << 22) - sizeof(size_t) - 1) {
+        memcpy(buf + *len, d, k);
+        *len += k;
+        buf[*len] = '\0';
+    }
+    return k;
+}
+
+/* GET (body NULL) or POST path on the server; returns a malloc'd body. */
+static inline char *lago_server_call(const struct lago_server *s, const char *path, const char *body,
+                                     const char *key)
+{
+    CURL *c = curl_easy_init();
+    size_t *mem = calloc(1, 1u << 22);
+    char url[256], auth[128];
+    struct curl_slist *h = NULL;
+    char *out;
+
+    snprintf(url, sizeof url, "%s%s", s->base, path);
+    if (key) {
+        snprintf(auth, sizeof auth, "Authorization: Bearer %s", key);
+        h = curl_slist_append(h, auth);
+    }
+    h = curl_slist_append(h, "Content-Type: application/json");
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, harness_write);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, mem);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    if (body)
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+    curl_easy_perform(c);
+    curl_slist_free_all(h);
+    curl_easy_cleanup(c);
+    out = strdup((char *)(mem + 1));
+    free(mem);
+    return out;
+}
+
+static inline void lago_server_control(const struct lago_server *s, const char *json)
+{
+    free(lago_server_call(s, "/_control", json, NULL));
+}
+
+/* An integer field of /_stats ("stored", "posts", ...). */
+static inline long lago_server_stat(const struct lago_server *s, const char *name)
+{
+    char *body = lago_server_call(s, "/_stats", NULL, NULL), key[64], *p;
+    long v = -1;
+
+    snprintf(key, sizeof key, "\"%s\": ", name);
+    p = strstr(body, key);
+    if (p)
+        v = strtol(p + strlen(key), NULL, 10);
+    free(body);
+    return v;
+}
+
+#endif

@@ -1,0 +1,401 @@
+#!/usr/bin/env python3
+"""A Lago-compatible events API for tests (Python 3 stdlib only).
+
+It follows lago-api's contract for POST /api/v1/events, POST
+/api/v1/events/batch and GET /api/v1/events/{transaction_id}: bearer auth
+(401), 400 on a body that is not JSON, the 422 envelopes, batch limits (100
+accepted, 101 rejected), and the Postgres store's duplicate semantics: a
+batch with any failing index stores nothing, and a transaction_id Lago
+already holds (per external_subscription_id) or that repeats inside the
+batch is flagged {"transaction_id":["value_already_exist"]}.
+
+Fault switches, set with POST /_control {"name": value, ...}:
+  fail_5xx N          the next N event posts answer status_5xx (default 503)
+  rate_limit N        the next N answer 429 with Retry-After / X-RateLimit-Reset
+  retry_after S       Retry-After value for 429 ("" to omit); ratelimit_reset S likewise
+  reset N             the next N posts are cut (TCP reset) before anything is stored
+  reset_after_store N the next N posts are stored, then cut before the answer
+  slow_ms MS          every post waits MS before answering (after storing)
+  bad_request N       the next N posts answer 400
+  api_key K           the key accepted from now on
+  expression_fail S   events of external_subscription_id S fail as an expression error
+  max_batch N         LAGO_EVENTS_BATCH_MAX_LENGTH
+GET /_stats answers {"stored", "posts", "batch_sizes", "duplicates_flagged", ...};
+GET /_events answers every stored event.
+
+usage: lago_server.py [--port N] [--api-key K]; prints "PORT n" when ready.
+"""
+import argparse
+import datetime
+import decimal
+import json
+import re
+import socket
+import struct
+import sys
+import threading
+import time
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+TS_RE = re.compile(r"^\s*[+-]?(\d[\d_]*)?(\.\d+)?([eE][+-]?\d+)?\s*$")
+PERMITTED = ("transaction_id", "code", "timestamp", "external_subscription_id",
+             "precise_total_amount_cents", "properties")
+
+
+class State:
+    def __init__(self, api_key):
+        self.lock = threading.Lock()
+        self.api_key = api_key
+        self.events = {}            # (ext_sub, txid) -> serialized event
+        self.order = []
+        self.faults = {"fail_5xx": 0, "status_5xx": 503, "rate_limit": 0, "retry_after": "1",
+                       "ratelimit_reset": "1", "reset": 0, "reset_after_store": 0, "slow_ms": 0,
+                       "bad_request": 0, "expression_fail": None, "max_batch": 100}
+        self.stats = {"posts": 0, "batch_sizes": [], "duplicates_flagged": 0, "answered": {},
+                      "user_agents": [], "connections": 0}
+
+    def take(self, name):
+        """Consumes one unit of a counting fault."""
+        if self.faults.get(name, 0) > 0:
+            self.faults[name] -= 1
+            return True
+        return False
+
+
+def parse_ts(v):
+    if v is None:
+        return decimal.Decimal(repr(time.time()))
+    if isinstance(v, bool):
+        return None
+    if isinstance(v, (int, float)):
+        return decimal.Decimal(repr(v))
+    if isinstance(v, str) and TS_RE.match(v) and re.search(r"\d", v):
+        try:
+            return decimal.Decimal(v.strip().replace("_", ""))
+        except decimal.InvalidOperation:
+            return None
+    return None
+
+
+def iso_ms(d):
+    dt = datetime.datetime.fromtimestamp(int(d), datetime.timezone.utc)
+    ms = int((d - int(d)) * 1000)
+    return dt.strftime("%Y-%m-%dT%H:%M:%S") + ".%03dZ" % ms
+
+
+def blank(v):
+    return v is None or (isinstance(v, str) and v.strip() == "")
+
+
+def amount(v):
+    if v is None:
+        return None
+    try:
+        d = decimal.Decimal(str(v))
+        return str(d.normalize()) if d == d.to_integral() else str(d)
+    except decimal.InvalidOperation:
+        return "0.0"
+
+
+def serialize(ev, ts, lago_id, created):
+    props = ev.get("properties")
+    return {"lago_id": lago_id, "transaction_id": ev.get("transaction_id"),
+            "lago_customer_id": None, "code": ev.get("code"), "timestamp": iso_ms(ts),
+            "precise_total_amount_cents": amount(ev.get("precise_total_amount_cents")),
+            "properties": props if isinstance(props, dict) else {},
+            "lago_subscription_id": None,
+            "external_subscription_id": ev.get("external_subscription_id"),
+            "created_at": created}
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "lago-test"
+
+    def log_message(self, fmt, *args):
+        pass
+
+    def setup(self):
+        super().setup()
+        with self.server.state.lock:
+            self.server.state.stats["connections"] += 1
+
+    # --- helpers
+    def answer(self, status, obj, headers=None):
+        body = json.dumps(obj).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        self.end_headers()
+        self.wfile.write(body)
+        st = self.server.state
+        with st.lock:
+            st.stats["answered"][str(status)] = st.stats["answered"].get(str(status), 0) + 1
+
+    def cut(self):
+        """Closes the connection with a TCP reset and no answer."""
+        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.close_connection = True
+        self.connection.close()
+
+    def unprocessable(self, details):
+        self.answer(422, {"status": 422, "error": "Unprocessable Entity",
+                          "code": "validation_errors", "error_details": details})
+
+    def authorized(self):
+        auth = self.headers.get("Authorization", "")
+        parts = auth.split()
+        return len(parts) >= 2 and parts[1] == self.server.state.api_key
+
+    def read_body(self):
+        n = int(self.headers.get("Content-Length", "0") or 0)
+        return self.rfile.read(n) if n > 0 else b""
+
+    # --- routes
+    def do_GET(self):
+        st = self.server.state
+        if self.path == "/_stats":
+            with st.lock:
+                out = dict(st.stats)
+                out["stored"] = len(st.events)
+                out["faults"] = dict(st.faults)
+            return self.answer(200, out)
+        if self.path == "/_events":
+            with st.lock:
+                return self.answer(200, {"events": [st.events[k] for k in st.order]})
+        m = re.match(r"^/api/v1/events/([^/?]+)$", self.path)
+        if not m:
+            return self.answer(404, {"status": 404, "error": "Not Found", "code": "resource_not_found"})
+        if not self.authorized():
+            return self.answer(401, {"status": 401, "error": "Unauthorized"})
+        txid = m.group(1)
+        with st.lock:
+            for k in st.order:
+                if k[1] == txid:
+                    return self.answer(200, {"event": st.events[k]})
+        return self.answer(404, {"status": 404, "error": "Not Found", "code": "event_not_found"})
+
+    def do_POST(self):
+        st = self.server.state
+        raw = self.read_body()
+        if self.path == "/_control":
+            with st.lock:
+                st.faults.update(json.loads(raw or b"{}"))
+                if "api_key" in st.faults:
+                    st.api_key = st.faults.pop("api_key")
+            return self.answer(200, {"ok": True})
+        if self.path not in ("/api/v1/events", "/api/v1/events/batch"):
+            return self.answer(404, {"status": 404, "error": "Not Found", "code": "resource_not_found"})
+        fault = None
+        with st.lock:
+            st.stats["posts"] += 1
+            st.stats["user_agents"] = (st.stats["user_agents"] + [self.headers.get("User-Agent", "")])[-5:]
+            if self.authorized():
+                for name in ("reset", "fail_5xx", "rate_limit", "bad_request"):
+                    if st.take(name):
+                        fault = name
+                        break
+            faults = dict(st.faults)
+        if fault == "reset":
+            return self.cut()
+        if fault == "fail_5xx":
+            code = faults["status_5xx"]
+            return self.answer(code, {"status": code, "error": "Service Unavailable"})
+        if fault == "rate_limit":
+            hdr = {"X-RateLimit-Limit": "500", "X-RateLimit-Remaining": "0"}
+            if faults["retry_after"] != "":
+                hdr["Retry-After"] = faults["retry_after"]
+            if faults["ratelimit_reset"] != "":
+                hdr["X-RateLimit-Reset"] = faults["ratelimit_reset"]
+            return self.answer(429, {"status": 429, "error": "Too Many Requests"}, hdr)
+        if fault == "bad_request":
+            return self.answer(400, {"status": 400, "error": "Bad Request"})
+        if not self.authorized():
+            return self.answer(401, {"status": 401, "error": "Unauthorized"})
+        txid = m.group(1)
+        with st.lock:
+            for k in st.order:
+                if k[1] == txid:
+                    return self.answer(200, {"event": st.events[k]})
+        return self.answer(404, {"status": 404, "error": "Not Found", "code": "event_not_found"})
+
+    def do_POST(self):
+        st = self.server.state
+        raw = self.read_body()
+        if self.path == "/_control":
+            with st.lock:
+                st.faults.update(json.loads(raw or b"{}"))
+                if "api_key" in st.faults:
+                    st.api_key = st.faults.pop("api_key")
+            return self.answer(200, {"ok": True})
+        if self.path not in ("/api/v1/events", "/api/v1/events/batch"):
+            return self.answer(404, {"status": 404, "error": "Not Found", "code": "resource_not_found"})
+        with st.lock:
+            st.stats["posts"] += 1
+            st.stats["user_agents"] = (st.stats["user_agents"] + [self.headers.get("User-Agent", "")])[-5:]
+            if not self.authorized():
+                pass
+            elif st.take("reset"):
+                return self.cut()
+            elif st.take("fail_5xx"):
+                code = st.faults["status_5xx"]
+                st.lock.release()
+                try:
+                    return self.answer(code, {"status": code, "error": "Service Unavailable"})
+                finally:
+                    st.lock.acquire()
+            elif st.take("rate_limit"):
+                hdr = {"X-RateLimit-Limit": "500", "X-RateLimit-Remaining": "0"}
+                if st.faults["retry_after"] != "":
+                    hdr["Retry-After"] = st.faults["retry_after"]
+                if st.faults["ratelimit_reset"] != "":
+                    hdr["X-RateLimit-Reset"] = st.faults["ratelimit_reset"]
+                st.lock.release()
+                try:
+                    return self.answer(429, {"status": 429, "error": "Too Many Requests"}, hdr)
+                finally:
+                    st.lock.acquire()
+            elif st.take("bad_request"):
+                st.lock.release()
+                try:
+                    return self.answer(400, {"status": 400, "error": "Bad Request"})
+                finally:
+                    st.lock.acquire()
+        if not self.authorized():
+            return self.answer(401, {"status": 401, "error": "Unauthorized"})
+        ctype = self.headers.get("Content-Type", "")
+        try:
+            body = json.loads(raw) if raw and "json" in ctype else {}
+        except ValueError:
+            return self.answer(400, {"status": 400, "error": "Bad Request"})
+        if not isinstance(body, dict):
+            return self.answer(400, {"status": 400, "error": "Bad Request"})
+        if self.path == "/api/v1/events":
+            return self.single(body)
+        return self.batch(body)
+
+    def finish_post(self, status, obj):
+        st = self.server.state
+        with st.lock:
+            cut = st.take("reset_after_store")
+            slow = st.faults["slow_ms"]
+        if slow:
+            time.sleep(slow / 1000.0)
+        if cut:
+            return self.cut()
+        if status == 422:
+            return self.unprocessable(obj)
+        return self.answer(status, obj)
+
+    def validate(self, ev):
+        """Per-event checks of CreateBatchService, in lago-api's order."""
+        if not isinstance(ev, dict):
+            ev = {}
+        ev = {k: ev[k] for k in PERMITTED if k in ev}
+        ts = parse_ts(ev.get("timestamp"))
+        if ts is None:
+            return ev, None, {"timestamp": ["invalid_format"]}
+        err = None
+        fail = self.server.state.faults.get("expression_fail")
+        if fail is not None and ev.get("external_subscription_id") == fail:
+            err = "expression_evaluation_failed: Variable: tokens not found"
+        mandatory = {}
+        if blank(ev.get("transaction_id")):
+            mandatory["transaction_id"] = ["value_is_mandatory"]
+        if blank(ev.get("code")):
+            mandatory["code"] = ["value_is_mandatory"]
+        if mandatory:
+            err = mandatory
+        return ev, ts, err
+
+    def single(self, body):
+        ev = body.get("event")
+        if ev in (None, {}, "", []) or not isinstance(ev, dict):
+            return self.answer(400, {"status": 400, "error": "BadRequest: param is missing or the "
+                                     "value is empty or invalid: event"})
+        ev, ts, err = self.validate(ev)
+        if err is not None:
+            return self.unprocessable(err)
+        st = self.server.state
+        with st.lock:
+            key = (ev.get("external_subscription_id"), ev.get("transaction_id"))
+            if key in st.events:
+                st.stats["duplicates_flagged"] += 1
+                dup = True
+            else:
+                dup = False
+                st.events[key] = serialize(ev, ts, str(uuid.uuid4()), now_iso())
+                st.order.append(key)
+                out = st.events[key]
+        if dup:
+            return self.unprocessable({"transaction_id": ["value_already_exist"]})
+        return self.finish_post(200, {"event": out})
+
+    def batch(self, body):
+        st = self.server.state
+        evs = body.get("events")
+        if not evs or not isinstance(evs, list):
+            return self.unprocessable({"events": ["no_events"]})
+        if len(evs) > st.faults["max_batch"]:
+            return self.unprocessable({"events": ["too_many_events"]})
+        with st.lock:
+            st.stats["batch_sizes"].append(len(evs))
+        errors, clean = {}, []
+        for i, raw in enumerate(evs):
+            ev, ts, err = self.validate(raw)
+            if err is not None:
+                errors[str(i)] = err
+            clean.append((ev, ts))
+        if errors:
+            return self.unprocessable(errors)
+        with st.lock:
+            seen = set()
+            for i, (ev, _) in enumerate(clean):
+                key = (ev.get("external_subscription_id"), ev.get("transaction_id"))
+                if key in st.events or ev.get("transaction_id") in seen:
+                    errors[str(i)] = {"transaction_id": ["value_already_exist"]}
+                seen.add(ev.get("transaction_id"))
+            if errors:
+                st.stats["duplicates_flagged"] += len(errors)
+            else:
+                out = []
+                for ev, ts in clean:
+                    key = (ev.get("external_subscription_id"), ev.get("transaction_id"))
+                    st.events[key] = serialize(ev, ts, str(uuid.uuid4()), now_iso())
+                    st.order.append(key)
+                    out.append(st.events[key])
+        if errors:
+            return self.unprocessable(errors)   # whole batch rolled back
+        return self.finish_post(200, {"events": out})
+
+
+class Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):
+        pass    # a client that timed out and hung up is part of the tests
+
+
+def now_iso():
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--port", type=int, default=0)
+    ap.add_argument("--api-key", default="test-key")
+    args = ap.parse_args()
+    srv = Server(("127.0.0.1", args.port), Handler)
+    srv.state = State(args.api_key)
+    print("PORT %d" % srv.server_address[1], flush=True)
+    try:
+        srv.serve_forever()
+    except KeyboardInterrupt:
+        pass
+
+
+if __name__ == "__main__":
+    sys.exit(main())
