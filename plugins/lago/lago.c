@@ -239,7 +239,12 @@ static void mark(struct lago *l, struct llmbill_sink_batch *b, size_t i, int res
 {
     b->results[i] = result;
     if (reason != NULL) {
-        snprintf(l->reasons[i], LAGO_REASON_LEN, "%s", reason);
+        size_t n = strlen(reason);
+
+        if (n >= LAGO_REASON_LEN)
+            n = LAGO_REASON_LEN - 1;
+        memcpy(l->reasons[i], reason, n);
+        l->reasons[i][n] = '\0';
         b->reasons[i] = l->reasons[i];
     }
 }
@@ -261,7 +266,7 @@ static int lago_emit(void *state, struct llmbill_sink_batch *b)
     struct lago *l = state;
     size_t todo[LAGO_MAX_BATCH], nt = 0;
     int done[LAGO_MAX_BATCH];
-    char body[200], why[LAGO_REASON_LEN];
+    char body[200], why[LAGO_REASON_LEN * 2];
     int rounds = 0, retry = 0;
 
     b->reason = NULL;
