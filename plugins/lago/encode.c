@@ -40,12 +40,12 @@ const char *lago_charge_value(const struct lago_map *m, const struct llmbill_usa
 
 static void put_json_str(const struct lago_map *m, struct lago_buf *b, const char *s)
 {
-    size_t n = m->host->json_string(s, NULL, 0);
+    /* one pass: room for the worst case (every byte escaped as \u00XX) */
+    size_t worst = strlen(s) * 6 + 2;
 
-    if (lago_buf_reserve(b, n) != 0)
+    if (lago_buf_reserve(b, worst) != 0)
         return;
-    m->host->json_string(s, b->p + b->len, n + 1);
-    b->len += n;
+    b->len += m->host->json_string(s, b->p + b->len, worst + 1);
 }
 
 int lago_cents(int64_t cost, char *buf, size_t cap)
@@ -67,9 +67,25 @@ int lago_cents(int64_t cost, char *buf, size_t cap)
     return n < 0 || (size_t)n >= cap ? -1 : n;
 }
 
+/* Appends the decimal digits of v (no printf on the hot path). */
+static void put_digits(struct lago_buf *b, uint64_t v)
+{
+    char tmp[24];
+    int k = sizeof tmp;
+
+    do {
+        tmp[--k] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v != 0);
+    lago_buf_put(b, tmp + k, sizeof tmp - (size_t)k);
+}
+
 static void put_u64(struct lago_buf *b, const char *key, uint64_t v)
 {
-    lago_buf_printf(b, ",\"%s\":%" PRIu64, key, v);
+    lago_buf_puts(b, ",\"");
+    lago_buf_puts(b, key);
+    lago_buf_puts(b, "\":");
+    put_digits(b, v);
 }
 
 static void put_event(const struct lago_map *m, const struct llmbill_usage *u, struct lago_buf *b)
@@ -83,7 +99,16 @@ static void put_event(const struct lago_map *m, const struct llmbill_usage *u, s
     put_json_str(m, b, lago_charge_value(m, u));
     lago_buf_puts(b, ",\"code\":");
     put_json_str(m, b, m->event_code);
-    lago_buf_printf(b, ",\"timestamp\":\"%" PRId64 ".%03d\"", ts / 1000, (int)(ts % 1000));
+    {
+        char ms[4] = { (char)('0' + ts % 1000 / 100), (char)('0' + ts % 100 / 10),
+                       (char)('0' + ts % 10), '\0' };
+
+        lago_buf_puts(b, ",\"timestamp\":\"");
+        put_digits(b, (uint64_t)(ts / 1000));
+        lago_buf_puts(b, ".");
+        lago_buf_puts(b, ms);
+        lago_buf_puts(b, "\"");
+    }
     lago_buf_puts(b, ",\"properties\":{\"model\":");
     put_json_str(m, b, u->model);
     if (m->litellm_style) {

@@ -26,8 +26,11 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *ud)
 {
     struct lago_http *h = ud;
     size_t n = size * nmemb;
+    long status = 0;
 
-    if (h->body.len + n <= MAX_BODY)
+    /* a 2xx body (Lago echoes every event) is not needed: skip the copy */
+    curl_easy_getinfo(h->curl, CURLINFO_RESPONSE_CODE, &status);
+    if ((status < 200 || status >= 300) && h->body.len + n <= MAX_BODY)
         lago_buf_put(&h->body, data, n);
     return n;
 }
@@ -114,6 +117,7 @@ int lago_http_init(struct lago_http *h, const struct lago_http_opts *o, char *er
     curl_easy_setopt(h->curl, CURLOPT_TIMEOUT_MS, o->timeout_ms);
     curl_easy_setopt(h->curl, CURLOPT_CONNECTTIMEOUT_MS, o->connect_timeout_ms);
     curl_easy_setopt(h->curl, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(h->curl, CURLOPT_BUFFERSIZE, 256L * 1024);
     curl_easy_setopt(h->curl, CURLOPT_SSL_VERIFYPEER, 1L);
     curl_easy_setopt(h->curl, CURLOPT_SSL_VERIFYHOST, 2L);
     if (o->ca_file != NULL)
