@@ -166,7 +166,8 @@ class Handler(BaseHTTPRequestHandler):
             return self.answer(200, out)
         if self.path == "/_events":
             with st.lock:
-                return self.answer(200, {"events": [st.events[k] for k in st.order]})
+                out = {"events": [st.events[k] for k in st.order]}
+            return self.answer(200, out)
         m = re.match(r"^/api/v1/events/([^/?]+)$", self.path)
         if not m:
             return self.answer(404, {"status": 404, "error": "Not Found", "code": "resource_not_found"})
@@ -174,9 +175,9 @@ class Handler(BaseHTTPRequestHandler):
             return self.answer(401, {"status": 401, "error": "Unauthorized"})
         txid = m.group(1)
         with st.lock:
-            for k in st.order:
-                if k[1] == txid:
-                    return self.answer(200, {"event": st.events[k]})
+            found = [st.events[k] for k in st.order if k[1] == txid]
+        if found:
+            return self.answer(200, {"event": found[0]})
         return self.answer(404, {"status": 404, "error": "Not Found", "code": "event_not_found"})
 
     def do_POST(self):
@@ -214,57 +215,6 @@ class Handler(BaseHTTPRequestHandler):
             return self.answer(429, {"status": 429, "error": "Too Many Requests"}, hdr)
         if fault == "bad_request":
             return self.answer(400, {"status": 400, "error": "Bad Request"})
-        if not self.authorized():
-            return self.answer(401, {"status": 401, "error": "Unauthorized"})
-        txid = m.group(1)
-        with st.lock:
-            for k in st.order:
-                if k[1] == txid:
-                    return self.answer(200, {"event": st.events[k]})
-        return self.answer(404, {"status": 404, "error": "Not Found", "code": "event_not_found"})
-
-    def do_POST(self):
-        st = self.server.state
-        raw = self.read_body()
-        if self.path == "/_control":
-            with st.lock:
-                st.faults.update(json.loads(raw or b"{}"))
-                if "api_key" in st.faults:
-                    st.api_key = st.faults.pop("api_key")
-            return self.answer(200, {"ok": True})
-        if self.path not in ("/api/v1/events", "/api/v1/events/batch"):
-            return self.answer(404, {"status": 404, "error": "Not Found", "code": "resource_not_found"})
-        with st.lock:
-            st.stats["posts"] += 1
-            st.stats["user_agents"] = (st.stats["user_agents"] + [self.headers.get("User-Agent", "")])[-5:]
-            if not self.authorized():
-                pass
-            elif st.take("reset"):
-                return self.cut()
-            elif st.take("fail_5xx"):
-                code = st.faults["status_5xx"]
-                st.lock.release()
-                try:
-                    return self.answer(code, {"status": code, "error": "Service Unavailable"})
-                finally:
-                    st.lock.acquire()
-            elif st.take("rate_limit"):
-                hdr = {"X-RateLimit-Limit": "500", "X-RateLimit-Remaining": "0"}
-                if st.faults["retry_after"] != "":
-                    hdr["Retry-After"] = st.faults["retry_after"]
-                if st.faults["ratelimit_reset"] != "":
-                    hdr["X-RateLimit-Reset"] = st.faults["ratelimit_reset"]
-                st.lock.release()
-                try:
-                    return self.answer(429, {"status": 429, "error": "Too Many Requests"}, hdr)
-                finally:
-                    st.lock.acquire()
-            elif st.take("bad_request"):
-                st.lock.release()
-                try:
-                    return self.answer(400, {"status": 400, "error": "Bad Request"})
-                finally:
-                    st.lock.acquire()
         if not self.authorized():
             return self.answer(401, {"status": 401, "error": "Unauthorized"})
         ctype = self.headers.get("Content-Type", "")
