@@ -235,138 +235,149 @@ static void dead_letter(struct lb_sink *s, struct batch *b, size_t *idx, size_t 
     }
 }
 
-/* Delivers b until every event is delivered or dead-lettered. */
+/* Keeps the events of b still marked RETRY, in order, and drops the others
+ * (delivered, or written to the dead-letter file). Returns how many of the
+ * dropped ones were delivered. */
+static size_t compact(struct batch *b)
+{
+    size_t keep = 0, delivered = 0;
+
+    for (size_t i = 0; i < b->n; i++) {
+        if (b->results[i] == LLMBILL_SINK_RETRY) {
+            b->ev[keep] = b->ev[i];
+            b->reason_copy[keep] = b->reason_copy[i];
+            b->results[keep] = LLMBILL_SINK_RETRY;
+            keep++;
+            continue;
+        }
+        if (b->results[i] == LLMBILL_SINK_OK)
+            delivered++;
+        free(b->reason_copy[i]);
+    }
+    b->n = keep;
+    return delivered;
+}
+
+/* Dead-letters every event of b with reason "<why>; last error: <its last
+ * error>". Those the file refused stay in b (marked RETRY). */
+static void dead_letter_all(struct lb_sink *s, struct batch *b, const char *why, uint32_t attempts)
+{
+    for (size_t i = 0; i < b->n; i++) {
+        char r[LB_ERRLEN];
+
+        snprintf(r, sizeof r, "%s%s%s", why, b->reason_copy[i] ? "; last error: " : "",
+                 b->reason_copy[i] ? b->reason_copy[i] : "");
+        set_reason(b, i, r);
+        b->idx[i] = i;
+    }
+    dead_letter(s, b, b->idx, b->n, attempts, why);
+    compact(b);
+}
+
+/* At shutdown, with the dead-letter file refusing writes, the log is the
+ * last place left: every undelivered record goes there whole. */
+static void log_undeliverable(struct lb_sink *s, struct batch *b)
+{
+    for (size_t i = 0; i < b->n; i++) {
+        char line[4096];
+
+        llmbill_usage_to_json(&b->ev[i]->u, line, sizeof line);
+        lb_log(&s->h->log, LLMBILL_LOG_ERROR, "sink %s: dead-letter file unwritable at shutdown; "
+               "undelivered event: %s", s->name, line);
+    }
+}
+
+/* Calls the sink's emit() once for b and normalises its answer into
+ * b->results (OK, RETRY or ERROR per event) and b->reason_copy. */
+static void emit_once(struct lb_sink *s, struct batch *b, uint32_t attempt, int64_t *retry_after)
+{
+    struct llmbill_sink_batch sb;
+    int rc;
+
+    memset(&sb, 0, sizeof sb);
+    sb.struct_size = sizeof sb;
+    sb.attempt = attempt;
+    sb.n = b->n;
+    for (size_t i = 0; i < b->n; i++) {
+        b->u[i] = &b->ev[i]->u;
+        b->results[i] = LLMBILL_SINK_OK;
+        b->reasons[i] = NULL;
+    }
+    sb.events = b->u;
+    sb.results = b->results;
+    sb.reasons = b->reasons;
+    lb_tls_in_sink = s->h;
+    rc = s->plugin.desc.emit(s->state, &sb);
+    lb_tls_in_sink = NULL;
+    if (rc != LLMBILL_SINK_PARTIAL) {
+        if (rc != LLMBILL_SINK_OK && rc != LLMBILL_SINK_RETRY && rc != LLMBILL_SINK_ERROR) {
+            lb_log(&s->h->log, LLMBILL_LOG_ERROR, "sink %s: emit() returned %d, which is not a "
+                   "sink result; retrying", s->name, rc);
+            rc = LLMBILL_SINK_RETRY;
+        }
+        for (size_t i = 0; i < b->n; i++)
+            b->results[i] = rc;
+    }
+    for (size_t i = 0; i < b->n; i++) {
+        int r = b->results[i];
+
+        if (r != LLMBILL_SINK_OK && r != LLMBILL_SINK_RETRY && r != LLMBILL_SINK_ERROR)
+            b->results[i] = r = LLMBILL_SINK_RETRY;
+        if (r != LLMBILL_SINK_OK)
+            set_reason(b, i, b->reasons[i] ? b->reasons[i] : sb.reason);
+    }
+    *retry_after = sb.retry_after_ms;
+}
+
+/* Delivers b until every event is delivered or dead-lettered: retries with
+ * backoff forever (or up to retry_limit), dead-letters what the sink
+ * rejects, and at a shutdown past its timeout dead-letters the rest. */
 static void deliver(struct lb_sink *s, struct batch *b)
 {
     struct llmbill *h = s->h;
     uint32_t attempt = 0;
-    size_t *idx = b->idx;
 
     for (size_t i = 0; i < b->n; i++)
         b->reason_copy[i] = NULL;
     while (b->n > 0) {
-        struct llmbill_sink_batch sb;
-        size_t nerr = 0, nkeep = 0, delivered = 0;
-        int rc;
+        size_t nerr = 0, delivered;
+        int64_t retry_after, wait;
 
         if (atomic_load(&h->aborting)) {
-            for (size_t i = 0; i < b->n; i++) {
-                char why[LB_ERRLEN];
-
-                snprintf(why, sizeof why, "undelivered at shutdown (shutdown_timeout_ms "
-                         "reached)%s%s", b->reason_copy[i] ? "; last error: " : "",
-                         b->reason_copy[i] ? b->reason_copy[i] : "");
-                set_reason(b, i, why);
-                idx[i] = i;
-            }
-            dead_letter(s, b, idx, b->n, attempt,
-                        "undelivered at shutdown (shutdown_timeout_ms reached)");
-            /* a dead-letter write failure at shutdown leaves nothing else to do */
-            for (size_t i = 0; i < b->n; i++) {
-                char line[4096];
-
-                if (b->results[i] == -1)
-                    continue;
-                /* the log is the last place left: put the whole record there */
-                llmbill_usage_to_json(&b->ev[i]->u, line, sizeof line);
-                lb_log(&h->log, LLMBILL_LOG_ERROR, "sink %s: dead-letter file unwritable at "
-                       "shutdown; undelivered event: %s", s->name, line);
-            }
+            dead_letter_all(s, b, "undelivered at shutdown (shutdown_timeout_ms reached)", attempt);
+            log_undeliverable(s, b);
             break;
         }
-        memset(&sb, 0, sizeof sb);
-        sb.struct_size = sizeof sb;
-        sb.attempt = attempt;
-        sb.n = b->n;
-        for (size_t i = 0; i < b->n; i++) {
-            b->u[i] = &b->ev[i]->u;
-            b->results[i] = LLMBILL_SINK_OK;
-            b->reasons[i] = NULL;
-        }
-        sb.events = b->u;
-        sb.results = b->results;
-        sb.reasons = b->reasons;
-        lb_tls_in_sink = h;
-        rc = s->plugin.desc.emit(s->state, &sb);
-        lb_tls_in_sink = NULL;
-        if (rc != LLMBILL_SINK_PARTIAL) {
-            int r = rc;
-
-            if (rc != LLMBILL_SINK_OK && rc != LLMBILL_SINK_RETRY && rc != LLMBILL_SINK_ERROR) {
-                lb_log(&h->log, LLMBILL_LOG_ERROR, "sink %s: emit() returned %d, which is not a "
-                       "sink result; retrying", s->name, rc);
-                r = LLMBILL_SINK_RETRY;
-            }
-            for (size_t i = 0; i < b->n; i++)
-                b->results[i] = r;
-        }
-        for (size_t i = 0; i < b->n; i++) {
-            int r = b->results[i];
-
-            if (r != LLMBILL_SINK_OK)
-                set_reason(b, i, b->reasons[i] ? b->reasons[i] : sb.reason);
-            if (r == LLMBILL_SINK_ERROR)
-                idx[nerr++] = i;
-            else if (r != LLMBILL_SINK_OK && r != LLMBILL_SINK_RETRY)
-                b->results[i] = LLMBILL_SINK_RETRY;
-        }
+        emit_once(s, b, attempt, &retry_after);
+        for (size_t i = 0; i < b->n; i++)
+            if (b->results[i] == LLMBILL_SINK_ERROR)
+                b->idx[nerr++] = i;
         if (nerr > 0)
-            dead_letter(s, b, idx, nerr, attempt + 1, "rejected by the sink");
-        /* compact: keep RETRY, release OK and dead-lettered */
-        for (size_t i = 0; i < b->n; i++) {
-            if (b->results[i] == LLMBILL_SINK_RETRY) {
-                b->ev[nkeep] = b->ev[i];
-                b->reason_copy[nkeep] = b->reason_copy[i];
-                nkeep++;
-                continue;
-            }
-            if (b->results[i] == LLMBILL_SINK_OK)
-                delivered++;
-            free(b->reason_copy[i]);
-        }
+            dead_letter(s, b, b->idx, nerr, attempt + 1, "rejected by the sink");
+        delivered = compact(b);
         if (delivered > 0)
             atomic_fetch_add(&s->st_delivered, delivered);
-        b->n = nkeep;
-        if (nkeep == 0)
+        if (b->n == 0)
             break;
         attempt++;
-        atomic_fetch_add(&s->st_retried, nkeep);
+        atomic_fetch_add(&s->st_retried, b->n);
         pthread_mutex_lock(&s->mu);
         snprintf(s->last_error, sizeof s->last_error, "%s",
                  b->reason_copy[0] ? b->reason_copy[0] : "sink asked to retry");
         pthread_mutex_unlock(&s->mu);
         if (s->retry_limit >= 0 && attempt > (uint64_t)s->retry_limit) {
-            char why[LB_ERRLEN];
+            char why[64];
 
-            for (size_t i = 0; i < nkeep; i++) {
-                snprintf(why, sizeof why, "retry limit (%lld) reached; last error: %s",
-                         (long long)s->retry_limit,
-                         b->reason_copy[i] ? b->reason_copy[i] : "sink asked to retry");
-                set_reason(b, i, why);
-                idx[i] = i;
-            }
-            dead_letter(s, b, idx, nkeep, attempt, "retry limit reached");
-            nkeep = 0;
-            for (size_t i = 0; i < b->n; i++) {
-                if (b->results[i] == -1) {
-                    free(b->reason_copy[i]);
-                } else {
-                    b->ev[nkeep] = b->ev[i];
-                    b->reason_copy[nkeep++] = b->reason_copy[i];
-                }
-            }
-            b->n = nkeep;
-            if (nkeep == 0)
+            snprintf(why, sizeof why, "retry limit (%lld) reached", (long long)s->retry_limit);
+            dead_letter_all(s, b, why, attempt);
+            if (b->n == 0)
                 break;
         }
-        {
-            int64_t wait = backoff_ms(s, attempt - 1, sb.retry_after_ms);
-
-            lb_log(&h->log, attempt == 1 ? LLMBILL_LOG_WARN : LLMBILL_LOG_INFO,
-                   "sink %s: %zu event(s) not delivered (%s); retry %u in %lld ms", s->name,
-                   nkeep, s->last_error, attempt, (long long)wait);
-            backoff_sleep(s, wait);
-        }
+        wait = backoff_ms(s, attempt - 1, retry_after);
+        lb_log(&h->log, attempt == 1 ? LLMBILL_LOG_WARN : LLMBILL_LOG_INFO,
+               "sink %s: %zu event(s) not delivered (%s); retry %u in %lld ms", s->name, b->n,
+               s->last_error, attempt, (long long)wait);
+        backoff_sleep(s, wait);
     }
     for (size_t i = 0; i < b->n; i++)
         free(b->reason_copy[i]);
