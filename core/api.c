@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "lb.h"
+#include "price.h"
 
 unsigned llmbill_version(void)
 {
@@ -31,6 +32,7 @@ const char *llmbill_strerror(int rc)
     case LLMBILL_ENOTFOUND: return "no such sink instance";
     case LLMBILL_EIO: return "I/O error";
     case LLMBILL_ESINK: return "a sink failed to start";
+    case LLMBILL_ENOPRICE: return "no price for the model";
     default: return "unknown error";
     }
 }
@@ -75,6 +77,28 @@ int llmbill_open_string(llmbill **out, const char *ini_text, const struct llmbil
     return lb_open_config(out, cfg, opts, err, errlen);
 }
 
+/* Fills u's cost from the price table; applies the unknown-price policy. */
+static int price_record(llmbill *h, struct llmbill_usage *u)
+{
+    struct llmbill_cost_breakdown b;
+
+    b.struct_size = sizeof b;
+    if (lb_price_valid(h->prices, u, &b, NULL, 0) == 0) {
+        u->cost = b.total;
+    } else if (h->unknown_price == LB_UNKNOWN_ERROR) {
+        atomic_fetch_add_explicit(&h->rejected_invalid, 1, memory_order_relaxed);
+        return LLMBILL_ENOPRICE;
+    } else if (h->unknown_price == LB_UNKNOWN_UNPRICED) {
+        atomic_fetch_add_explicit(&h->unpriced, 1, memory_order_relaxed);
+        return 0;
+    } else {
+        u->cost = 0;
+    }
+    u->flags |= LLMBILL_USAGE_COST_KNOWN;
+    u->currency = NULL;
+    return 0;
+}
+
 int llmbill_record_id(llmbill *h, const struct llmbill_usage *u, char *id_out, size_t id_cap)
 {
     struct lb_prepared p;
@@ -89,6 +113,9 @@ int llmbill_record_id(llmbill *h, const struct llmbill_usage *u, char *id_out, s
         atomic_fetch_add_explicit(&h->rejected_invalid, 1, memory_order_relaxed);
         return LLMBILL_EINVAL;
     }
+    if (h->prices != NULL && !(p.u.flags & LLMBILL_USAGE_COST_KNOWN) &&
+        (rc = price_record(h, &p.u)) != 0)
+        return rc;
     if (p.total > LB_SLOT_DATA && (heap = malloc(p.total)) == NULL)
         return LLMBILL_ENOMEM;
     rc = lb_dispatch_enqueue(h, &p, heap, id_out, id_cap);
@@ -155,6 +182,7 @@ int llmbill_get_stats(llmbill *h, const char *instance, struct llmbill_stats *ou
         st.recorded = atomic_load(&h->head) & ~LB_HEAD_CLOSED;
         st.rejected_full = atomic_load(&h->rejected_full);
         st.rejected_invalid = atomic_load(&h->rejected_invalid);
+        st.unpriced = atomic_load(&h->unpriced);
     }
     {
         size_t n = out->struct_size < sizeof st ? out->struct_size : sizeof st;

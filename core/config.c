@@ -295,14 +295,24 @@ struct lb_entry *lb_section_entry(const struct lb_section *s, const char *key)
     return NULL;
 }
 
+static int ends_with(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), k = strlen(suffix);
+
+    return n >= k && strcasecmp(s + n - k, suffix) == 0;
+}
+
 int lb_key_looks_secret(const char *key)
 {
-    static const char *const marks[] = { "key", "secret", "token", "password", "passwd", "auth" };
+    static const char *const anywhere[] = { "secret", "password", "passwd", "credential" };
 
-    for (size_t i = 0; i < sizeof marks / sizeof marks[0]; i++)
-        if (strcasestr(key, marks[i]) != NULL)
+    for (size_t i = 0; i < sizeof anywhere / sizeof anywhere[0]; i++)
+        if (strcasestr(key, anywhere[i]) != NULL)
             return 1;
-    return 0;
+    /* api_key, access_token, auth; not input_cost_per_token or auth_retry_ms */
+    return ends_with(key, "key") || (ends_with(key, "token") && !ends_with(key, "per_token")) ||
+           strcasecmp(key, "auth") == 0 || ends_with(key, "_auth") ||
+           strcasecmp(key, "authorization") == 0;
 }
 
 int lb_expand_env(const char *raw, char **out, char *err, size_t errlen)

@@ -21,13 +21,14 @@ static const char *const *str_field(const struct llmbill_usage *u, int i)
     case 6: return &u->model;
     case 7: return &u->call_type;
     case 8: return &u->request_id;
-    default: return &u->currency;
+    case 9: return &u->currency;
+    default: return &u->service_tier;
     }
 }
 
 static const char *const str_names[NSTR] = {
     "event_id", "customer_id", "subscription_id", "user_id", "team_id",
-    "provider", "model", "call_type", "request_id", "currency"
+    "provider", "model", "call_type", "request_id", "currency", "service_tier"
 };
 
 static int nonempty(const char *s)
@@ -119,6 +120,11 @@ static int check_usage(const struct llmbill_usage *u, size_t *lens, char *err, s
         u->cache_creation_input_tokens > u->input_tokens - u->cached_input_tokens) {
         lb_errf(err, errlen, "input_tokens: must include cached_input_tokens and "
                              "cache_creation_input_tokens");
+        return -1;
+    }
+    if (u->cache_creation_1h_input_tokens > u->cache_creation_input_tokens) {
+        lb_errf(err, errlen, "cache_creation_input_tokens: must include "
+                             "cache_creation_1h_input_tokens");
         return -1;
     }
     if (u->reasoning_tokens > u->output_tokens) {

@@ -3,42 +3,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define JSMN_STATIC
-#define JSMN_STRICT
-#define JSMN_PARENT_LINKS
-#include <jsmn.h>
-
+#include "jsmn_util.h"
 #include "lb.h"
 
 #define MAX_TOKENS 4096
-
-/* Index of the token after t[i] and all its children, or -1 when the
- * tokens run out (jsmn accepts a few malformed shapes, such as a key
- * without a value) or an object key is not a string. */
-static int skip(const jsmntok_t *t, int i, int n)
-{
-    int count, type;
-
-    if (i < 0 || i >= n)
-        return -1;
-    count = t[i].size;
-    type = t[i].type;
-    i++;
-    if (type == JSMN_OBJECT) {
-        while (count-- > 0) {
-            if (i >= n || t[i].type != JSMN_STRING)
-                return -1;
-            i = skip(t, skip(t, i, n), n);
-            if (i < 0)
-                return -1;
-        }
-    } else if (type == JSMN_ARRAY) {
-        while (count-- > 0)
-            if ((i = skip(t, i, n)) < 0)
-                return -1;
-    }
-    return i;
-}
 
 static int hexval(char c)
 {
@@ -174,6 +142,7 @@ int llmbill_usage_from_json(struct llmbill_usage *u, char *json, size_t len,
         { "call_type", offsetof(struct llmbill_usage, call_type) },
         { "request_id", offsetof(struct llmbill_usage, request_id) },
         { "currency", offsetof(struct llmbill_usage, currency) },
+        { "service_tier", offsetof(struct llmbill_usage, service_tier) },
     };
     static const struct { const char *name; size_t off; } u64s[] = {
         { "input_tokens", offsetof(struct llmbill_usage, input_tokens) },
@@ -181,6 +150,8 @@ int llmbill_usage_from_json(struct llmbill_usage *u, char *json, size_t len,
         { "cache_creation_input_tokens", offsetof(struct llmbill_usage, cache_creation_input_tokens) },
         { "output_tokens", offsetof(struct llmbill_usage, output_tokens) },
         { "reasoning_tokens", offsetof(struct llmbill_usage, reasoning_tokens) },
+        { "cache_creation_1h_input_tokens",
+          offsetof(struct llmbill_usage, cache_creation_1h_input_tokens) },
     };
     jsmn_parser p;
     jsmntok_t *t = NULL;
@@ -208,11 +179,11 @@ int llmbill_usage_from_json(struct llmbill_usage *u, char *json, size_t len,
     }
     if (t[0].type != JSMN_OBJECT)
         FAIL("expected a JSON object");
-    if (skip(t, 0, n) != n)
+    if (lb_json_skip(t, 0, n) != n)
         FAIL("malformed JSON (or trailing data after the object)");
     for (i = 1; i < n;) {
         const jsmntok_t *k = &t[i], *v = &t[i + 1];
-        int next = skip(t, i + 1, n), done = 0;
+        int next = lb_json_skip(t, i + 1, n), done = 0;
 
         if (is_null(json, v)) {
             i = next;

@@ -140,8 +140,11 @@ int llmbill_usage_to_json(const struct llmbill_usage *u, char *buf, size_t cap)
     field_u64(&o, "input_tokens", u->input_tokens, &first);
     field_u64(&o, "cached_input_tokens", u->cached_input_tokens, &first);
     field_u64(&o, "cache_creation_input_tokens", u->cache_creation_input_tokens, &first);
+    if (u->cache_creation_1h_input_tokens > 0)
+        field_u64(&o, "cache_creation_1h_input_tokens", u->cache_creation_1h_input_tokens, &first);
     field_u64(&o, "output_tokens", u->output_tokens, &first);
     field_u64(&o, "reasoning_tokens", u->reasoning_tokens, &first);
+    field_str(&o, "service_tier", u->service_tier, &first);
     if (u->flags & LLMBILL_USAGE_COST_KNOWN) {
         int usd = u->currency == NULL || strcmp(u->currency, "USD") == 0;
 

@@ -116,7 +116,7 @@ struct lb_event {
     /* followed by struct llmbill_kv[n_metadata] and the string bytes */
 };
 
-#define LB_NSTR 10
+#define LB_NSTR 11
 
 /* A validated record, measured and ready to be copied. */
 struct lb_prepared {
@@ -238,8 +238,16 @@ struct llmbill {
     atomic_int waiters;
     atomic_uint_fast64_t flush_gen;
 
-    atomic_uint_fast64_t rejected_full, rejected_invalid;
+    atomic_uint_fast64_t rejected_full, rejected_invalid, unpriced;
+
+    /* pricing: on with a [pricing] or [price.MODEL] section */
+    struct llmbill_prices *prices;
+    int unknown_price;          /* LB_UNKNOWN_* */
 };
+
+#define LB_UNKNOWN_UNPRICED 0
+#define LB_UNKNOWN_ERROR    1
+#define LB_UNKNOWN_ZERO     2
 
 /* dispatch.c */
 int lb_dispatch_start(struct llmbill *h, char *err, size_t errlen);

@@ -7,9 +7,14 @@
 #include <string.h>
 
 #include "lb.h"
+#include "price.h"
 
 #ifndef LLMBILL_PLUGIN_INSTALL_DIR
 #define LLMBILL_PLUGIN_INSTALL_DIR "/usr/local/lib/llmbill/plugins"
+#endif
+
+#ifndef LLMBILL_PRICES_DEFAULT
+#define LLMBILL_PRICES_DEFAULT "/usr/local/share/llmbill/model_prices.json"
 #endif
 
 #define MAX_SINKS 64
@@ -283,10 +288,89 @@ static int plugin_dirs(struct ctx *c, const struct llmbill_open_opts *opts, stru
     return 0;
 }
 
+static int is_price_section(const char *name)
+{
+    return strncmp(name, "price.", 6) == 0 && name[6] != '\0';
+}
+
+/* [pricing] and [price.MODEL]: loads the table and applies the overrides.
+ * Pricing stays off when neither section exists. */
+static int setup_pricing(struct ctx *c)
+{
+    static const char *const pricing_keys[] = { "file", "unknown", NULL };
+    struct lb_section *ps = lb_config_section(c->cfg, "pricing");
+    struct lb_entry *fe, *ue;
+    char *file = NULL, *path, *unknown = NULL, why[LB_ERRLEN];
+    int any = ps != NULL, rc;
+
+    for (size_t i = 0; i < c->cfg->n && !any; i++)
+        any = is_price_section(c->cfg->sections[i].name);
+    if (!any)
+        return 0;
+    if (ps != NULL && (rc = check_keys(c, ps, pricing_keys, NULL, NULL)) != 0)
+        return rc;
+    if ((rc = get_str(c, ps, "file", &file)) != 0 || (rc = get_str(c, ps, "unknown", &unknown)) != 0) {
+        free(file);
+        return rc;
+    }
+    ue = lb_section_entry(ps, "unknown");
+    if (unknown == NULL || strcmp(unknown, "unpriced") == 0) {
+        c->h->unknown_price = LB_UNKNOWN_UNPRICED;
+    } else if (strcmp(unknown, "error") == 0) {
+        c->h->unknown_price = LB_UNKNOWN_ERROR;
+    } else if (strcmp(unknown, "zero") == 0) {
+        c->h->unknown_price = LB_UNKNOWN_ZERO;
+    } else {
+        lb_errf(c->err, c->errlen, "%s:%d: [pricing] unknown: '%s' is not error, unpriced or zero",
+                c->cfg->file, ue->line, unknown);
+        free(unknown);
+        free(file);
+        return LLMBILL_ECONFIG;
+    }
+    free(unknown);
+    fe = lb_section_entry(ps, "file");
+    path = file ? lb_path_join(c->cfg->dir, file) : lb_strdup(LLMBILL_PRICES_DEFAULT);
+    free(file);
+    if (path == NULL)
+        return LLMBILL_ENOMEM;
+    rc = llmbill_prices_load(&c->h->prices, path, why, sizeof why);
+    if (rc != 0) {
+        if (fe != NULL)
+            lb_errf(c->err, c->errlen, "%s:%d: [pricing] file: %s", c->cfg->file, fe->line, why);
+        else
+            lb_errf(c->err, c->errlen, "%s: [pricing] file: not set, and the default price table "
+                    "cannot be read: %s", c->cfg->file, why);
+        free(path);
+        return rc == LLMBILL_ENOMEM ? rc : LLMBILL_ECONFIG;
+    }
+    free(path);
+    for (size_t i = 0; i < c->cfg->n; i++) {
+        struct lb_section *sec = &c->cfg->sections[i];
+
+        if (!is_price_section(sec->name))
+            continue;
+        for (size_t k = 0; k < sec->n; k++) {
+            struct lb_entry *e = &sec->entries[k];
+            char *v;
+
+            if ((rc = expand(c, sec, e, &v)) != 0)
+                return rc;
+            rc = llmbill_prices_set(c->h->prices, sec->name + 6, e->key, v, why, sizeof why);
+            free(v);
+            if (rc != 0) {
+                lb_errf(c->err, c->errlen, "%s:%d: [%s] %s", c->cfg->file, e->line, sec->name, why);
+                return rc == LLMBILL_ENOMEM ? rc : LLMBILL_ECONFIG;
+            }
+        }
+    }
+    return 0;
+}
+
 static void free_handle(struct llmbill *h)
 {
     if (h == NULL)
         return;
+    llmbill_prices_free(h->prices);
     for (size_t i = 0; i < h->nsinks; i++) {
         struct lb_sink *s = &h->sinks[i];
 
@@ -523,9 +607,11 @@ int lb_open_config(struct llmbill **out, struct lb_config *cfg, const struct llm
         if ((rc = setup_sink(&c, s, main, dirs, dl_dir ? dl_dir : "deadletter", batch_size)) != 0)
             goto fail_names;
     }
+    if ((rc = setup_pricing(&c)) != 0)
+        goto fail_names;
     for (size_t i = 0; i < cfg->n; i++) {
         const char *sn = cfg->sections[i].name;
-        int used = strcmp(sn, "llmbill") == 0;
+        int used = strcmp(sn, "llmbill") == 0 || strcmp(sn, "pricing") == 0 || is_price_section(sn);
 
         for (size_t k = 0; k < h->nsinks && !used; k++)
             used = strcmp(h->sinks[k].name, sn) == 0;

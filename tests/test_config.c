@@ -1,6 +1,7 @@
 /* Config and loader failures: every one fails closed with a message naming
  * the file, the line, the key and what was expected. */
 #include "t.h"
+#include "lb.h"
 
 static char err[2048];
 static const char *dir;
@@ -142,6 +143,21 @@ static void abi_1_0_sink_still_loads(void)
     llmbill_close(h);
 }
 
+static void secret_key_names(void)
+{
+    static const char *const secret[] = { "api_key", "API_KEY", "key", "secret", "client_secret",
+                                          "password", "access_token", "token", "auth",
+                                          "basic_auth", "credentials_file" };
+    static const char *const plain[] = { "input_cost_per_token", "output_cost_per_token",
+                                         "auth_retry_ms", "keyspace", "event_code", "path",
+                                         "max_tokens", "api_base" };
+
+    for (size_t i = 0; i < sizeof secret / sizeof secret[0]; i++)
+        CHECK(lb_key_looks_secret(secret[i]));
+    for (size_t i = 0; i < sizeof plain / sizeof plain[0]; i++)
+        CHECK(!lb_key_looks_secret(plain[i]));
+}
+
 static void world_writable_refused(void)
 {
     char cmd[1024];
@@ -265,6 +281,7 @@ int main(void)
     RUN(env_expansion);
     RUN(loader_errors);
     RUN(abi_1_0_sink_still_loads);
+    RUN(secret_key_names);
     RUN(world_writable_refused);
     RUN(create_error_redacts_secrets);
     RUN(instances_and_resolution);

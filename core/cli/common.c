@@ -58,9 +58,11 @@ int cli_print_stats(llmbill *h, FILE *f)
     int bad = 0;
 
     for (size_t i = 0; i < llmbill_sink_count(h); i++) {
-        struct llmbill_stats st = { sizeof st, 0, 0, 0, 0, 0, 0, 0, 0 };
+        struct llmbill_stats st;
         struct llmbill_sink_info info;
 
+        memset(&st, 0, sizeof st);
+        st.struct_size = sizeof st;
         memset(&info, 0, sizeof info);
         info.struct_size = sizeof info;
         llmbill_get_sink_info(h, i, &info);

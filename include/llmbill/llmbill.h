@@ -52,6 +52,7 @@ typedef struct llmbill llmbill; /* opaque */
 #define LLMBILL_ENOTFOUND -10  /* no such sink instance */
 #define LLMBILL_EIO       -11  /* an I/O error (reading a file) */
 #define LLMBILL_ESINK     -12  /* a sink failed to start */
+#define LLMBILL_ENOPRICE  -13  /* no price for the record's model ([pricing] unknown = error) */
 
 /* Log levels, for the log callback and the sink host's log(). */
 #define LLMBILL_LOG_ERROR 0
@@ -94,12 +95,14 @@ LLMBILL_API LLMBILL_NODISCARD int llmbill_open_string(llmbill **out, const char 
 /* Records one usage event. Thread-safe; no I/O, no sink call on this thread.
  * The record and its strings are borrowed for the call only. When u->event_id
  * is NULL a UUIDv7 is generated; when u->timestamp_ms is 0 the current time
- * is used. If event_id_out is not NULL it receives the event id (NUL-terminated,
+ * is used. With a [pricing] section, a record without a cost is priced from
+ * the table. If event_id_out is not NULL it receives the event id (NUL-terminated,
  * truncated to event_id_cap).
  * Returns 0 when the event was accepted for delivery to every sink, or
  *   LLMBILL_EINVAL     the record is invalid (nothing was queued),
  *   LLMBILL_EFULL      the bounded queue is full (nothing was queued; see overflow),
  *   LLMBILL_ENOMEM     out of memory (nothing was queued),
+ *   LLMBILL_ENOPRICE   no price for its model, with [pricing] unknown = error,
  *   LLMBILL_ECLOSED    the handle is closing,
  *   LLMBILL_ERECURSIVE called from one of this handle's own sinks. */
 LLMBILL_API int llmbill_record(llmbill *h, const struct llmbill_usage *u);
@@ -130,6 +133,7 @@ struct llmbill_stats {
     uint64_t pending;       /* recorded and neither delivered nor dead-lettered */
     uint64_t rejected_full; /* totals only: llmbill_record() calls that got LLMBILL_EFULL */
     uint64_t rejected_invalid; /* totals only: calls that got LLMBILL_EINVAL */
+    uint64_t unpriced;      /* totals only: recorded with no cost, the model or a rate unknown */
     /* append only */
 };
 

@@ -73,11 +73,17 @@ struct llmbill_usage {
 
     size_t n_metadata;          /* free-form string tags */
     const struct llmbill_kv *metadata;
+
+    /* of cache_creation_input_tokens, those written with a 1-hour TTL
+     * (Anthropic); they are priced at the 1-hour cache-write rate */
+    uint64_t cache_creation_1h_input_tokens;
+    const char *service_tier;   /* "flex" or "priority" picks those rates; NULL: standard */
     /* append only */
 };
 
 #define LLMBILL_USAGE_INIT { sizeof(struct llmbill_usage), 0, NULL, 0, NULL, NULL, NULL, NULL, \
-                             NULL, NULL, NULL, NULL, 0, 0, 0, 0, 0, 0, 0, 0, NULL, 0, NULL }
+                             NULL, NULL, NULL, NULL, 0, 0, 0, 0, 0, 0, 0, 0, NULL, 0, NULL, \
+                             0, NULL }
 
 #ifdef __cplusplus
 }
