@@ -34,7 +34,7 @@ EOF
 
 expect "version" 0 "llmbill 0.1.0" -- "$BIN" --version
 expect "help" 0 "usage: llmbill" -- "$BIN" --help
-for c in check send replay; do
+for c in check send replay price; do
     expect "$c --help" 0 "usage: llmbill [-c FILE] $c" -- "$BIN" "$c" --help
 done
 expect "unknown command" 2 "unknown command 'frobnicate'" -- "$BIN" frobnicate
@@ -113,6 +113,14 @@ expect "replay from stdin" 0 "delivered 1" -- sh -c "\"$BIN\" -c \"$T/replay.ini
 expect "replay a dead-letter file" 0 "1 recorded, 0 bad" -- "$BIN" -c "$T/replay.ini" replay "$T/dl/t.deadletter.jsonl"
 grep -qF '"event_id":"evt-down"' "$T/replayed.jsonl" && ok "dead letter replayed" || bad "dead letter replayed"
 expect "replay missing file" 1 "cannot open" -- "$BIN" -c "$T/replay.ini" replay "$T/none.jsonl"
+
+PRICES=$(dirname "$0")/../data/model_prices.json
+expect "price" 0 "gpt-4o: 0.005615 USD" -- "$BIN" price --prices "$PRICES" --model gpt-4o \
+    --input-tokens 2006 --cached-input-tokens 1920 --output-tokens 300
+grep -qF "  cache reads  0.0024 USD" "$T/log" && ok "price breakdown" || bad "price breakdown"
+expect "price unknown model" 1 "model nope is not in the price table" -- "$BIN" price \
+    --prices "$PRICES" --model nope --input-tokens 1 --output-tokens 1
+expect "price needs a model" 2 "price needs --model" -- "$BIN" price --input-tokens 1
 
 if [ "$fails" -ne 0 ]; then
     echo "test_cli: $fails failed"

@@ -25,5 +25,6 @@ int cli_is_help(const char *a);
 int cmd_check(struct cli *c, int argc, char **argv);
 int cmd_send(struct cli *c, int argc, char **argv);
 int cmd_replay(struct cli *c, int argc, char **argv);
+int cmd_price(struct cli *c, int argc, char **argv);
 
 #endif
