@@ -102,23 +102,6 @@ static int is_null(const char *json, const jsmntok_t *t)
            memcmp(json + t->start, "null", 4) == 0;
 }
 
-static int parse_u64(const char *json, const jsmntok_t *t, uint64_t *out)
-{
-    uint64_t v = 0;
-
-    if (t->type != JSMN_PRIMITIVE || t->end <= t->start)
-        return -1;
-    for (int i = t->start; i < t->end; i++) {
-        char c = json[i];
-
-        if (c < '0' || c > '9' || v > (UINT64_MAX - (uint64_t)(c - '0')) / 10)
-            return -1;
-        v = v * 10 + (uint64_t)(c - '0');
-    }
-    *out = v;
-    return 0;
-}
-
 static int key_is(const char *json, const jsmntok_t *k, const char *name)
 {
     size_t n = strlen(name);
@@ -201,7 +184,7 @@ int llmbill_usage_from_json(struct llmbill_usage *u, char *json, size_t len,
         for (size_t s = 0; s < sizeof u64s / sizeof u64s[0] && !done; s++) {
             if (!key_is(json, k, u64s[s].name))
                 continue;
-            if (parse_u64(json, v, (uint64_t *)((char *)u + u64s[s].off)) != 0)
+            if (lb_json_u64(json, v, (uint64_t *)((char *)u + u64s[s].off)) != 0)
                 FAIL("%s: expected a non-negative integer", u64s[s].name);
             done = 1;
         }
@@ -210,13 +193,13 @@ int llmbill_usage_from_json(struct llmbill_usage *u, char *json, size_t len,
         } else if (key_is(json, k, "timestamp_ms")) {
             uint64_t ts;
 
-            if (parse_u64(json, v, &ts) != 0 || ts > (uint64_t)INT64_MAX)
+            if (lb_json_u64(json, v, &ts) != 0 || ts > (uint64_t)INT64_MAX)
                 FAIL("timestamp_ms: expected a non-negative integer (Unix milliseconds)");
             u->timestamp_ms = (int64_t)ts;
         } else if (key_is(json, k, "latency_ms")) {
             uint64_t l;
 
-            if (parse_u64(json, v, &l) != 0 || l > UINT32_MAX)
+            if (lb_json_u64(json, v, &l) != 0 || l > UINT32_MAX)
                 FAIL("latency_ms: expected a non-negative integer");
             u->latency_ms = (uint32_t)l;
             u->flags |= LLMBILL_USAGE_HAS_LATENCY;

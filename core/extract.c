@@ -1,0 +1,296 @@
+/* llmbill core: token usage from provider response bodies (see
+ * include/llmbill/extract.h). One function per shape reads an already
+ * parsed JSON object, so bodies and stream events share the code. */
+#define _GNU_SOURCE
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "extract_int.h"
+#include "lb.h"
+
+/* Copies the string at path under obj into dst (cap bytes), if present. */
+static void copy_str(const struct lb_jdoc *d, int obj, const char *path, char *dst, size_t cap)
+{
+    int v = lb_json_get(d->js, d->t, d->n, obj, path);
+
+    if (v >= 0 && d->t[v].type == JSMN_STRING) {
+        int len = d->t[v].end - d->t[v].start;
+
+        snprintf(dst, cap, "%.*s", len, d->js + d->t[v].start);
+    }
+}
+
+/* Reads the count at path under obj into *out. 1 when present, 0 when
+ * absent or null, -1 (with a reason) when it is not a count. */
+static int count(const struct lb_jdoc *d, int obj, const char *path, uint64_t *out, char *err,
+                 size_t errlen)
+{
+    int v = lb_json_get(d->js, d->t, d->n, obj, path);
+
+    if (v < 0 || (d->t[v].type == JSMN_PRIMITIVE && d->js[d->t[v].start] == 'n'))
+        return 0;
+    if (lb_json_u64(d->js, &d->t[v], out) != 0) {
+        lb_errf(err, errlen, "%s: expected a non-negative integer", path);
+        return -1;
+    }
+    return 1;
+}
+
+int lb_jdoc_parse(struct lb_jdoc *d, const char *js, size_t len, char *err, size_t errlen)
+{
+    jsmn_parser p;
+    int n;
+
+    memset(d, 0, sizeof d[0]);
+    d->js = js;
+    jsmn_init(&p);
+    n = jsmn_parse(&p, js, len, NULL, 0);
+    if (n <= 0) {
+        lb_errf(err, errlen, "%s", n == 0 ? "empty body" : n == JSMN_ERROR_PART
+                ? "truncated JSON" : "malformed JSON");
+        return LLMBILL_EINVAL;
+    }
+    d->t = malloc((size_t)n * sizeof *d->t);
+    if (d->t == NULL)
+        return LLMBILL_ENOMEM;
+    jsmn_init(&p);
+    d->n = jsmn_parse(&p, js, len, d->t, (unsigned)n);
+    if (d->n != n || d->t[0].type != JSMN_OBJECT || lb_json_skip(d->t, 0, n) != n) {
+        lb_errf(err, errlen, "%s", d->n == JSMN_ERROR_PART ? "truncated JSON"
+                : "malformed JSON (expected one object)");
+        free(d->t);
+        d->t = NULL;
+        return LLMBILL_EINVAL;
+    }
+    return 0;
+}
+
+void lb_jdoc_free(struct lb_jdoc *d)
+{
+    free(d->t);
+    d->t = NULL;
+}
+
+#define COUNT(path, field)                                                  \
+    do {                                                                    \
+        if (count(d, obj, path, &(field), err, errlen) < 0)                 \
+            return LLMBILL_EINVAL;                                          \
+    } while (0)
+
+/* OpenAI Chat Completions: usage.prompt_tokens (cached included),
+ * usage.completion_tokens (reasoning included). */
+int lb_extract_openai_chat(const struct lb_jdoc *d, int obj, struct llmbill_extracted *x,
+                           char *err, size_t errlen)
+{
+    int u = lb_json_get(d->js, d->t, d->n, obj, "usage");
+
+    copy_str(d, obj, "model", x->model, sizeof x->model);
+    copy_str(d, obj, "id", x->request_id, sizeof x->request_id);
+    if (u < 0 || d->t[u].type != JSMN_OBJECT)
+        return 1; /* no usage in this body or chunk */
+    obj = u;
+    COUNT("prompt_tokens", x->input_tokens);
+    COUNT("completion_tokens", x->output_tokens);
+    COUNT("prompt_tokens_details.cached_tokens", x->cached_input_tokens);
+    COUNT("completion_tokens_details.reasoning_tokens", x->reasoning_tokens);
+    return 0;
+}
+
+/* OpenAI Responses: usage.input_tokens, usage.output_tokens, with
+ * input_tokens_details.cached_tokens and output_tokens_details.reasoning_tokens. */
+int lb_extract_openai_responses(const struct lb_jdoc *d, int obj, struct llmbill_extracted *x,
+                                char *err, size_t errlen)
+{
+    int u = lb_json_get(d->js, d->t, d->n, obj, "usage");
+
+    copy_str(d, obj, "model", x->model, sizeof x->model);
+    copy_str(d, obj, "id", x->request_id, sizeof x->request_id);
+    if (u < 0 || d->t[u].type != JSMN_OBJECT)
+        return 1;
+    obj = u;
+    COUNT("input_tokens", x->input_tokens);
+    COUNT("output_tokens", x->output_tokens);
+    COUNT("input_tokens_details.cached_tokens", x->cached_input_tokens);
+    COUNT("output_tokens_details.reasoning_tokens", x->reasoning_tokens);
+    return 0;
+}
+
+/* Anthropic: usage.input_tokens excludes cache reads and writes, which come
+ * as cache_read_input_tokens and cache_creation_input_tokens; they are
+ * added. Only the counts present are set (a message_delta carries some). */
+int lb_extract_anthropic_usage(const struct lb_jdoc *d, int obj, struct lb_anthropic *a, char *err,
+                               size_t errlen)
+{
+    COUNT("input_tokens", a->input);
+    COUNT("cache_read_input_tokens", a->cache_read);
+    COUNT("cache_creation_input_tokens", a->cache_write);
+    COUNT("cache_creation.ephemeral_1h_input_tokens", a->cache_write_1h);
+    COUNT("output_tokens", a->output);
+    return 0;
+}
+
+void lb_anthropic_finish(const struct lb_anthropic *a, struct llmbill_extracted *x)
+{
+    x->input_tokens = a->input + a->cache_read + a->cache_write;
+    x->cached_input_tokens = a->cache_read;
+    x->cache_creation_input_tokens = a->cache_write;
+    x->cache_creation_1h_input_tokens = a->cache_write_1h;
+    x->output_tokens = a->output;
+}
+
+/* Gemini: usageMetadata.promptTokenCount includes cachedContentTokenCount;
+ * candidatesTokenCount excludes thoughtsTokenCount, which is added. */
+int lb_extract_gemini(const struct lb_jdoc *d, int obj, struct llmbill_extracted *x, char *err,
+                      size_t errlen)
+{
+    int u = lb_json_get(d->js, d->t, d->n, obj, "usageMetadata");
+    uint64_t candidates = 0, thoughts = 0;
+
+    copy_str(d, obj, "modelVersion", x->model, sizeof x->model);
+    copy_str(d, obj, "responseId", x->request_id, sizeof x->request_id);
+    if (u < 0 || d->t[u].type != JSMN_OBJECT)
+        return 1;
+    obj = u;
+    COUNT("promptTokenCount", x->input_tokens);
+    COUNT("cachedContentTokenCount", x->cached_input_tokens);
+    COUNT("candidatesTokenCount", candidates);
+    COUNT("thoughtsTokenCount", thoughts);
+    x->output_tokens = candidates + thoughts;
+    x->reasoning_tokens = thoughts;
+    return 0;
+}
+
+static void init(struct llmbill_extracted *x, uint32_t shape)
+{
+    uint32_t size = x->struct_size;
+
+    memset(x, 0, sizeof *x);
+    x->struct_size = size ? size : sizeof *x;
+    x->shape = shape;
+    snprintf(x->provider, sizeof x->provider, "%s",
+             shape == LLMBILL_SHAPE_ANTHROPIC ? "anthropic"
+             : shape == LLMBILL_SHAPE_GEMINI ? "gemini" : "openai");
+}
+
+int lb_extract_check(struct llmbill_extracted *x, char *err, size_t errlen)
+{
+    if (x->model[0] == '\0') {
+        lb_errf(err, errlen, "the response names no model");
+        return LLMBILL_EINVAL;
+    }
+    if (x->cached_input_tokens + x->cache_creation_input_tokens > x->input_tokens ||
+        x->reasoning_tokens > x->output_tokens) {
+        lb_errf(err, errlen, "inconsistent counts (cached > input, or reasoning > output)");
+        return LLMBILL_EINVAL;
+    }
+    return 0;
+}
+
+/* Parses body and runs one shape's reader on its root object. */
+static int extract_body(uint32_t shape, const char *body, size_t len, struct llmbill_extracted *x,
+                        char *err, size_t errlen)
+{
+    struct lb_jdoc d;
+    int rc;
+
+    if (body == NULL || x == NULL)
+        return LLMBILL_EINVAL;
+    init(x, shape);
+    if ((rc = lb_jdoc_parse(&d, body, len, err, errlen)) != 0)
+        return rc;
+    if (shape == LLMBILL_SHAPE_ANTHROPIC) {
+        struct lb_anthropic a;
+        int u = lb_json_get(body, d.t, d.n, 0, "usage");
+
+        memset(&a, 0, sizeof a);
+        copy_str(&d, 0, "model", x->model, sizeof x->model);
+        copy_str(&d, 0, "id", x->request_id, sizeof x->request_id);
+        rc = u < 0 || d.t[u].type != JSMN_OBJECT ? 1 : lb_extract_anthropic_usage(&d, u, &a, err, errlen);
+        lb_anthropic_finish(&a, x);
+    } else if (shape == LLMBILL_SHAPE_GEMINI) {
+        rc = lb_extract_gemini(&d, 0, x, err, errlen);
+    } else if (shape == LLMBILL_SHAPE_OPENAI_RESPONSES) {
+        rc = lb_extract_openai_responses(&d, 0, x, err, errlen);
+    } else {
+        rc = lb_extract_openai_chat(&d, 0, x, err, errlen);
+    }
+    lb_jdoc_free(&d);
+    if (rc == 1) {
+        lb_errf(err, errlen, "the response has no %s", shape == LLMBILL_SHAPE_GEMINI
+                ? "usageMetadata" : "usage");
+        return LLMBILL_EINVAL;
+    }
+    return rc != 0 ? rc : lb_extract_check(x, err, errlen);
+}
+
+int llmbill_extract_openai_chat(const char *body, size_t len, struct llmbill_extracted *out,
+                                char *err, size_t errlen)
+{
+    return extract_body(LLMBILL_SHAPE_OPENAI_CHAT, body, len, out, err, errlen);
+}
+
+int llmbill_extract_openai_responses(const char *body, size_t len, struct llmbill_extracted *out,
+                                     char *err, size_t errlen)
+{
+    return extract_body(LLMBILL_SHAPE_OPENAI_RESPONSES, body, len, out, err, errlen);
+}
+
+int llmbill_extract_anthropic(const char *body, size_t len, struct llmbill_extracted *out,
+                              char *err, size_t errlen)
+{
+    return extract_body(LLMBILL_SHAPE_ANTHROPIC, body, len, out, err, errlen);
+}
+
+int llmbill_extract_gemini(const char *body, size_t len, struct llmbill_extracted *out, char *err,
+                           size_t errlen)
+{
+    return extract_body(LLMBILL_SHAPE_GEMINI, body, len, out, err, errlen);
+}
+
+uint32_t lb_shape_for(const char *provider)
+{
+    if (provider == NULL)
+        return 0;
+    if (strcmp(provider, "openai") == 0 || strcmp(provider, "azure") == 0)
+        return LLMBILL_SHAPE_OPENAI_CHAT;
+    if (strcmp(provider, "anthropic") == 0)
+        return LLMBILL_SHAPE_ANTHROPIC;
+    if (strcmp(provider, "gemini") == 0 || strcmp(provider, "google") == 0 ||
+        strcmp(provider, "vertex_ai") == 0)
+        return LLMBILL_SHAPE_GEMINI;
+    return 0;
+}
+
+int llmbill_extract(const char *provider, const char *body, size_t len,
+                    struct llmbill_extracted *out, char *err, size_t errlen)
+{
+    uint32_t shape = lb_shape_for(provider);
+
+    if (shape == 0) {
+        lb_errf(err, errlen, "no response reader for provider '%s' (openai, anthropic, gemini)",
+                provider ? provider : "");
+        return LLMBILL_ENOTFOUND;
+    }
+    /* an OpenAI body says which API it comes from */
+    if (shape == LLMBILL_SHAPE_OPENAI_CHAT && body != NULL &&
+        memmem(body, len, "\"object\":\"response\"", 19) != NULL)
+        shape = LLMBILL_SHAPE_OPENAI_RESPONSES;
+    if (shape == LLMBILL_SHAPE_OPENAI_CHAT && body != NULL &&
+        memmem(body, len, "\"object\": \"response\"", 20) != NULL)
+        shape = LLMBILL_SHAPE_OPENAI_RESPONSES;
+    return extract_body(shape, body, len, out, err, errlen);
+}
+
+void llmbill_extracted_to_usage(const struct llmbill_extracted *x, struct llmbill_usage *u)
+{
+    u->provider = x->provider;
+    u->model = x->model;
+    u->request_id = x->request_id[0] ? x->request_id : NULL;
+    u->input_tokens = x->input_tokens;
+    u->cached_input_tokens = x->cached_input_tokens;
+    u->cache_creation_input_tokens = x->cache_creation_input_tokens;
+    u->cache_creation_1h_input_tokens = x->cache_creation_1h_input_tokens;
+    u->output_tokens = x->output_tokens;
+    u->reasoning_tokens = x->reasoning_tokens;
+}

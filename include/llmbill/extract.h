@@ -1,0 +1,97 @@
+/* llmbill: token usage read straight from provider responses.
+ *
+ * Each function reads one response shape, as a whole body or as a stream
+ * fed chunk by chunk (server-sent events), and fills a struct
+ * llmbill_extracted with llmbill's normalised counts:
+ *   - input_tokens includes cached and cache-creation tokens (Anthropic
+ *     reports them apart; they are added),
+ *   - output_tokens includes reasoning tokens (Gemini reports thoughts
+ *     apart; they are added),
+ *   - the model is the one the response names.
+ * Malformed or truncated JSON is an error with a reason, never a crash.
+ *
+ * Shapes and where their usage is:
+ *   OpenAI Chat Completions  usage; stream: the final chunk's usage
+ *                            (stream_options.include_usage)
+ *   OpenAI Responses API     usage; stream: response.completed
+ *   Anthropic Messages       usage; stream: message_start + message_delta
+ *   Gemini generateContent   usageMetadata; stream: the last chunk's
+ *
+ * Threads: functions are reentrant; a stream object is used by one thread. */
+#ifndef LLMBILL_EXTRACT_H
+#define LLMBILL_EXTRACT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "llmbill/export.h"
+#include "llmbill/usage.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define LLMBILL_SHAPE_OPENAI_CHAT      1
+#define LLMBILL_SHAPE_OPENAI_RESPONSES 2
+#define LLMBILL_SHAPE_ANTHROPIC        3
+#define LLMBILL_SHAPE_GEMINI           4
+
+/* Size-versioned; strings are owned by the struct. */
+struct llmbill_extracted {
+    uint32_t struct_size;
+    uint32_t shape;             /* LLMBILL_SHAPE_* */
+    char provider[32];          /* "openai", "anthropic", "gemini" */
+    char model[256];
+    char request_id[256];       /* the response's id, or "" */
+    uint64_t input_tokens;
+    uint64_t cached_input_tokens;
+    uint64_t cache_creation_input_tokens;
+    uint64_t cache_creation_1h_input_tokens;
+    uint64_t output_tokens;
+    uint64_t reasoning_tokens;
+    /* append only */
+};
+
+/* A whole (non-streamed) response body. 0, or LLMBILL_EINVAL with the
+ * reason in err (bad JSON, no usage, a count of the wrong type). */
+LLMBILL_API int llmbill_extract_openai_chat(const char *body, size_t len,
+                                            struct llmbill_extracted *out, char *err, size_t errlen);
+LLMBILL_API int llmbill_extract_openai_responses(const char *body, size_t len,
+                                                 struct llmbill_extracted *out, char *err,
+                                                 size_t errlen);
+LLMBILL_API int llmbill_extract_anthropic(const char *body, size_t len,
+                                          struct llmbill_extracted *out, char *err, size_t errlen);
+LLMBILL_API int llmbill_extract_gemini(const char *body, size_t len, struct llmbill_extracted *out,
+                                       char *err, size_t errlen);
+
+/* By provider name: "openai" (Chat Completions or Responses, told apart by
+ * the body's "object"), "anthropic", "gemini" (also "google", "vertex_ai").
+ * LLMBILL_ENOTFOUND for another provider. */
+LLMBILL_API int llmbill_extract(const char *provider, const char *body, size_t len,
+                                struct llmbill_extracted *out, char *err, size_t errlen);
+
+/* Streams. */
+typedef struct llmbill_stream llmbill_stream; /* opaque */
+
+/* A stream parser for shape (LLMBILL_SHAPE_*), or by provider name (OpenAI
+ * streams of either API are told apart by their events). */
+LLMBILL_API LLMBILL_NODISCARD int llmbill_stream_new(llmbill_stream **out, uint32_t shape);
+LLMBILL_API LLMBILL_NODISCARD int llmbill_stream_new_for(llmbill_stream **out, const char *provider);
+/* Feeds the next bytes of the SSE stream, split anywhere. 0, or
+ * LLMBILL_EINVAL with the reason (a malformed event, a line over 1 MiB). */
+LLMBILL_API int llmbill_stream_feed(llmbill_stream *s, const char *data, size_t len, char *err,
+                                    size_t errlen);
+/* Ends the stream: 0 with the usage, or LLMBILL_EINVAL (no usage seen,
+ * e.g. an OpenAI stream without stream_options.include_usage). */
+LLMBILL_API int llmbill_stream_finish(llmbill_stream *s, struct llmbill_extracted *out, char *err,
+                                      size_t errlen);
+LLMBILL_API void llmbill_stream_free(llmbill_stream *s);
+
+/* Points u's model, provider and request_id at x's strings and copies the
+ * counts. x must outlive u. */
+LLMBILL_API void llmbill_extracted_to_usage(const struct llmbill_extracted *x,
+                                            struct llmbill_usage *u);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* LLMBILL_EXTRACT_H */
