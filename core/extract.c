@@ -21,6 +21,16 @@ static void copy_str(const struct lb_jdoc *d, int obj, const char *path, char *d
     }
 }
 
+/* Sets x->created_ms from a Unix-seconds field, when present. */
+static void created(const struct lb_jdoc *d, int obj, const char *path, struct llmbill_extracted *x)
+{
+    int v = lb_json_get(d->js, d->t, d->n, obj, path);
+    uint64_t secs;
+
+    if (v >= 0 && lb_json_u64(d->js, &d->t[v], &secs) == 0 && secs < 100000000000ULL)
+        x->created_ms = (int64_t)secs * 1000;
+}
+
 /* Reads the count at path under obj into *out. 1 when present, 0 when
  * absent or null, -1 (with a reason) when it is not a count. */
 static int count(const struct lb_jdoc *d, int obj, const char *path, uint64_t *out, char *err,
@@ -87,6 +97,7 @@ int lb_extract_openai_chat(const struct lb_jdoc *d, int obj, struct llmbill_extr
 
     copy_str(d, obj, "model", x->model, sizeof x->model);
     copy_str(d, obj, "id", x->request_id, sizeof x->request_id);
+    created(d, obj, "created", x);
     if (u < 0 || d->t[u].type != JSMN_OBJECT)
         return 1; /* no usage in this body or chunk */
     obj = u;
@@ -106,6 +117,7 @@ int lb_extract_openai_responses(const struct lb_jdoc *d, int obj, struct llmbill
 
     copy_str(d, obj, "model", x->model, sizeof x->model);
     copy_str(d, obj, "id", x->request_id, sizeof x->request_id);
+    created(d, obj, "created_at", x);
     if (u < 0 || d->t[u].type != JSMN_OBJECT)
         return 1;
     obj = u;
@@ -282,8 +294,40 @@ int llmbill_extract(const char *provider, const char *body, size_t len,
     return extract_body(shape, body, len, out, err, errlen);
 }
 
+int llmbill_json_string_at(const char *json, size_t len, const char *path, char *out, size_t cap)
+{
+    struct lb_jdoc d;
+    int v, n, rc;
+
+    if (json == NULL || path == NULL || out == NULL || cap == 0)
+        return LLMBILL_EINVAL;
+    if ((rc = lb_jdoc_parse(&d, json, len, NULL, 0)) != 0)
+        return rc;
+    v = lb_json_get(json, d.t, d.n, 0, path);
+    if (v < 0 || (d.t[v].type != JSMN_STRING && d.t[v].type != JSMN_PRIMITIVE) ||
+        (d.t[v].type == JSMN_PRIMITIVE && json[d.t[v].start] == 'n')) {
+        lb_jdoc_free(&d);
+        return LLMBILL_ENOTFOUND;
+    }
+    n = d.t[v].end - d.t[v].start;
+    if ((size_t)n >= cap) {
+        lb_jdoc_free(&d);
+        return LLMBILL_EINVAL;
+    }
+    memcpy(out, json + d.t[v].start, (size_t)n);
+    out[n] = '\0';
+    if (d.t[v].type == JSMN_STRING && lb_json_unescape(out, (size_t)n) == NULL) {
+        lb_jdoc_free(&d);
+        return LLMBILL_EINVAL;
+    }
+    lb_jdoc_free(&d);
+    return (int)strlen(out);
+}
+
 void llmbill_extracted_to_usage(const struct llmbill_extracted *x, struct llmbill_usage *u)
 {
+    if (x->created_ms > 0)
+        u->timestamp_ms = x->created_ms;
     u->provider = x->provider;
     u->model = x->model;
     u->request_id = x->request_id[0] ? x->request_id : NULL;

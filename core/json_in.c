@@ -96,6 +96,16 @@ static char *unescape(char *json, const jsmntok_t *t)
     return json + t->start;
 }
 
+char *lb_json_unescape(char *buf, size_t n)
+{
+    jsmntok_t t;
+
+    memset(&t, 0, sizeof t);
+    t.type = JSMN_STRING;
+    t.end = (int)n;
+    return unescape(buf, &t);
+}
+
 static int is_null(const char *json, const jsmntok_t *t)
 {
     return t->type == JSMN_PRIMITIVE && t->end - t->start == 4 &&

@@ -49,6 +49,12 @@ int lb_decimal_format(int64_t v, int scale, char *buf, size_t cap);
  * returns the length it needs, like snprintf. */
 size_t lb_json_string(const char *s, char *buf, size_t cap);
 
+/* ---- json_in.c --------------------------------------------------------- */
+
+/* Decodes the JSON string escapes of buf[0..n) in place and NUL-terminates
+ * it; NULL on a bad escape. */
+char *lb_json_unescape(char *buf, size_t n);
+
 /* ---- log.c: logging with secret redaction ------------------------------ */
 
 struct lb_logger {

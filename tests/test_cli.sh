@@ -122,6 +122,33 @@ expect "price unknown model" 1 "model nope is not in the price table" -- "$BIN" 
     --prices "$PRICES" --model nope --input-tokens 1 --output-tokens 1
 expect "price needs a model" 2 "price needs --model" -- "$BIN" price --input-tokens 1
 
+# replay --from: provider response bodies, priced, with stable event ids
+SAMPLES=$(dirname "$0")/data/responses
+{ cat "$SAMPLES/openai_responses.json"
+  echo '{"id":"chatcmpl-2","object":"chat.completion","created":1741570283,"model":"gpt-4o-2024-08-06","usage":{"prompt_tokens":10,"completion_tokens":5}}'
+  echo '{"id":"chatcmpl-3","object":"chat.completion","model":"gpt-4o","usage":{"prompt_tokens":'
+} >"$T/resp.jsonl"
+cat >"$T/from.ini" <<EOF
+[llmbill]
+plugin_dir = $PLUGINS
+callbacks = jsonl
+linger_ms = 5
+[pricing]
+file = $PRICES
+[jsonl]
+path = from.jsonl
+EOF
+expect "replay --from openai" 1 "resp.jsonl:3: truncated JSON" -- "$BIN" -c "$T/from.ini" replay \
+    --from openai --customer fallback-cust "$T/resp.jsonl"
+grep -qF '"event_id":"openai-resp_67ccd2bed1ec8190b14f964abc0542670bb6a6b452d3795b","timestamp_ms":1741476542000,"customer_id":"cust-17"' "$T/from.jsonl" &&
+grep -qF '"reasoning_tokens":400,"cost_usd":0.0057}' "$T/from.jsonl" &&
+grep -qF '"event_id":"openai-chatcmpl-2","timestamp_ms":1741570283000,"customer_id":"fallback-cust"' "$T/from.jsonl" \
+    && ok "replay --from: usage, customer, stable ids, cost" || { bad "replay --from: usage, customer, stable ids, cost"; cat "$T/from.jsonl"; }
+expect "replay --from without a customer" 1 "no customer: the body has no 'user'" -- "$BIN" -c "$T/from.ini" \
+    replay --from openai "$T/resp.jsonl"
+expect "replay --from an unknown provider" 2 "expected openai, anthropic or gemini" -- "$BIN" -c "$T/from.ini" \
+    replay --from cohere "$T/resp.jsonl"
+
 if [ "$fails" -ne 0 ]; then
     echo "test_cli: $fails failed"
     exit 1

@@ -48,6 +48,7 @@ struct llmbill_extracted {
     uint64_t cache_creation_1h_input_tokens;
     uint64_t output_tokens;
     uint64_t reasoning_tokens;
+    int64_t created_ms;         /* when the provider says it answered (Unix ms), or 0 */
     /* append only */
 };
 
@@ -86,8 +87,15 @@ LLMBILL_API int llmbill_stream_finish(llmbill_stream *s, struct llmbill_extracte
                                       size_t errlen);
 LLMBILL_API void llmbill_stream_free(llmbill_stream *s);
 
+/* Copies the string (or the number's text) at a dotted path of a JSON
+ * object, e.g. "user" or "metadata.customer_id", into out. Returns its
+ * length, or LLMBILL_ENOTFOUND (absent, null, or not a scalar), or
+ * LLMBILL_EINVAL (bad JSON, or it does not fit in cap). */
+LLMBILL_API int llmbill_json_string_at(const char *json, size_t len, const char *path, char *out,
+                                       size_t cap);
+
 /* Points u's model, provider and request_id at x's strings and copies the
- * counts. x must outlive u. */
+ * counts; sets timestamp_ms from created_ms. x must outlive u. */
 LLMBILL_API void llmbill_extracted_to_usage(const struct llmbill_extracted *x,
                                             struct llmbill_usage *u);
 
