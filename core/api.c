@@ -33,6 +33,7 @@ const char *llmbill_strerror(int rc)
     case LLMBILL_EIO: return "I/O error";
     case LLMBILL_ESINK: return "a sink failed to start";
     case LLMBILL_ENOPRICE: return "no price for the model";
+    case LLMBILL_ESPOOL: return "the journal could not be written: the event was not recorded";
     default: return "unknown error";
     }
 }
@@ -99,6 +100,27 @@ static int price_record(llmbill *h, struct llmbill_usage *u)
     return 0;
 }
 
+/* With a journal: fixes the event id and timestamp, appends the record;
+ * the journal thread feeds the sinks. */
+static int record_journal(llmbill *h, struct lb_prepared *p, char *id_out, size_t id_cap)
+{
+    char uuid[37];
+    int rc;
+
+    if (p->u.timestamp_ms == 0)
+        p->u.timestamp_ms = lb_now_ms();
+    if (p->u.event_id == NULL) {
+        lb_uuidv7(p->u.timestamp_ms, uuid);
+        p->u.event_id = uuid;
+    }
+    rc = lb_journal_append(h->journal, p);
+    if (rc == LLMBILL_EFULL)
+        atomic_fetch_add_explicit(&h->rejected_full, 1, memory_order_relaxed);
+    if (rc == 0 && id_out != NULL && id_cap > 0)
+        snprintf(id_out, id_cap, "%s", p->u.event_id);
+    return rc;
+}
+
 int llmbill_record_id(llmbill *h, const struct llmbill_usage *u, char *id_out, size_t id_cap)
 {
     struct lb_prepared p;
@@ -116,6 +138,8 @@ int llmbill_record_id(llmbill *h, const struct llmbill_usage *u, char *id_out, s
     if (h->prices != NULL && !(p.u.flags & LLMBILL_USAGE_COST_KNOWN) &&
         (rc = price_record(h, &p.u)) != 0)
         return rc;
+    if (h->journal != NULL)
+        return record_journal(h, &p, id_out, id_cap);
     if (p.total > LB_SLOT_DATA && (heap = malloc(p.total)) == NULL)
         return LLMBILL_ENOMEM;
     rc = lb_dispatch_enqueue(h, &p, heap, id_out, id_cap);
@@ -169,6 +193,8 @@ int llmbill_get_stats(llmbill *h, const char *instance, struct llmbill_stats *ou
         if (i == h->nsinks)
             return LLMBILL_ENOTFOUND;
         lb_sink_stats(&h->sinks[i], &st);
+        if (h->journal != NULL)
+            st.spooled = atomic_load(&h->journal->written) - atomic_load(&h->sinks[i].ack_seq);
     } else {
         for (size_t i = 0; i < h->nsinks; i++) {
             struct llmbill_stats one;
@@ -183,6 +209,15 @@ int llmbill_get_stats(llmbill *h, const char *instance, struct llmbill_stats *ou
         st.rejected_full = atomic_load(&h->rejected_full);
         st.rejected_invalid = atomic_load(&h->rejected_invalid);
         st.unpriced = atomic_load(&h->unpriced);
+        if (h->journal != NULL) {
+            uint64_t min_ack = UINT64_MAX;
+
+            for (size_t i = 0; i < h->nsinks; i++)
+                if (atomic_load(&h->sinks[i].ack_seq) < min_ack)
+                    min_ack = atomic_load(&h->sinks[i].ack_seq);
+            st.spooled = atomic_load(&h->journal->written) - min_ack;
+            st.spool_corrupt = atomic_load(&h->journal->corrupt);
+        }
     }
     {
         size_t n = out->struct_size < sizeof st ? out->struct_size : sizeof st;

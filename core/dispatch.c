@@ -170,6 +170,8 @@ struct batch {
 
 static int should_skip(const struct lb_sink *s, const struct lb_event *ev)
 {
+    if (ev->jseq != 0 && ev->jseq <= s->ack_start)
+        return 1; /* finished in an earlier run */
     if (s->filter == LB_FILTER_SUCCESS)
         return ev->u.status != LLMBILL_STATUS_SUCCESS;
     if (s->filter == LB_FILTER_FAILURE)
@@ -332,10 +334,11 @@ static void emit_once(struct lb_sink *s, struct batch *b, uint32_t attempt, int6
 /* Delivers b until every event is delivered or dead-lettered: retries with
  * backoff forever (or up to retry_limit), dead-letters what the sink
  * rejects, and at a shutdown past its timeout dead-letters the rest. */
-static void deliver(struct lb_sink *s, struct batch *b)
+static int deliver(struct lb_sink *s, struct batch *b)
 {
     struct llmbill *h = s->h;
     uint32_t attempt = 0;
+    int left = 0;
 
     for (size_t i = 0; i < b->n; i++)
         b->reason_copy[i] = NULL;
@@ -344,6 +347,13 @@ static void deliver(struct lb_sink *s, struct batch *b)
         int64_t retry_after, wait;
 
         if (atomic_load(&h->aborting)) {
+            if (h->journal != NULL) {
+                /* they stay in the journal, due at the next start */
+                lb_log(&h->log, LLMBILL_LOG_WARN, "sink %s: %zu event(s) undelivered at shutdown "
+                       "stay in the journal", s->name, b->n);
+                left = 1;
+                break;
+            }
             dead_letter_all(s, b, "undelivered at shutdown (shutdown_timeout_ms reached)", attempt);
             log_undeliverable(s, b);
             break;
@@ -382,6 +392,7 @@ static void deliver(struct lb_sink *s, struct batch *b)
     for (size_t i = 0; i < b->n; i++)
         free(b->reason_copy[i]);
     b->n = 0;
+    return left;
 }
 
 /* Counts published events from pos, up to limit. */
@@ -437,6 +448,7 @@ static void *worker(void *arg)
     struct batch b;
     uint64_t pos = atomic_load(&s->cursor);
     int64_t first_seen = 0;
+    int left = 0;               /* events were left in the journal: ack no more */
 
     b.ev = calloc(cap, sizeof *b.ev);
     b.u = calloc(cap, sizeof *b.u);
@@ -487,11 +499,17 @@ static void *worker(void *arg)
             }
             if (skipped > 0)
                 atomic_fetch_add(&s->st_skipped, skipped);
-            pos += n;
-            atomic_store(&s->read_seq, pos);
-            first_seen = 0;
-            if (b.n > 0)
-                deliver(s, &b);
+            {
+                uint64_t last_jseq = h->ring[(pos + n - 1) & h->mask].ev->jseq;
+
+                pos += n;
+                atomic_store(&s->read_seq, pos);
+                first_seen = 0;
+                if (b.n > 0)
+                    left |= deliver(s, &b);
+                if (last_jseq != 0 && !left)
+                    lb_journal_ack(h, s, last_jseq);
+            }
             atomic_store_explicit(&s->cursor, pos, memory_order_release);
             notify_waiters(h);
             continue;
@@ -532,7 +550,7 @@ static void *worker(void *arg)
     return NULL;
 }
 
-int lb_dispatch_start(struct llmbill *h, char *err, size_t errlen)
+int lb_dispatch_start(struct llmbill *h, int threads, char *err, size_t errlen)
 {
     uint64_t cap = 1;
 
@@ -560,6 +578,8 @@ int lb_dispatch_start(struct llmbill *h, char *err, size_t errlen)
 
         pthread_mutex_init(&s->mu, NULL);
         init_cond(&s->cv);
+        if (!threads)
+            continue;
         if (pthread_create(&s->thread, NULL, worker, s) != 0) {
             lb_errf(err, errlen, "sink %s: cannot start its worker thread", s->name);
             return LLMBILL_ENOMEM;
@@ -584,12 +604,26 @@ static int all_flushed(struct llmbill *h, uint64_t target, uint64_t gen)
 
 int lb_dispatch_flush(struct llmbill *h, int timeout_ms)
 {
-    uint64_t target = head_seq(atomic_load(&h->head));
-    uint64_t gen = atomic_fetch_add(&h->flush_gen, 1) + 1;
+    uint64_t target, gen;
     struct timespec ts;
     int rc = 0;
 
     deadline_ts(&ts, timeout_ms < 0 ? 0 : timeout_ms);
+    if (h->journal != NULL) {
+        /* first, everything journaled so far must have reached the ring */
+        uint64_t want = atomic_load(&h->journal->written);
+        int64_t start = lb_mono_ms();
+
+        if (!h->journal->started)
+            return LLMBILL_ETIMEDOUT;
+        while (atomic_load(&h->journal->enqueued) < want) {
+            if (timeout_ms >= 0 && lb_mono_ms() - start >= timeout_ms)
+                return LLMBILL_ETIMEDOUT;
+            lb_dispatch_wait_room(h, 2);
+        }
+    }
+    target = head_seq(atomic_load(&h->head));
+    gen = atomic_fetch_add(&h->flush_gen, 1) + 1;
     pthread_mutex_lock(&h->wait_mu);
     atomic_fetch_add(&h->waiters, 1);
     pthread_mutex_unlock(&h->wait_mu);
@@ -608,6 +642,18 @@ int lb_dispatch_flush(struct llmbill *h, int timeout_ms)
     atomic_fetch_sub(&h->waiters, 1);
     pthread_mutex_unlock(&h->wait_mu);
     return rc;
+}
+
+void lb_dispatch_wait_room(struct llmbill *h, int ms)
+{
+    struct timespec ts;
+
+    deadline_ts(&ts, ms);
+    pthread_mutex_lock(&h->wait_mu);
+    atomic_fetch_add(&h->waiters, 1);
+    pthread_cond_timedwait(&h->wait_cv, &h->wait_mu, &ts);
+    atomic_fetch_sub(&h->waiters, 1);
+    pthread_mutex_unlock(&h->wait_mu);
 }
 
 int lb_dispatch_check(struct llmbill *h, struct lb_sink *s, char *msg, size_t cap, int timeout_ms)
@@ -645,10 +691,29 @@ int lb_dispatch_check(struct llmbill *h, struct lb_sink *s, char *msg, size_t ca
 
 void lb_dispatch_stop(struct llmbill *h)
 {
-    atomic_fetch_or(&h->head, LB_HEAD_CLOSED);
-    if (lb_dispatch_flush(h, (int)h->shutdown_timeout_ms) != 0) {
-        lb_log(&h->log, LLMBILL_LOG_WARN, "shutdown timeout (%lld ms) reached; dead-lettering "
-               "undelivered events", (long long)h->shutdown_timeout_ms);
+    int timed_out;
+
+    if (h->paused) {
+        /* nothing was started: nothing to deliver */
+        atomic_fetch_or(&h->head, LB_HEAD_CLOSED);
+        if (h->journal != NULL)
+            lb_journal_close_writes(h->journal);
+        return;
+    }
+    if (h->journal != NULL) {
+        /* no new records; the journal thread keeps feeding until the flush ends */
+        lb_journal_close_writes(h->journal);
+        timed_out = lb_dispatch_flush(h, (int)h->shutdown_timeout_ms) != 0;
+        lb_journal_stop(h);
+        atomic_fetch_or(&h->head, LB_HEAD_CLOSED);
+    } else {
+        atomic_fetch_or(&h->head, LB_HEAD_CLOSED);
+        timed_out = lb_dispatch_flush(h, (int)h->shutdown_timeout_ms) != 0;
+    }
+    if (timed_out) {
+        lb_log(&h->log, LLMBILL_LOG_WARN, "shutdown timeout (%lld ms) reached; %s",
+               (long long)h->shutdown_timeout_ms, h->journal ? "undelivered events stay in the "
+               "journal" : "dead-lettering undelivered events");
         atomic_store(&h->aborting, 1);
     }
     for (size_t i = 0; i < h->nsinks; i++) {

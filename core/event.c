@@ -216,6 +216,7 @@ int lb_event_prepare(const struct llmbill_usage *in, struct lb_prepared *p)
     for (size_t i = 0; i < p->u.n_metadata; i++)
         total += strlen(p->u.metadata[i].key) + strlen(p->u.metadata[i].value) + 2;
     p->total = total;
+    p->jseq = 0;
     return 0;
 }
 
@@ -229,6 +230,7 @@ struct lb_event *lb_event_build(const struct lb_prepared *p, void *buf, uint32_t
 
     ev->size = (uint32_t)p->total;
     ev->heap = heap;
+    ev->jseq = p->jseq;
     if (u.timestamp_ms == 0)
         u.timestamp_ms = lb_now_ms();
     for (int i = 0; i < NSTR; i++) {

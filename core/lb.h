@@ -11,6 +11,7 @@
 
 #include "llmbill/llmbill.h"
 #include "llmbill/sink.h"
+#include "journal.h"
 
 #define LB_ERRLEN 512
 
@@ -118,6 +119,7 @@ int lb_key_looks_secret(const char *key);
 struct lb_event {
     uint32_t size;
     uint32_t heap;
+    uint64_t jseq;              /* its journal seq, or 0 without a journal */
     struct llmbill_usage u;
     /* followed by struct llmbill_kv[n_metadata] and the string bytes */
 };
@@ -129,6 +131,7 @@ struct lb_prepared {
     struct llmbill_usage u;     /* normalised to the current struct size */
     size_t lens[LB_NSTR];
     size_t total;               /* bytes the event needs */
+    uint64_t jseq;              /* journal seq, set by the journal thread */
 };
 
 /* Validates *in and measures it. 0 or LLMBILL_EINVAL. No allocation. */
@@ -202,6 +205,11 @@ struct lb_sink {
     int check_rc;
     char check_msg[LB_ERRLEN];
 
+    /* journal: every seq <= ack_seq is finished (and on disk); events up to
+     * ack_start were finished in an earlier run */
+    atomic_uint_fast64_t ack_seq;
+    uint64_t ack_start;
+
     /* stats */
     atomic_uint_fast64_t st_skipped, st_delivered, st_retried, st_dead;
     char last_error[LB_ERRLEN];
@@ -246,6 +254,10 @@ struct llmbill {
 
     atomic_uint_fast64_t rejected_full, rejected_invalid, unpriced;
 
+    /* the durable journal, with [llmbill] spool_dir (else NULL) */
+    struct lb_journal *journal;
+    int paused;                 /* LLMBILL_OPEN_PAUSED: no threads */
+
     /* pricing: on with a [pricing] or [price.MODEL] section */
     struct llmbill_prices *prices;
     int unknown_price;          /* LB_UNKNOWN_* */
@@ -256,7 +268,8 @@ struct llmbill {
 #define LB_UNKNOWN_ZERO     2
 
 /* dispatch.c */
-int lb_dispatch_start(struct llmbill *h, char *err, size_t errlen);
+/* Allocates the ring; starts one worker per sink unless threads is 0. */
+int lb_dispatch_start(struct llmbill *h, int threads, char *err, size_t errlen);
 /* Claims a slot, builds the event there (or in heap, when it does not fit;
  * heap is then owned by the ring) and publishes it. id_out receives the
  * event id. 0, LLMBILL_EFULL or LLMBILL_ECLOSED (heap untouched then). */
@@ -264,6 +277,8 @@ int lb_dispatch_enqueue(struct llmbill *h, const struct lb_prepared *p, void *he
                         char *id_out, size_t id_cap);
 int lb_dispatch_flush(struct llmbill *h, int timeout_ms);
 void lb_dispatch_stop(struct llmbill *h);
+/* Waits up to ms for a sink to release ring slots. */
+void lb_dispatch_wait_room(struct llmbill *h, int ms);
 int lb_dispatch_check(struct llmbill *h, struct lb_sink *s, char *msg, size_t cap, int timeout_ms);
 void lb_sink_stats(struct lb_sink *s, struct llmbill_stats *out);
 

@@ -23,7 +23,8 @@
 static const char *const main_keys[] = {
     "callbacks", "success_callback", "failure_callback", "plugin_dir", "queue_max", "overflow",
     "overflow_block_ms", "batch_size", "linger_ms", "shutdown_timeout_ms", "retry_base_ms",
-    "retry_max_ms", "retry_limit", "dead_letter_dir", "log_level", NULL
+    "retry_max_ms", "retry_limit", "dead_letter_dir", "log_level", "spool_dir", "durability",
+    "fsync_interval_ms", "spool_max_bytes", "segment_bytes", NULL
 };
 
 /* Keys every sink instance section accepts besides its plugin's options. */
@@ -366,10 +367,66 @@ static int setup_pricing(struct ctx *c)
     return 0;
 }
 
+/* [llmbill] spool_dir and durability: sets up h->journal (NULL when there
+ * is no spool_dir, or durability = memory). */
+static int setup_journal(struct ctx *c, struct lb_section *main)
+{
+    struct lb_journal *j;
+    char *dir = NULL, *dur = NULL;
+    int durability = LB_DURABLE_PROCESS, rc;
+    int64_t fsync_ms = 100, max_bytes = INT64_C(1) << 30, seg_bytes = INT64_C(16) << 20;
+
+    if ((rc = get_str(c, main, "spool_dir", &dir)) != 0 ||
+        (rc = get_str(c, main, "durability", &dur)) != 0)
+        goto out;
+    if (dur != NULL) {
+        if (strcmp(dur, "memory") == 0) {
+            durability = LB_DURABLE_MEMORY;
+        } else if (strcmp(dur, "fsync") == 0) {
+            durability = LB_DURABLE_FSYNC;
+        } else if (strcmp(dur, "process") != 0) {
+            lb_errf(c->err, c->errlen, "%s:%d: [llmbill] durability: '%s' is not memory, process "
+                    "or fsync", c->cfg->file, lb_section_entry(main, "durability")->line, dur);
+            rc = LLMBILL_ECONFIG;
+            goto out;
+        }
+        if (durability != LB_DURABLE_MEMORY && dir == NULL) {
+            lb_errf(c->err, c->errlen, "%s:%d: [llmbill] durability: '%s' needs spool_dir",
+                    c->cfg->file, lb_section_entry(main, "durability")->line, dur);
+            rc = LLMBILL_ECONFIG;
+            goto out;
+        }
+    }
+    if ((rc = get_int(c, main, "fsync_interval_ms", 1, 60000, &fsync_ms)) != 0 ||
+        (rc = get_int(c, main, "spool_max_bytes", 1 << 16, INT64_MAX, &max_bytes)) != 0 ||
+        (rc = get_int(c, main, "segment_bytes", 1 << 12, INT64_C(1) << 32, &seg_bytes)) != 0)
+        goto out;
+    if (dir == NULL || durability == LB_DURABLE_MEMORY)
+        goto out;
+    j = calloc(1, sizeof *j);
+    if (j == NULL || (j->dir = lb_path_join(c->cfg->dir, dir)) == NULL) {
+        free(j);
+        rc = LLMBILL_ENOMEM;
+        goto out;
+    }
+    j->fd = -1;
+    j->durability = durability;
+    j->fsync_ms = fsync_ms;
+    j->max_bytes = (uint64_t)max_bytes;
+    j->seg_bytes = (uint64_t)seg_bytes;
+    c->h->journal = j;
+    rc = lb_journal_open(c->h, c->err, c->errlen);
+out:
+    free(dir);
+    free(dur);
+    return rc;
+}
+
 static void free_handle(struct llmbill *h)
 {
     if (h == NULL)
         return;
+    lb_journal_free(h->journal);
     llmbill_prices_free(h->prices);
     for (size_t i = 0; i < h->nsinks; i++) {
         struct lb_sink *s = &h->sinks[i];
@@ -633,7 +690,11 @@ int lb_open_config(struct llmbill **out, struct lb_config *cfg, const struct llm
         s->created = 1;
     }
     h->cap = (uint64_t)queue_max;
-    if ((rc = lb_dispatch_start(h, err, errlen)) != 0) {
+    if ((rc = setup_journal(&c, main)) != 0)
+        goto fail_names;
+    h->paused = opts != NULL && (opts->flags & LLMBILL_OPEN_PAUSED) != 0;
+    if ((rc = lb_dispatch_start(h, !h->paused, err, errlen)) != 0 ||
+        (!h->paused && h->journal != NULL && (rc = lb_journal_start(h)) != 0)) {
         lb_dispatch_stop(h);
         goto fail_names;
     }

@@ -11,6 +11,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#define HARNESS_MAX (1u << 26) /* the largest answer kept (/_events of a big run) */
+
 struct lago_server {
     pid_t pid;
     int port;
@@ -64,7 +66,7 @@ static size_t harness_write(char *d, size_t size, size_t n, void *ud)
     size_t *len = ud, k = size * n;
     char *buf = (char *)(len + 1);
 
-    if (*len + k < (1u << 22) - sizeof(size_t) - 1) {
+    if (*len + k < HARNESS_MAX - sizeof(size_t) - 1) {
         memcpy(buf + *len, d, k);
         *len += k;
         buf[*len] = '\0';
@@ -77,7 +79,7 @@ static inline char *lago_server_call(const struct lago_server *s, const char *pa
                                      const char *key)
 {
     CURL *c = curl_easy_init();
-    size_t *mem = calloc(1, 1u << 22);
+    size_t *mem = calloc(1, HARNESS_MAX);
     char url[256], auth[128];
     struct curl_slist *h = NULL;
     char *out;

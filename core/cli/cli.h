@@ -26,5 +26,6 @@ int cmd_check(struct cli *c, int argc, char **argv);
 int cmd_send(struct cli *c, int argc, char **argv);
 int cmd_replay(struct cli *c, int argc, char **argv);
 int cmd_price(struct cli *c, int argc, char **argv);
+int cmd_spool(struct cli *c, int argc, char **argv);
 
 #endif

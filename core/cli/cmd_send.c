@@ -148,8 +148,8 @@ int cmd_send(struct cli *c, int argc, char **argv)
         printf("event %s delivered to %zu sink(s)\n", id, llmbill_sink_count(h));
     else
         printf("event %s NOT delivered everywhere%s\n", id,
-               rc == LLMBILL_ETIMEDOUT ? " (timed out; undelivered events go to the dead-letter "
-                                         "file at exit)" : "");
+               rc == LLMBILL_ETIMEDOUT ? " (timed out: it stays in the journal with spool_dir, "
+                                         "else goes to the dead-letter file at exit)" : "");
     llmbill_close(h);
     return rc == 0 && bad == 0 ? 0 : 1;
 }

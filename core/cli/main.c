@@ -17,6 +17,7 @@ static void usage(FILE *f)
         "  send      record one usage event, deliver it, and wait for the result\n"
         "  replay    record every usage event of a JSONL file (or -), then deliver\n"
         "  price     the exact cost of one call, from the price table\n"
+        "  spool     status or drain of the durable journal\n"
         "\n"
         "options:\n"
         "  -c FILE     config file (default: $LLMBILL_CONFIG, else ./llmbill.ini)\n"
@@ -64,6 +65,8 @@ int main(int argc, char **argv)
         return cmd_replay(&c, argc - i, argv + i);
     if (strcmp(argv[i], "price") == 0)
         return cmd_price(&c, argc - i, argv + i);
+    if (strcmp(argv[i], "spool") == 0)
+        return cmd_spool(&c, argc - i, argv + i);
     fprintf(stderr, "llmbill: unknown command '%s'\n", argv[i]);
     usage(stderr);
     return 2;

@@ -53,6 +53,8 @@ typedef struct llmbill llmbill; /* opaque */
 #define LLMBILL_EIO       -11  /* an I/O error (reading a file) */
 #define LLMBILL_ESINK     -12  /* a sink failed to start */
 #define LLMBILL_ENOPRICE  -13  /* no price for the record's model ([pricing] unknown = error) */
+#define LLMBILL_ESPOOL    -14  /* the journal could not be written (disk full, I/O error):
+                                  the record was NOT accepted */
 
 /* Log levels, for the log callback and the sink host's log(). */
 #define LLMBILL_LOG_ERROR 0
@@ -60,11 +62,15 @@ typedef struct llmbill llmbill; /* opaque */
 #define LLMBILL_LOG_INFO  2
 #define LLMBILL_LOG_DEBUG 3
 
+/* Open flags. PAUSED loads everything but starts no thread: nothing is
+ * delivered (for inspecting a spool: llmbill spool status). */
+#define LLMBILL_OPEN_PAUSED 0x1u
+
 /* Options for llmbill_open(). Size-versioned: set struct_size to
  * sizeof(struct llmbill_open_opts); a zeroed struct (or NULL) means defaults. */
 struct llmbill_open_opts {
     uint32_t struct_size;
-    uint32_t flags;                 /* reserved, 0 */
+    uint32_t flags;                 /* LLMBILL_OPEN_* */
     const char *plugin_dir;         /* overrides [llmbill] plugin_dir when set */
     /* Log sink; default writes "llmbill: LEVEL: msg" lines to stderr. Called
      * from any llmbill thread; msg is already redacted. */
@@ -100,9 +106,11 @@ LLMBILL_API LLMBILL_NODISCARD int llmbill_open_string(llmbill **out, const char 
  * truncated to event_id_cap).
  * Returns 0 when the event was accepted for delivery to every sink, or
  *   LLMBILL_EINVAL     the record is invalid (nothing was queued),
- *   LLMBILL_EFULL      the bounded queue is full (nothing was queued; see overflow),
+ *   LLMBILL_EFULL      the bounded queue, or the journal at spool_max_bytes, is full
+ *                      (nothing was queued; see overflow),
  *   LLMBILL_ENOMEM     out of memory (nothing was queued),
  *   LLMBILL_ENOPRICE   no price for its model, with [pricing] unknown = error,
+ *   LLMBILL_ESPOOL     the journal could not be written (nothing was kept),
  *   LLMBILL_ECLOSED    the handle is closing,
  *   LLMBILL_ERECURSIVE called from one of this handle's own sinks. */
 LLMBILL_API int llmbill_record(llmbill *h, const struct llmbill_usage *u);
@@ -116,8 +124,9 @@ LLMBILL_API int llmbill_record_id(llmbill *h, const struct llmbill_usage *u,
 LLMBILL_API int llmbill_flush(llmbill *h, int timeout_ms);
 
 /* Stops accepting records, delivers what is queued within the configured
- * shutdown_timeout_ms, dead-letters anything still undelivered (with the
- * reason), stops the workers, destroys the sinks and frees the handle.
+ * shutdown_timeout_ms, stops the workers, destroys the sinks and frees the
+ * handle. What is still undelivered then stays in the journal for the next
+ * start (with spool_dir), or is dead-lettered with the reason (without).
  * Returns 0, or LLMBILL_ETIMEDOUT when events had to be dead-lettered.
  * NULL is a no-op. */
 LLMBILL_API int llmbill_close(llmbill *h);
@@ -134,6 +143,9 @@ struct llmbill_stats {
     uint64_t rejected_full; /* totals only: llmbill_record() calls that got LLMBILL_EFULL */
     uint64_t rejected_invalid; /* totals only: calls that got LLMBILL_EINVAL */
     uint64_t unpriced;      /* totals only: recorded with no cost, the model or a rate unknown */
+    uint64_t spooled;       /* in the journal and not yet finished by this sink (all sinks,
+                               for totals: the journal's backlog); 0 without a journal */
+    uint64_t spool_corrupt; /* totals only: journal frames skipped as corrupt */
     /* append only */
 };
 

@@ -1,0 +1,626 @@
+/* llmbill core: the durable journal (see journal.h for the design). */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "journal.h"
+#include "lb.h"
+
+#define MAGIC 0x314a424cu       /* "LBJ1" little-endian */
+#define HDR 20
+#define MAX_PAYLOAD (1u << 20)
+
+static void put32(unsigned char *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static void put64(unsigned char *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static uint32_t get32(const unsigned char *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static uint64_t get64(const unsigned char *p)
+{
+    return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32;
+}
+
+static char *seg_path(const struct lb_journal *j, uint64_t first)
+{
+    size_t n = strlen(j->dir) + 40;
+    char *p = malloc(n);
+
+    if (p != NULL)
+        snprintf(p, n, "%s/seg-%020llu.lbj", j->dir, (unsigned long long)first);
+    return p;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+    return x < y ? -1 : x > y;
+}
+
+/* The first seqs of the segments on disk, sorted; *n of them. */
+static uint64_t *list_segments(const struct lb_journal *j, size_t *n)
+{
+    DIR *d = opendir(j->dir);
+    struct dirent *e;
+    uint64_t *v = NULL;
+    size_t cap = 0;
+
+    *n = 0;
+    if (d == NULL)
+        return NULL;
+    while ((e = readdir(d)) != NULL) {
+        unsigned long long first;
+        char tail[8];
+
+        if (sscanf(e->d_name, "seg-%20llu.%7s", &first, tail) != 2 || strcmp(tail, "lbj") != 0)
+            continue;
+        if (*n == cap) {
+            uint64_t *nv = realloc(v, (cap = cap ? cap * 2 : 16) * sizeof *v);
+
+            if (nv == NULL)
+                break;
+            v = nv;
+        }
+        v[(*n)++] = first;
+    }
+    closedir(d);
+    if (*n > 0)
+        qsort(v, *n, sizeof *v, cmp_u64);
+    return v;
+}
+
+/* Checks the frame at buf[0..avail): 1 valid (*seq, *len set), 0 needs more
+ * bytes, -1 corrupt. */
+static int frame_at(const unsigned char *buf, size_t avail, uint64_t *seq, uint32_t *len)
+{
+    uint32_t crc;
+
+    if (avail < HDR)
+        return 0;
+    if (get32(buf) != MAGIC || get32(buf + 4) > MAX_PAYLOAD)
+        return -1;
+    *len = get32(buf + 4);
+    *seq = get64(buf + 8);
+    if (avail < HDR + (size_t)*len)
+        return 0;
+    crc = lb_crc32c(0, buf + HDR, *len);
+    crc = lb_crc32c(crc, buf + 8, 8);
+    return crc == get32(buf + 16) ? 1 : -1;
+}
+
+static char *ack_path(const struct lb_journal *j, const char *sink, int tmp)
+{
+    size_t n = strlen(j->dir) + strlen(sink) + 16;
+    char *p = malloc(n);
+
+    if (p == NULL)
+        return NULL;
+    snprintf(p, n, "%s/ack-%s%s", j->dir, sink, tmp ? ".tmp" : "");
+    for (char *c = p + strlen(j->dir) + 1; *c; c++)
+        if (*c == '/')
+            *c = '_';
+    return p;
+}
+
+static uint64_t read_ack(const struct lb_journal *j, const char *sink)
+{
+    char *p = ack_path(j, sink, 0);
+    FILE *f = p ? fopen(p, "r") : NULL;
+    unsigned long long v = 0;
+
+    if (f != NULL) {
+        if (fscanf(f, "%llu", &v) != 1)
+            v = 0;
+        fclose(f);
+    }
+    free(p);
+    return v;
+}
+
+void lb_journal_ack(struct llmbill *h, struct lb_sink *s, uint64_t seq)
+{
+    struct lb_journal *j = h->journal;
+    char *tmp = ack_path(j, s->name, 1), *path = ack_path(j, s->name, 0), text[32];
+    int fd, n;
+
+    if (tmp == NULL || path == NULL)
+        goto out;
+    n = snprintf(text, sizeof text, "%llu\n", (unsigned long long)seq);
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+    if (fd < 0 || write(fd, text, (size_t)n) != n ||
+        (j->durability == LB_DURABLE_FSYNC && fdatasync(fd) != 0) || close(fd) != 0 ||
+        rename(tmp, path) != 0) {
+        if (fd >= 0)
+            close(fd);
+        lb_log(&h->log, LLMBILL_LOG_ERROR, "sink %s: cannot write its journal position %s: %s "
+               "(delivered events may be delivered again after a restart)", s->name, path,
+               strerror(errno));
+        goto out;
+    }
+    atomic_store(&s->ack_seq, seq);
+out:
+    free(tmp);
+    free(path);
+}
+
+/* Scans a segment: returns the offset after its last valid frame, and that
+ * frame's seq in *last (0 if none). */
+static off_t scan_tail(int fd, uint64_t *last)
+{
+    struct stat st;
+    unsigned char *buf;
+    off_t good = 0;
+    size_t size, pos = 0;
+
+    *last = 0;
+    if (fstat(fd, &st) != 0 || st.st_size == 0)
+        return 0;
+    size = (size_t)st.st_size;
+    buf = malloc(size);
+    if (buf == NULL || pread(fd, buf, size, 0) != (ssize_t)size) {
+        free(buf);
+        return st.st_size; /* cannot check: keep it as it is */
+    }
+    while (pos < size) {
+        uint64_t seq;
+        uint32_t len;
+        int r = frame_at(buf + pos, size - pos, &seq, &len);
+
+        if (r == 1) {
+            pos += HDR + len;
+            good = (off_t)pos;
+            *last = seq;
+        } else if (r == 0) {
+            break;              /* a torn tail */
+        } else {
+            pos++;              /* resynchronise (the journal thread counts it) */
+            while (pos + 4 <= size && get32(buf + pos) != MAGIC)
+                pos++;
+        }
+    }
+    free(buf);
+    return good;
+}
+
+static int open_segment(struct lb_journal *j, uint64_t first)
+{
+    char *p = seg_path(j, first);
+    int fd;
+
+    if (p == NULL)
+        return -1;
+    fd = open(p, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+    free(p);
+    if (fd >= 0 && j->durability == LB_DURABLE_FSYNC) {
+        int dfd = open(j->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+        if (dfd >= 0) {
+            fsync(dfd);
+            close(dfd);
+        }
+    }
+    return fd;
+}
+
+int lb_journal_open(struct llmbill *h, char *err, size_t errlen)
+{
+    struct lb_journal *j = h->journal;
+    uint64_t *segs, min_ack = UINT64_MAX;
+    size_t n;
+
+    if (lb_mkdirs(j->dir) != 0) {
+        lb_errf(err, errlen, "spool_dir %s: %s", j->dir, strerror(errno));
+        return LLMBILL_ECONFIG;
+    }
+    pthread_mutex_init(&j->mu, NULL);
+    j->fd = -1;
+    segs = list_segments(j, &n);
+    for (size_t i = 0; i < n; i++) {
+        char *p = seg_path(j, segs[i]);
+        struct stat st;
+
+        if (p != NULL && stat(p, &st) == 0)
+            j->total_bytes += (uint64_t)st.st_size;
+        free(p);
+    }
+    if (n == 0) {
+        j->next_seq = 1;
+        j->seg_first = 1;
+    } else {
+        /* only the last segment is read: its torn tail is cut */
+        char *p = seg_path(j, segs[n - 1]);
+        int fd = p ? open(p, O_RDWR | O_CLOEXEC) : -1;
+        uint64_t last;
+        off_t good;
+        struct stat st;
+
+        free(p);
+        if (fd < 0) {
+            lb_errf(err, errlen, "spool_dir %s: cannot open its last segment: %s", j->dir,
+                    strerror(errno));
+            free(segs);
+            return LLMBILL_ECONFIG;
+        }
+        good = scan_tail(fd, &last);
+        if (fstat(fd, &st) == 0 && st.st_size > good) {
+            lb_log(&h->log, LLMBILL_LOG_WARN, "spool %s: cut a torn tail of %lld bytes",
+                   j->dir, (long long)(st.st_size - good));
+            if (ftruncate(fd, good) == 0)
+                j->total_bytes -= (uint64_t)(st.st_size - good);
+        }
+        close(fd);
+        j->seg_first = segs[n - 1];
+        j->seg_size = (uint64_t)good;
+        j->next_seq = last ? last + 1 : segs[n - 1];
+    }
+    free(segs);
+    j->fd = open_segment(j, j->seg_first);
+    if (j->fd < 0) {
+        lb_errf(err, errlen, "spool_dir %s: cannot write a segment: %s", j->dir, strerror(errno));
+        return LLMBILL_ECONFIG;
+    }
+    for (size_t i = 0; i < h->nsinks; i++) {
+        uint64_t a = read_ack(j, h->sinks[i].name);
+
+        if (a >= j->next_seq)
+            a = j->next_seq - 1;
+        atomic_store(&h->sinks[i].ack_seq, a);
+        h->sinks[i].ack_start = a;
+        if (a < min_ack)
+            min_ack = a;
+    }
+    j->start_seq = min_ack == UINT64_MAX ? j->next_seq - 1 : min_ack;
+    atomic_store(&j->written, j->next_seq - 1);
+    atomic_store(&j->enqueued, j->start_seq);
+    atomic_store(&j->w_seg, j->seg_first);
+    atomic_store(&j->w_end, j->seg_size);
+    if (j->next_seq - 1 > j->start_seq)
+        lb_log(&h->log, LLMBILL_LOG_INFO, "spool %s: %llu event(s) to resume", j->dir,
+               (unsigned long long)(j->next_seq - 1 - j->start_seq));
+    return 0;
+}
+
+int lb_journal_append(struct lb_journal *j, const struct lb_prepared *p)
+{
+    char stackbuf[2048], *payload = stackbuf;
+    unsigned char hdr[HDR];
+    struct iovec iov[2];
+    uint32_t crc;
+    int len, rc = 0;
+    ssize_t w;
+
+    len = llmbill_usage_to_json(&p->u, stackbuf, sizeof stackbuf);
+    if (len < 0)
+        return LLMBILL_EINVAL;
+    if ((size_t)len >= sizeof stackbuf) {
+        if ((payload = malloc((size_t)len + 1)) == NULL)
+            return LLMBILL_ENOMEM;
+        llmbill_usage_to_json(&p->u, payload, (size_t)len + 1);
+    }
+    crc = lb_crc32c(0, payload, (size_t)len);
+    put32(hdr, MAGIC);
+    put32(hdr + 4, (uint32_t)len);
+    pthread_mutex_lock(&j->mu);
+    if (j->closed) {
+        rc = LLMBILL_ECLOSED;
+        goto out;
+    }
+    if (j->total_bytes + HDR + (uint64_t)len > j->max_bytes) {
+        rc = LLMBILL_EFULL;
+        goto out;
+    }
+    if (j->seg_size > 0 && j->seg_size + HDR + (uint64_t)len > j->seg_bytes) {
+        int fd = open_segment(j, j->next_seq);
+
+        if (fd < 0) {
+            rc = LLMBILL_ESPOOL;
+            goto out;
+        }
+        if (j->durability == LB_DURABLE_FSYNC)
+            fdatasync(j->fd);
+        close(j->fd);
+        j->fd = fd;
+        j->seg_first = j->next_seq;
+        j->seg_size = 0;
+        atomic_store(&j->w_end, 0);
+        atomic_store(&j->w_seg, j->seg_first);
+    }
+    put64(hdr + 8, j->next_seq);
+    put32(hdr + 16, lb_crc32c(crc, hdr + 8, 8));
+    iov[0].iov_base = hdr;
+    iov[0].iov_len = HDR;
+    iov[1].iov_base = payload;
+    iov[1].iov_len = (size_t)len;
+    w = writev(j->fd, iov, 2);
+    if (w != HDR + len) {
+        /* full disk, quota, I/O error: keep nothing of this frame */
+        if (w > 0 && ftruncate(j->fd, (off_t)j->seg_size) != 0)
+            j->seg_size += (uint64_t)w; /* a torn frame; readers skip it */
+        rc = LLMBILL_ESPOOL;
+        goto out;
+    }
+    j->seg_size += HDR + (uint64_t)len;
+    j->total_bytes += HDR + (uint64_t)len;
+    j->dirty = 1;
+    atomic_store_explicit(&j->w_end, j->seg_size, memory_order_release);
+    atomic_store_explicit(&j->written, j->next_seq, memory_order_release);
+    j->next_seq++;
+out:
+    pthread_mutex_unlock(&j->mu);
+    if (payload != stackbuf)
+        free(payload);
+    return rc;
+}
+
+void lb_journal_close_writes(struct lb_journal *j)
+{
+    pthread_mutex_lock(&j->mu);
+    j->closed = 1;
+    pthread_mutex_unlock(&j->mu);
+}
+
+/* ---- the journal thread ---------------------------------------------------- */
+
+static int64_t mono_ms(void)
+{
+    return lb_mono_ms();
+}
+
+/* Hands one frame's record to the ring, waiting while it is full. */
+static void feed(struct llmbill *h, char *payload, uint32_t len, uint64_t seq)
+{
+    struct lb_journal *j = h->journal;
+    struct llmbill_kv kv[LLMBILL_METADATA_MAX];
+    struct llmbill_usage u;
+    struct lb_prepared p;
+    void *heap = NULL;
+
+    if (llmbill_usage_from_json(&u, payload, len, kv, LLMBILL_METADATA_MAX, NULL, 0) != 0 ||
+        lb_event_prepare(&u, &p) != 0) {
+        atomic_fetch_add(&j->corrupt, 1);
+        return;
+    }
+    p.jseq = seq;
+    while (p.total > LB_SLOT_DATA && (heap = malloc(p.total)) == NULL)
+        lb_dispatch_wait_room(h, 20); /* out of memory: wait, the event stays due */
+    while (lb_dispatch_enqueue(h, &p, heap, NULL, 0) == LLMBILL_EFULL) {
+        if (atomic_load(&j->stop)) {
+            free(heap);
+            return;
+        }
+        lb_dispatch_wait_room(h, 20);
+    }
+}
+
+/* Deletes segments every sink is past (not the one being written). */
+static void clean(struct llmbill *h)
+{
+    struct lb_journal *j = h->journal;
+    uint64_t min_ack = UINT64_MAX, *segs, current;
+    size_t n;
+
+    for (size_t i = 0; i < h->nsinks; i++) {
+        uint64_t a = atomic_load(&h->sinks[i].ack_seq);
+
+        if (a < min_ack)
+            min_ack = a;
+    }
+    pthread_mutex_lock(&j->mu);
+    current = j->seg_first;
+    pthread_mutex_unlock(&j->mu);
+    segs = list_segments(j, &n);
+    for (size_t i = 0; i + 1 < n; i++) {
+        char *p;
+        struct stat st;
+
+        if (segs[i + 1] - 1 > min_ack || segs[i] >= current)
+            break;
+        p = seg_path(j, segs[i]);
+        if (p != NULL && stat(p, &st) == 0 && unlink(p) == 0) {
+            pthread_mutex_lock(&j->mu);
+            j->total_bytes -= (uint64_t)st.st_size;
+            pthread_mutex_unlock(&j->mu);
+        }
+        free(p);
+    }
+    free(segs);
+}
+
+static void sync_now(struct lb_journal *j)
+{
+    int fd = -1;
+
+    pthread_mutex_lock(&j->mu);
+    if (j->dirty && j->fd >= 0) {
+        fd = dup(j->fd);
+        j->dirty = 0;
+    }
+    pthread_mutex_unlock(&j->mu);
+    if (fd >= 0) {
+        fdatasync(fd);
+        close(fd);
+    }
+}
+
+static void *journal_thread(void *arg)
+{
+    struct llmbill *h = arg;
+    struct lb_journal *j = h->journal;
+    uint64_t last = j->start_seq, cur = 0, *segs;
+    size_t cap = 1 << 18, have = 0, n;
+    unsigned char *buf = malloc(cap);
+    int fd = -1;
+    off_t off = 0;
+    int64_t last_clean = 0, last_sync = mono_ms();
+
+    /* the segment the slowest sink resumes in */
+    segs = list_segments(j, &n);
+    for (size_t i = 0; i < n; i++)
+        if (segs[i] <= last + 1)
+            cur = segs[i];
+    if (cur == 0 && n > 0)
+        cur = segs[0];
+    free(segs);
+    while (buf != NULL) {
+        uint64_t w = atomic_load_explicit(&j->written, memory_order_acquire);
+        int progressed = 0;
+
+        if (last < w && fd < 0 && cur != 0) {
+            char *p = seg_path(j, cur);
+
+            fd = p ? open(p, O_RDONLY | O_CLOEXEC) : -1;
+            free(p);
+            off = 0;
+            have = 0;
+        }
+        if (last < w && fd >= 0) {
+            /* in the segment being written, read only whole frames */
+            size_t want = cap - have;
+            ssize_t r;
+            size_t pos = 0;
+
+            if (cur == atomic_load(&j->w_seg)) {
+                uint64_t end = atomic_load_explicit(&j->w_end, memory_order_acquire);
+                uint64_t at = (uint64_t)off + have;
+
+                want = end > at ? (size_t)(end - at < want ? end - at : want) : 0;
+            }
+            r = want > 0 ? pread(fd, buf + have, want, off + (off_t)have) : 0;
+
+            if (r > 0)
+                have += (size_t)r;
+            while (pos < have) {
+                uint64_t seq;
+                uint32_t len;
+                int f = frame_at(buf + pos, have - pos, &seq, &len);
+
+                if (f == 0)
+                    break;
+                if (f < 0) {
+                    atomic_fetch_add(&j->corrupt, 1);
+                    lb_log(&h->log, LLMBILL_LOG_ERROR, "spool %s: skipping a corrupt frame at "
+                           "offset %lld of segment %llu", j->dir, (long long)(off + (off_t)pos),
+                           (unsigned long long)cur);
+                    pos++;
+                    while (pos + 4 <= have && get32(buf + pos) != MAGIC)
+                        pos++;
+                    progressed = 1;
+                    continue;
+                }
+                if (atomic_load(&j->stop))
+                    break;
+                if (seq > last) {
+                    feed(h, (char *)buf + pos + HDR, len, seq);
+                    last = seq;
+                    atomic_store(&j->enqueued, seq);
+                }
+                pos += HDR + len;
+                progressed = 1;
+            }
+            memmove(buf, buf + pos, have - pos);
+            have -= pos;
+            off += (off_t)pos;
+            if (have == cap) {          /* a frame larger than the buffer */
+                unsigned char *nb = realloc(buf, cap * 2);
+
+                if (nb == NULL)
+                    break;
+                buf = nb;
+                cap *= 2;
+            }
+            if (!progressed && r == 0 && last < w && cur != atomic_load(&j->w_seg)) {
+                /* the end of this segment: go on in the next one */
+                uint64_t next = 0;
+
+                segs = list_segments(j, &n);
+                for (size_t i = 0; i < n && next == 0; i++)
+                    if (segs[i] > cur)
+                        next = segs[i];
+                free(segs);
+                if (next != 0) {
+                    close(fd);
+                    fd = -1;
+                    cur = next;
+                    progressed = 1;
+                }
+            }
+        }
+        if (!progressed || atomic_load(&j->stop)) {
+            struct timespec ts = { 0, 1000000 };
+
+            if (atomic_load(&j->stop))
+                break;
+            nanosleep(&ts, NULL);
+        }
+        if (j->durability == LB_DURABLE_FSYNC && mono_ms() - last_sync >= j->fsync_ms) {
+            sync_now(j);
+            last_sync = mono_ms();
+        }
+        if (mono_ms() - last_clean >= 200) {
+            clean(h);
+            last_clean = mono_ms();
+        }
+    }
+    if (fd >= 0)
+        close(fd);
+    free(buf);
+    if (j->durability == LB_DURABLE_FSYNC)
+        sync_now(j);
+    clean(h);
+    return NULL;
+}
+
+int lb_journal_start(struct llmbill *h)
+{
+    struct lb_journal *j = h->journal;
+
+    if (pthread_create(&j->thread, NULL, journal_thread, h) != 0)
+        return LLMBILL_ENOMEM;
+    j->started = 1;
+    return 0;
+}
+
+void lb_journal_stop(struct llmbill *h)
+{
+    struct lb_journal *j = h->journal;
+
+    if (j == NULL || !j->started)
+        return;
+    atomic_store(&j->stop, 1);
+    pthread_join(j->thread, NULL);
+    j->started = 0;
+}
+
+void lb_journal_free(struct lb_journal *j)
+{
+    if (j == NULL)
+        return;
+    if (j->fd >= 0) {
+        if (j->durability == LB_DURABLE_FSYNC)
+            fdatasync(j->fd);
+        close(j->fd);
+        pthread_mutex_destroy(&j->mu);
+    }
+    free(j->dir);
+    free(j);
+}

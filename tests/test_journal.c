@@ -1,0 +1,337 @@
+/* The durable journal: events survive restarts and kill -9, each sink goes
+ * at its own pace, torn and corrupt segments never wedge it, a full disk is
+ * an error the caller sees and recovers from. */
+#include <pthread.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include "t.h"
+#include "lago_harness.h"
+
+static const char *dir;
+static char err[2048];
+
+static llmbill *open_spool(const char *spool, const char *extra_main, const char *sinks)
+{
+    char ini[4096];
+    llmbill *h;
+    int rc;
+
+    snprintf(ini, sizeof ini, "[llmbill]\nplugin_dir = %s\nlinger_ms = 5\nretry_base_ms = 10\n"
+             "retry_max_ms = 50\nshutdown_timeout_ms = 300\nspool_dir = %s/%s\n%s%s", TEST_PLUGIN_DIR,
+             dir, spool, extra_main, sinks);
+    rc = t_open(&h, ini, err, sizeof err);
+    if (rc != 0) {
+        fprintf(stderr, "open failed: %s\n%s\n", err, ini);
+        exit(1);
+    }
+    return h;
+}
+
+static struct llmbill_stats stats(llmbill *h, const char *sink)
+{
+    struct llmbill_stats st;
+
+    memset(&st, 0, sizeof st);
+    st.struct_size = sizeof st;
+    CHECK_EQ_INT(llmbill_get_stats(h, sink, &st), 0);
+    return st;
+}
+
+static void record_ids(llmbill *h, int first, int n)
+{
+    for (int i = first; i < first + n; i++) {
+        char id[32];
+        struct llmbill_usage u = t_usage("acme", id);
+
+        snprintf(id, sizeof id, "t0-%d", i);
+        CHECK_EQ_INT(llmbill_record(h, &u), 0);
+    }
+}
+
+static long count_in(const char *file, const char *key)
+{
+    char *s = t_read(file), *p = strstr(s, key);
+    long v = p ? strtol(p + strlen(key), NULL, 10) : -1;
+
+    free(s);
+    return v;
+}
+
+static char *in_dir(const char *name)
+{
+    static char p[4][512];
+    static int k;
+
+    k = (k + 1) % 4;
+    snprintf(p[k], sizeof p[k], "%s/%s", dir, name);
+    return p[k];
+}
+
+static void survives_a_restart(void)
+{
+    char sinks[512];
+    llmbill *h;
+
+    /* the sink is down: close keeps the events in the journal */
+    h = open_spool("s1", "", "callbacks = t\n[t]\nplugin = testsink\nalways = retry\n");
+    record_ids(h, 0, 300);
+    CHECK_EQ_INT(llmbill_flush(h, 200), LLMBILL_ETIMEDOUT);
+    CHECK_EQ_INT(stats(h, "t").spooled, 300);
+    CHECK_EQ_INT(llmbill_close(h), LLMBILL_ETIMEDOUT);
+    {
+        char *dl = t_read(in_dir("deadletter/t.deadletter.jsonl"));
+
+        CHECK_EQ_INT(t_count_lines(dl), 0); /* kept in the journal, not dead-lettered */
+        free(dl);
+    }
+    /* next start, the sink is up: every event once */
+    snprintf(sinks, sizeof sinks, "callbacks = t\n[t]\nplugin = testsink\noutput = %s\n"
+             "id_space = 1000\nper_thread = 1000\n", in_dir("s1.out"));
+    h = open_spool("s1", "", sinks);
+    CHECK_EQ_INT(stats(h, "t").spooled, 300);
+    record_ids(h, 300, 50);
+    CHECK_EQ_INT(llmbill_flush(h, 10000), 0);
+    CHECK_EQ_INT(stats(h, "t").spooled, 0);
+    CHECK_EQ_INT(llmbill_close(h), 0);
+    CHECK_EQ_INT(count_in(in_dir("s1.out"), "received="), 350);
+    CHECK_EQ_INT(count_in(in_dir("s1.out"), "dups="), 0);
+    /* and a third start has nothing left to send */
+    h = open_spool("s1", "", sinks);
+    CHECK_EQ_INT(stats(h, "t").spooled, 0);
+    CHECK_EQ_INT(llmbill_close(h), 0);
+    CHECK_EQ_INT(count_in(in_dir("s1.out"), "received="), 0);
+}
+
+static void two_sinks_two_paces(void)
+{
+    char sinks[1024];
+    llmbill *h;
+    long fast1, slow1;
+
+    snprintf(sinks, sizeof sinks, "callbacks = fast, slow\n"
+             "[fast]\nplugin = testsink\noutput = %s\nid_space = 1000\nper_thread = 1000\n"
+             "[slow]\nplugin = testsink\nbatch_size = 1\nsleep_ms = 20\noutput = %s\n"
+             "id_space = 1000\nper_thread = 1000\n", in_dir("fast1"), in_dir("slow1"));
+    h = open_spool("s2", "", sinks);
+    record_ids(h, 0, 100);
+    usleep(300 * 1000);
+    CHECK_EQ_INT(stats(h, "fast").spooled, 0);
+    CHECK(stats(h, "slow").spooled > 50);
+    llmbill_close(h); /* the slow sink is left behind */
+    fast1 = count_in(in_dir("fast1"), "received=");
+    slow1 = count_in(in_dir("slow1"), "received=");
+    CHECK_EQ_INT(fast1, 100);
+    CHECK(slow1 < 100);
+    snprintf(sinks, sizeof sinks, "callbacks = fast, slow\n"
+             "[fast]\nplugin = testsink\noutput = %s\nid_space = 1000\nper_thread = 1000\n"
+             "[slow]\nplugin = testsink\noutput = %s\nid_space = 1000\nper_thread = 1000\n",
+             in_dir("fast2"), in_dir("slow2"));
+    h = open_spool("s2", "", sinks);
+    CHECK_EQ_INT(llmbill_flush(h, 10000), 0);
+    llmbill_close(h);
+    /* the fast sink got nothing twice; the slow one resumed where it was */
+    CHECK_EQ_INT(count_in(in_dir("fast2"), "received="), 0);
+    CHECK_EQ_INT(count_in(in_dir("slow2"), "received="), 100 - slow1);
+}
+
+/* Appends bytes to the newest segment of a spool. */
+static void damage(const char *spool, const char *how)
+{
+    char cmd[1024];
+
+    snprintf(cmd, sizeof cmd, "cd %s/%s && f=$(ls seg-*.lbj | tail -n 1) && %s", dir, spool, how);
+    CHECK_EQ_INT(system(cmd), 0);
+}
+
+static void torn_and_corrupt_segments(void)
+{
+    char sinks[512];
+    llmbill *h;
+
+    h = open_spool("s3", "", "callbacks = t\n[t]\nplugin = testsink\nalways = retry\n");
+    record_ids(h, 0, 10);
+    llmbill_close(h);
+    /* a torn tail: half a frame header at the end */
+    damage("s3", "printf 'LBJ1\\001\\002' >> $f");
+    /* a corrupt frame: flip one payload byte of the third frame */
+    damage("s3", "python3 -c \"import sys;b=bytearray(open('$f','rb').read());"
+                 "i=b.find(b'\\\"t0-2\\\"');b[i+2]^=0x20;open('$f','wb').write(b)\"");
+    snprintf(sinks, sizeof sinks, "callbacks = t\n[t]\nplugin = testsink\noutput = %s\n"
+             "id_space = 100\nper_thread = 100\n", in_dir("s3.out"));
+    h = open_spool("s3", "", sinks);
+    record_ids(h, 10, 5);
+    CHECK_EQ_INT(llmbill_flush(h, 10000), 0);
+    CHECK_EQ_INT(stats(h, NULL).spool_corrupt, 1);
+    llmbill_close(h);
+    CHECK_EQ_INT(count_in(in_dir("s3.out"), "received="), 14); /* 15 less the corrupt one */
+    CHECK_EQ_INT(count_in(in_dir("s3.out"), "dups="), 0);
+}
+
+static void full_disk(void)
+{
+    char sinks[512];
+    llmbill *h;
+    struct llmbill_usage u = t_usage("acme", NULL);
+    struct rlimit old, lim;
+    int n = 0, rc;
+
+    /* the configured cap: an error the caller sees, then room again */
+    snprintf(sinks, sizeof sinks, "callbacks = t\n[t]\nplugin = testsink\nblock_file = %s\n",
+             in_dir("block"));
+    t_write(in_dir("block"), "x");
+    h = open_spool("s4", "spool_max_bytes = 65536\nsegment_bytes = 8192\n", sinks);
+    while ((rc = llmbill_record(h, &u)) == 0)
+        n++;
+    CHECK_EQ_INT(rc, LLMBILL_EFULL);
+    CHECK(n > 100 && n < 400);
+    CHECK(stats(h, NULL).rejected_full >= 1);
+    unlink(in_dir("block"));
+    CHECK_EQ_INT(llmbill_flush(h, 10000), 0);
+    usleep(400 * 1000); /* the journal thread deletes finished segments */
+    CHECK_EQ_INT(llmbill_record(h, &u), 0);
+    /* a real write failure (file size limit, like a full disk): LLMBILL_ESPOOL */
+    signal(SIGXFSZ, SIG_IGN);
+    getrlimit(RLIMIT_FSIZE, &old);
+    lim = old;
+    lim.rlim_cur = 8192 + 100;
+    setrlimit(RLIMIT_FSIZE, &lim);
+    while ((rc = llmbill_record(h, &u)) == 0)
+        ;
+    CHECK(rc == LLMBILL_ESPOOL || rc == LLMBILL_EFULL);
+    setrlimit(RLIMIT_FSIZE, &old);
+    usleep(400 * 1000);
+    CHECK_EQ_INT(llmbill_record(h, &u), 0); /* recovered by itself */
+    CHECK_EQ_INT(llmbill_flush(h, 10000), 0);
+    llmbill_close(h);
+}
+
+/* The child records events forever against a Lago that is down, writing
+ * each id to fd after llmbill_record() returned 0. */
+static void child_records(const char *ini_path, int fd)
+{
+    llmbill *h;
+    char e[512];
+    struct llmbill_open_opts o;
+
+    memset(&o, 0, sizeof o);
+    o.struct_size = sizeof o;
+    o.errbuf = e;
+    o.errbuf_len = sizeof e;
+    if (llmbill_open(&h, ini_path, &o) != 0) {
+        dprintf(2, "child: %s\n", e);
+        _exit(3);
+    }
+    for (long i = 0;; i++) {
+        char id[64];
+        struct llmbill_usage u = t_usage("acme", id);
+
+        snprintf(id, sizeof id, "k-%d-%ld", (int)getpid(), i);
+        if (llmbill_record(h, &u) == 0)
+            dprintf(fd, "%s\n", id);
+    }
+}
+
+static void kill_9_then_deliver_exactly_once(void)
+{
+    struct lago_server srv;
+    char ini[1024], acked[512], *ids, *all, *line, *save = NULL;
+    long n_acked = 0, n_bad = 0;
+    int fd;
+    llmbill *h;
+
+    snprintf(acked, sizeof acked, "%s/acked.txt", dir);
+    fd = open(acked, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND, 0644);
+    CHECK(fd >= 0);
+    /* Lago is down (nothing listens on port 1) while the process is killed */
+    snprintf(ini, sizeof ini, "[llmbill]\nplugin_dir = %s\ncallbacks = lago\nlinger_ms = 5\n"
+             "retry_base_ms = 10\nretry_max_ms = 20\nspool_dir = %s/s5\n[lago]\n"
+             "api_base = http://127.0.0.1:1\napi_key = k\nevent_code = c\n", PLUGIN_DIR, dir);
+    t_write(in_dir("down.ini"), ini);
+    for (int round = 0; round < 5; round++) {
+        pid_t pid = fork();
+
+        CHECK(pid >= 0);
+        if (pid == 0)
+            child_records(in_dir("down.ini"), fd);
+        {
+            /* let the child get going (slow under sanitizers), then kill it at a random point */
+            struct stat st;
+            off_t before = fstat(fd, &st) == 0 ? st.st_size : 0;
+            long long t0 = t_mono_ms();
+
+            while (fstat(fd, &st) == 0 && st.st_size == before && t_mono_ms() - t0 < 20000)
+                usleep(1000);
+        }
+        usleep((useconds_t)(rand() % 150000));
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+    }
+    close(fd);
+    /* restart with Lago up */
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    CHECK_EQ_INT(lago_server_start(&srv, LAGO_SERVER, "k"), 0);
+    snprintf(ini, sizeof ini, "[llmbill]\nplugin_dir = %s\ncallbacks = lago\nlinger_ms = 5\n"
+             "spool_dir = %s/s5\n[lago]\napi_base = %s\napi_key = k\nevent_code = c\n",
+             PLUGIN_DIR, dir, srv.base);
+    CHECK_EQ_INT(t_open(&h, ini, err, sizeof err), 0);
+    CHECK_EQ_INT(llmbill_flush(h, 120000), 0);
+    CHECK_EQ_INT(llmbill_close(h), 0);
+    all = lago_server_call(&srv, "/_events", NULL, NULL);
+    ids = t_read(acked);
+    for (line = strtok_r(ids, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        char key[96];
+        char *first;
+
+        snprintf(key, sizeof key, "\"transaction_id\": \"%s\"", line);
+        first = strstr(all, key);
+        if (first == NULL || strstr(first + 1, key) != NULL) {
+            if (n_bad++ < 5)
+                fprintf(stderr, "event %s stored %s\n", line, first ? "twice" : "never");
+        }
+        n_acked++;
+    }
+    if (n_bad > 0) {
+        fprintf(stderr, "%ld of %ld acknowledged events not stored exactly once\n", n_bad, n_acked);
+        exit(1);
+    }
+    fprintf(stderr, "%ld acknowledged events across 5 kill -9s; Lago stored %ld\n", n_acked,
+            lago_server_stat(&srv, "stored"));
+    CHECK(n_acked > 100);
+    CHECK(lago_server_stat(&srv, "stored") >= n_acked);
+    free(ids);
+    free(all);
+    lago_server_stop(&srv);
+}
+
+static void config_errors(void)
+{
+    llmbill *h;
+
+    CHECK_EQ_INT(t_open(&h, "[llmbill]\nplugin_dir = " TEST_PLUGIN_DIR "\ncallbacks = testsink\n"
+                        "durability = sometimes\n", err, sizeof err), LLMBILL_ECONFIG);
+    CHECK_CONTAINS(err, ":4: [llmbill] durability: 'sometimes' is not memory, process or fsync");
+    CHECK_EQ_INT(t_open(&h, "[llmbill]\nplugin_dir = " TEST_PLUGIN_DIR "\ncallbacks = testsink\n"
+                        "durability = fsync\n", err, sizeof err), LLMBILL_ECONFIG);
+    CHECK_CONTAINS(err, "durability: 'fsync' needs spool_dir");
+    CHECK_EQ_INT(t_open(&h, "[llmbill]\nplugin_dir = " TEST_PLUGIN_DIR "\ncallbacks = testsink\n"
+                        "spool_dir = /proc/llmbill-no\n", err, sizeof err), LLMBILL_ECONFIG);
+    CHECK_CONTAINS(err, "spool_dir /proc/llmbill-no:");
+}
+
+int main(void)
+{
+    dir = strdup(t_tmpdir());
+    srand((unsigned)getpid());
+    RUN(survives_a_restart);
+    RUN(two_sinks_two_paces);
+    RUN(torn_and_corrupt_segments);
+    RUN(full_disk);
+    RUN(kill_9_then_deliver_exactly_once);
+    RUN(config_errors);
+    printf("test_journal: ok\n");
+    return 0;
+}
