@@ -93,15 +93,26 @@ static void *recorder(void *arg)
     return NULL;
 }
 
+static const char *journal_mode; /* NULL, or a durability with a spool */
+
 static llmbill *open_bench(const char *plugin_dir, int sinks)
 {
-    char ini[1024], err[1024] = "";
+    char ini[1024], err[1024] = "", spool[256] = "";
     struct llmbill_open_opts o;
     llmbill *h;
 
+    if (journal_mode != NULL) {
+        char cmd[300];
+
+        snprintf(cmd, sizeof cmd, "rm -rf /var/tmp/llmbill-bench-spool");
+        if (system(cmd) != 0)
+            exit(1);
+        snprintf(spool, sizeof spool, "spool_dir = /var/tmp/llmbill-bench-spool\ndurability = %s\n"
+                 "spool_max_bytes = 8000000000\nsegment_bytes = 67108864\n", journal_mode);
+    }
     snprintf(ini, sizeof ini, "[llmbill]\nplugin_dir = %s\ncallbacks = %s\nqueue_max = 65536\n"
-             "batch_size = 1000\nlinger_ms = 1\n[a]\nplugin = noop\n%s",
-             plugin_dir, sinks == 1 ? "a" : "a, b", sinks == 1 ? "" : "[b]\nplugin = noop\n");
+             "batch_size = 1000\nlinger_ms = 1\n%s[a]\nplugin = noop\n%s",
+             plugin_dir, sinks == 1 ? "a" : "a, b", spool, sinks == 1 ? "" : "[b]\nplugin = noop\n");
     memset(&o, 0, sizeof o);
     o.struct_size = sizeof o;
     o.errbuf = err;
@@ -137,9 +148,10 @@ static void latency(const char *plugin_dir, int threads, long per_thread)
     secs = now_s() - t0;
     n = per_thread * threads;
     qsort(all, (size_t)n, sizeof *all, cmp_u32);
-    printf("record latency, %d thread(s), %ld calls: p50 %.0f ns, p99 %.0f ns, p99.9 %.0f ns, "
+    printf("%s%s%srecord latency, %d thread(s), %ld calls: p50 %.0f ns, p99 %.0f ns, p99.9 %.0f ns, "
            "max %.0f ns; %.2f M events/s end to end (%ld EFULL retries)\n",
-           threads, n, all[n / 2] * ns_per_tick, all[(long)(n * 0.99)] * ns_per_tick,
+           journal_mode ? "[journal, durability = " : "", journal_mode ? journal_mode : "",
+           journal_mode ? "] " : "", threads, n, all[n / 2] * ns_per_tick, all[(long)(n * 0.99)] * ns_per_tick,
            all[(long)(n * 0.999)] * ns_per_tick, all[n - 1] * ns_per_tick, n / secs / 1e6, full);
     llmbill_close(h);
     free(all);
@@ -216,5 +228,11 @@ int main(int argc, char **argv)
     latency(plugin_dir, 4, 500000);
     throughput(plugin_dir, 1, 4000000);
     throughput(plugin_dir, 2, 4000000);
+    journal_mode = "process";
+    latency(plugin_dir, 1, 1000000);
+    latency(plugin_dir, 4, 250000);
+    journal_mode = "fsync";
+    latency(plugin_dir, 1, 1000000);
+    system("rm -rf /var/tmp/llmbill-bench-spool");
     return 0;
 }

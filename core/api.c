@@ -114,6 +114,15 @@ static int record_journal(llmbill *h, struct lb_prepared *p, char *id_out, size_
         p->u.event_id = uuid;
     }
     rc = lb_journal_append(h->journal, p);
+    if (rc == LLMBILL_EFULL && h->spool_full_block) {
+        /* spool_full = block: wait for sinks to free room, at most overflow_block_ms */
+        int64_t until = lb_mono_ms() + h->overflow_block_ms;
+
+        while (rc == LLMBILL_EFULL && lb_mono_ms() < until) {
+            lb_dispatch_wait_room(h, 5);
+            rc = lb_journal_append(h->journal, p);
+        }
+    }
     if (rc == LLMBILL_EFULL)
         atomic_fetch_add_explicit(&h->rejected_full, 1, memory_order_relaxed);
     if (rc == 0 && id_out != NULL && id_cap > 0)

@@ -211,6 +211,10 @@ static int open_segment(struct lb_journal *j, uint64_t first)
         return -1;
     fd = open(p, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
     free(p);
+    /* reserve the segment's blocks now (the file size stays): appends then
+     * need no block allocation, and a full disk shows here, not mid-frame */
+    if (fd >= 0)
+        (void)fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, (off_t)j->seg_bytes);
     if (fd >= 0 && j->durability == LB_DURABLE_FSYNC) {
         int dfd = open(j->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 
@@ -232,7 +236,15 @@ int lb_journal_open(struct llmbill *h, char *err, size_t errlen)
         lb_errf(err, errlen, "spool_dir %s: %s", j->dir, strerror(errno));
         return LLMBILL_ECONFIG;
     }
-    pthread_mutex_init(&j->mu, NULL);
+    {
+        /* writers hold the lock for one writev: spin a little before sleeping */
+        pthread_mutexattr_t a;
+
+        pthread_mutexattr_init(&a);
+        pthread_mutexattr_settype(&a, PTHREAD_MUTEX_ADAPTIVE_NP);
+        pthread_mutex_init(&j->mu, &a);
+        pthread_mutexattr_destroy(&a);
+    }
     j->fd = -1;
     segs = list_segments(j, &n);
     for (size_t i = 0; i < n; i++) {

@@ -96,13 +96,23 @@ static void field_str(struct out *o, const char *key, const char *v, int *first)
     put_str(o, v);
 }
 
+/* Writes the decimal digits of v (no printf: this is on the journal's path). */
+static void put_u64(struct out *o, uint64_t v)
+{
+    char tmp[24];
+    int k = sizeof tmp;
+
+    do {
+        tmp[--k] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v != 0);
+    put(o, tmp + k, sizeof tmp - (size_t)k);
+}
+
 static void field_u64(struct out *o, const char *key, uint64_t v, int *first)
 {
-    char num[24];
-
     put_key(o, key, first);
-    snprintf(num, sizeof num, "%" PRIu64, v);
-    puts_(o, num);
+    put_u64(o, v);
 }
 
 size_t lb_json_string(const char *s, char *buf, size_t cap)
@@ -126,8 +136,12 @@ int llmbill_usage_to_json(const struct llmbill_usage *u, char *buf, size_t cap)
     put(&o, "{", 1);
     field_str(&o, "event_id", u->event_id, &first);
     put_key(&o, "timestamp_ms", &first);
-    snprintf(num, sizeof num, "%" PRId64, u->timestamp_ms);
-    puts_(&o, num);
+    if (u->timestamp_ms < 0) {
+        put(&o, "-", 1);
+        put_u64(&o, (uint64_t)0 - (uint64_t)u->timestamp_ms);
+    } else {
+        put_u64(&o, (uint64_t)u->timestamp_ms);
+    }
     field_str(&o, "customer_id", u->customer_id, &first);
     field_str(&o, "subscription_id", u->subscription_id, &first);
     field_str(&o, "user_id", u->user_id, &first);

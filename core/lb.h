@@ -257,6 +257,7 @@ struct llmbill {
     /* the durable journal, with [llmbill] spool_dir (else NULL) */
     struct lb_journal *journal;
     int paused;                 /* LLMBILL_OPEN_PAUSED: no threads */
+    int spool_full_block;       /* spool_full = block */
 
     /* pricing: on with a [pricing] or [price.MODEL] section */
     struct llmbill_prices *prices;

@@ -24,7 +24,7 @@ static const char *const main_keys[] = {
     "callbacks", "success_callback", "failure_callback", "plugin_dir", "queue_max", "overflow",
     "overflow_block_ms", "batch_size", "linger_ms", "shutdown_timeout_ms", "retry_base_ms",
     "retry_max_ms", "retry_limit", "dead_letter_dir", "log_level", "spool_dir", "durability",
-    "fsync_interval_ms", "spool_max_bytes", "segment_bytes", NULL
+    "fsync_interval_ms", "spool_max_bytes", "segment_bytes", "spool_full", NULL
 };
 
 /* Keys every sink instance section accepts besides its plugin's options. */
@@ -396,6 +396,22 @@ static int setup_journal(struct ctx *c, struct lb_section *main)
             rc = LLMBILL_ECONFIG;
             goto out;
         }
+    }
+    {
+        char *full = NULL;
+
+        if ((rc = get_str(c, main, "spool_full", &full)) != 0)
+            goto out;
+        if (full != NULL && strcmp(full, "block") == 0) {
+            c->h->spool_full_block = 1;
+        } else if (full != NULL && strcmp(full, "error") != 0) {
+            lb_errf(c->err, c->errlen, "%s:%d: [llmbill] spool_full: '%s' is not error or block",
+                    c->cfg->file, lb_section_entry(main, "spool_full")->line, full);
+            free(full);
+            rc = LLMBILL_ECONFIG;
+            goto out;
+        }
+        free(full);
     }
     if ((rc = get_int(c, main, "fsync_interval_ms", 1, 60000, &fsync_ms)) != 0 ||
         (rc = get_int(c, main, "spool_max_bytes", 1 << 16, INT64_MAX, &max_bytes)) != 0 ||

@@ -171,6 +171,13 @@ static void torn_and_corrupt_segments(void)
     CHECK_EQ_INT(count_in(in_dir("s3.out"), "dups="), 0);
 }
 
+static void *unblock_later(void *path)
+{
+    usleep(300 * 1000);
+    unlink(path);
+    return NULL;
+}
+
 static void full_disk(void)
 {
     char sinks[512];
@@ -205,6 +212,29 @@ static void full_disk(void)
     setrlimit(RLIMIT_FSIZE, &old);
     usleep(400 * 1000);
     CHECK_EQ_INT(llmbill_record(h, &u), 0); /* recovered by itself */
+    CHECK_EQ_INT(llmbill_flush(h, 10000), 0);
+    llmbill_close(h);
+    /* spool_full = block: the record waits for room instead */
+    t_write(in_dir("block"), "x");
+    h = open_spool("s4b", "spool_max_bytes = 65536\nsegment_bytes = 8192\nspool_full = block\n"
+                   "overflow_block_ms = 5000\n", sinks);
+    {
+        pthread_t th;
+        long long t0 = t_mono_ms(), slowest = 0;
+
+        pthread_create(&th, NULL, unblock_later, in_dir("block"));
+        /* three times what the spool holds: some calls wait, none fails */
+        for (n = 0; n < 600 && (rc = llmbill_record(h, &u)) == 0; n++) {
+            long long t1 = t_mono_ms();
+
+            if (t1 - t0 > slowest)
+                slowest = t1 - t0;
+            t0 = t1;
+        }
+        pthread_join(th, NULL);
+        CHECK(slowest >= 100); /* a call waited for room */
+    }
+    CHECK_EQ_INT(rc, 0);
     CHECK_EQ_INT(llmbill_flush(h, 10000), 0);
     llmbill_close(h);
 }
@@ -320,6 +350,9 @@ static void config_errors(void)
     CHECK_EQ_INT(t_open(&h, "[llmbill]\nplugin_dir = " TEST_PLUGIN_DIR "\ncallbacks = testsink\n"
                         "spool_dir = /proc/llmbill-no\n", err, sizeof err), LLMBILL_ECONFIG);
     CHECK_CONTAINS(err, "spool_dir /proc/llmbill-no:");
+    CHECK_EQ_INT(t_open(&h, "[llmbill]\nplugin_dir = " TEST_PLUGIN_DIR "\ncallbacks = testsink\n"
+                        "spool_full = drop\n", err, sizeof err), LLMBILL_ECONFIG);
+    CHECK_CONTAINS(err, ":4: [llmbill] spool_full: 'drop' is not error or block");
 }
 
 int main(void)
