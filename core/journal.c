@@ -122,6 +122,18 @@ static char *ack_path(const struct lb_journal *j, const char *sink, int tmp)
     return p;
 }
 
+/* Makes renames and new files in the spool directory durable (fsync mode). */
+static int sync_dir(const struct lb_journal *j)
+{
+    int dfd = open(j->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc;
+
+    if (dfd < 0)
+        return -1;
+    rc = fsync(dfd);
+    close(dfd);
+    return rc;
+}
+
 static uint64_t read_ack(const struct lb_journal *j, const char *sink)
 {
     char *p = ack_path(j, sink, 0);
@@ -149,7 +161,7 @@ void lb_journal_ack(struct llmbill *h, struct lb_sink *s, uint64_t seq)
     fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
     if (fd < 0 || write(fd, text, (size_t)n) != n ||
         (j->durability == LB_DURABLE_FSYNC && fdatasync(fd) != 0) || close(fd) != 0 ||
-        rename(tmp, path) != 0) {
+        rename(tmp, path) != 0 || (j->durability == LB_DURABLE_FSYNC && sync_dir(j) != 0)) {
         if (fd >= 0)
             close(fd);
         lb_log(&h->log, LLMBILL_LOG_ERROR, "sink %s: cannot write its journal position %s: %s "
@@ -215,14 +227,8 @@ static int open_segment(struct lb_journal *j, uint64_t first)
      * need no block allocation, and a full disk shows here, not mid-frame */
     if (fd >= 0)
         (void)fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, (off_t)j->seg_bytes);
-    if (fd >= 0 && j->durability == LB_DURABLE_FSYNC) {
-        int dfd = open(j->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-
-        if (dfd >= 0) {
-            fsync(dfd);
-            close(dfd);
-        }
-    }
+    if (fd >= 0 && j->durability == LB_DURABLE_FSYNC)
+        (void)sync_dir(j);
     return fd;
 }
 
