@@ -149,6 +149,36 @@ expect "replay --from without a customer" 1 "no customer: the body has no 'user'
 expect "replay --from an unknown provider" 2 "expected openai, anthropic or gemini" -- "$BIN" -c "$T/from.ini" \
     replay --from cohere "$T/resp.jsonl"
 
+# the journal: a sink that is down keeps events in the spool; drain sends them
+cat >"$T/spool-down.ini" <<EOF
+[llmbill]
+plugin_dir = $TPLUGINS
+callbacks = t
+shutdown_timeout_ms = 200
+retry_base_ms = 20
+spool_dir = spool
+[t]
+plugin = testsink
+always = retry
+EOF
+cat >"$T/spool-up.ini" <<EOF
+[llmbill]
+plugin_dir = $TPLUGINS
+callbacks = t
+spool_dir = spool
+linger_ms = 5
+[t]
+plugin = testsink
+EOF
+expect "send with the sink down" 1 "NOT delivered everywhere" -- "$BIN" -c "$T/spool-down.ini" send \
+    --customer a --model m --input-tokens 1 --output-tokens 1 --timeout-ms 200
+expect "spool status" 0 "sink t            1 event(s) in the journal not yet delivered" -- \
+    "$BIN" -c "$T/spool-up.ini" spool status
+expect "spool drain" 0 "spool drain: done" -- "$BIN" -c "$T/spool-up.ini" spool drain
+expect "spool status after drain" 0 "journal backlog: 0 event(s)" -- "$BIN" -c "$T/spool-up.ini" spool status
+expect "spool --help" 0 "usage: llmbill [-c FILE] spool status" -- "$BIN" spool --help
+expect "spool bad verb" 2 "usage:" -- "$BIN" -c "$T/spool-up.ini" spool shrink
+
 if [ "$fails" -ne 0 ]; then
     echo "test_cli: $fails failed"
     exit 1
