@@ -132,6 +132,17 @@ static inline int t_open(llmbill **h, const char *ini, char *err, size_t errlen)
     return llmbill_open_string(h, ini, &o);
 }
 
+/* The stats of sink (NULL: the totals); fails the test on error. */
+static inline struct llmbill_stats t_stats(llmbill *h, const char *sink)
+{
+    struct llmbill_stats st;
+
+    memset(&st, 0, sizeof st);
+    st.struct_size = sizeof st;
+    CHECK_EQ_INT(llmbill_get_stats(h, sink, &st), 0);
+    return st;
+}
+
 /* A usage record for customer c with an explicit id. */
 static inline struct llmbill_usage t_usage(const char *customer, const char *id)
 {

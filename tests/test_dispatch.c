@@ -26,16 +26,6 @@ static llmbill *open_ok(const char *fmt, ...)
     return h;
 }
 
-static struct llmbill_stats stats(llmbill *h, const char *sink)
-{
-    struct llmbill_stats st;
-
-    memset(&st, 0, sizeof st);
-    st.struct_size = sizeof st;
-    CHECK_EQ_INT(llmbill_get_stats(h, sink, &st), 0);
-    return st;
-}
-
 static char *path_in(const char *name)
 {
     static char p[8][512];
@@ -64,7 +54,7 @@ static void record_flush_close(void)
     }
     CHECK_EQ_INT(llmbill_flush(h, 5000), 0);
     {
-        struct llmbill_stats st = stats(h, "t"), tot = stats(h, NULL);
+        struct llmbill_stats st = t_stats(h, "t"), tot = t_stats(h, NULL);
 
         CHECK_EQ_INT(st.recorded, 250);
         CHECK_EQ_INT(st.delivered, 250);
@@ -122,8 +112,8 @@ static void validation(void)
     BAD(u.struct_size = 8, "struct_size: too small");
 #undef BAD
     CHECK_EQ_INT(llmbill_record(h, NULL), LLMBILL_EINVAL);
-    CHECK_EQ_INT(stats(h, NULL).rejected_invalid, 16);
-    CHECK_EQ_INT(stats(h, NULL).recorded, 0);
+    CHECK_EQ_INT(t_stats(h, NULL).rejected_invalid, 16);
+    CHECK_EQ_INT(t_stats(h, NULL).recorded, 0);
     /* an older caller's smaller struct is accepted: the tail reads as zero */
     u = t_usage("acme", NULL);
     u.struct_size = offsetof(struct llmbill_usage, metadata) + sizeof(void *);
@@ -170,8 +160,8 @@ static void retry_backoff(void)
     for (int i = 0; i < 4; i++)
         CHECK_EQ_INT(llmbill_record(h, &u), 0);
     CHECK_EQ_INT(llmbill_flush(h, 5000), 0);
-    CHECK_EQ_INT(stats(h, "t").delivered, 4);
-    CHECK_EQ_INT(stats(h, "t").retried, 12);
+    CHECK_EQ_INT(t_stats(h, "t").delivered, 4);
+    CHECK_EQ_INT(t_stats(h, "t").retried, 12);
     llmbill_close(h);
     log = t_read(path_in("attempts.txt"));
     for (p = log; k < 8 && sscanf(p, "%u %zu %lld", &at[k], &n[k], &ms[k]) == 3; k++)
@@ -196,7 +186,7 @@ static void retry_after_is_a_floor(void)
     CHECK_EQ_INT(llmbill_record(h, &u), 0);
     CHECK_EQ_INT(llmbill_flush(h, 5000), 0);
     CHECK(t_mono_ms() - t0 >= 300);
-    CHECK_EQ_INT(stats(h, "t").delivered, 1);
+    CHECK_EQ_INT(t_stats(h, "t").delivered, 1);
     llmbill_close(h);
 }
 
@@ -218,7 +208,7 @@ static void dead_letters(void)
     }
     CHECK_EQ_INT(llmbill_flush(h, 5000), 0);
     {
-        struct llmbill_stats st = stats(h, "t");
+        struct llmbill_stats st = t_stats(h, "t");
 
         CHECK_EQ_INT(st.delivered, 4);      /* good x3 and slow after its retry */
         CHECK_EQ_INT(st.dead_lettered, 2);
@@ -254,10 +244,10 @@ static void retry_limit_and_errors(void)
 
     CHECK_EQ_INT(llmbill_record(h, &u), 0);
     CHECK_EQ_INT(llmbill_flush(h, 5000), 0);
-    CHECK_EQ_INT(stats(h, "r").dead_lettered, 1);
-    CHECK_EQ_INT(stats(h, "r").retried, 3);
-    CHECK_EQ_INT(stats(h, "e").dead_lettered, 1);
-    CHECK_EQ_INT(stats(h, "e").retried, 0);
+    CHECK_EQ_INT(t_stats(h, "r").dead_lettered, 1);
+    CHECK_EQ_INT(t_stats(h, "r").retried, 3);
+    CHECK_EQ_INT(t_stats(h, "e").dead_lettered, 1);
+    CHECK_EQ_INT(t_stats(h, "e").retried, 0);
     llmbill_close(h);
     r = t_read(path_in("dl2/r.deadletter.jsonl"));
     e = t_read(path_in("dl2/e.deadletter.jsonl"));
@@ -285,11 +275,11 @@ static void overflow_error(void)
     CHECK_EQ_INT(rc, LLMBILL_EFULL);
     CHECK_EQ_INT(accepted, 16); /* exactly the bound: nothing dropped, nothing over */
     CHECK_EQ_INT(llmbill_record(h, &u), LLMBILL_EFULL);
-    CHECK_EQ_INT(stats(h, NULL).rejected_full, 2);
-    CHECK_EQ_INT(stats(h, NULL).recorded, 16);
+    CHECK_EQ_INT(t_stats(h, NULL).rejected_full, 2);
+    CHECK_EQ_INT(t_stats(h, NULL).recorded, 16);
     unlink(block);
     CHECK_EQ_INT(llmbill_flush(h, 5000), 0);
-    CHECK_EQ_INT(stats(h, "t").delivered, 16);
+    CHECK_EQ_INT(t_stats(h, "t").delivered, 16);
     CHECK_EQ_INT(llmbill_record(h, &u), 0);
     llmbill_close(h);
 }
@@ -324,7 +314,7 @@ static void overflow_block(void)
     CHECK_EQ_INT(llmbill_record(h, &u), 0); /* room appeared while it waited */
     pthread_join(th, NULL);
     CHECK_EQ_INT(llmbill_flush(h, 5000), 0);
-    CHECK_EQ_INT(stats(h, "t").delivered, 17);
+    CHECK_EQ_INT(t_stats(h, "t").delivered, 17);
     llmbill_close(h);
 }
 
@@ -339,7 +329,7 @@ static void close_timeout_dead_letters(void)
     for (int i = 0; i < 5; i++)
         CHECK_EQ_INT(llmbill_record(h, &u), 0);
     CHECK_EQ_INT(llmbill_flush(h, 100), LLMBILL_ETIMEDOUT);
-    CHECK_EQ_INT(stats(h, "t").pending, 5);
+    CHECK_EQ_INT(t_stats(h, "t").pending, 5);
     t0 = t_mono_ms();
     CHECK_EQ_INT(llmbill_close(h), LLMBILL_ETIMEDOUT);
     CHECK(t_mono_ms() - t0 < 3000);
@@ -359,8 +349,8 @@ static void unwritable_dead_letter_keeps_events(void)
 
     CHECK_EQ_INT(llmbill_record(h, &u), 0);
     CHECK_EQ_INT(llmbill_flush(h, 200), LLMBILL_ETIMEDOUT);
-    CHECK_EQ_INT(stats(h, "t").pending, 1);       /* not dropped */
-    CHECK_EQ_INT(stats(h, "t").dead_lettered, 0);
+    CHECK_EQ_INT(t_stats(h, "t").pending, 1);       /* not dropped */
+    CHECK_EQ_INT(t_stats(h, "t").dead_lettered, 0);
     llmbill_close(h);
 }
 
@@ -375,10 +365,10 @@ static void slow_sink_does_not_stall_others(void)
     for (int i = 0; i < 5; i++)
         CHECK_EQ_INT(llmbill_record(h, &u), 0);
     CHECK(t_mono_ms() - t0 < 100); /* the caller never waits for a sink */
-    while (stats(h, "fast").delivered < 5 && t_mono_ms() - t0 < 1000)
+    while (t_stats(h, "fast").delivered < 5 && t_mono_ms() - t0 < 1000)
         usleep(2000);
-    CHECK_EQ_INT(stats(h, "fast").delivered, 5);
-    CHECK(stats(h, "slow").pending >= 3);
+    CHECK_EQ_INT(t_stats(h, "fast").delivered, 5);
+    CHECK(t_stats(h, "slow").pending >= 3);
     CHECK_EQ_INT(llmbill_close(h), 0);
 }
 
@@ -394,11 +384,11 @@ static void filters(void)
     u.status = LLMBILL_STATUS_FAILURE;
     CHECK_EQ_INT(llmbill_record(h, &u), 0);
     CHECK_EQ_INT(llmbill_flush(h, 5000), 0);
-    CHECK_EQ_INT(stats(h, "all").delivered, 3);
-    CHECK_EQ_INT(stats(h, "ok").delivered, 2);
-    CHECK_EQ_INT(stats(h, "ok").recorded, 2);
-    CHECK_EQ_INT(stats(h, "ko").delivered, 1);
-    CHECK_EQ_INT(stats(h, "both").delivered, 3);
+    CHECK_EQ_INT(t_stats(h, "all").delivered, 3);
+    CHECK_EQ_INT(t_stats(h, "ok").delivered, 2);
+    CHECK_EQ_INT(t_stats(h, "ok").recorded, 2);
+    CHECK_EQ_INT(t_stats(h, "ko").delivered, 1);
+    CHECK_EQ_INT(t_stats(h, "both").delivered, 3);
     llmbill_close(h);
 }
 
@@ -429,7 +419,7 @@ static void recursion_is_refused(void)
     set_hook(NULL, NULL);
     CHECK_EQ_INT(hook_rc_record, LLMBILL_ERECURSIVE);
     CHECK_EQ_INT(hook_rc_flush, LLMBILL_ERECURSIVE);
-    CHECK_EQ_INT(stats(hook_handle, NULL).recorded, 1);
+    CHECK_EQ_INT(t_stats(hook_handle, NULL).recorded, 1);
     llmbill_close(hook_handle);
     dlclose(dl);
 }
@@ -457,7 +447,7 @@ static void large_events_wrap_the_ring(void)
         accepted++;
     }
     CHECK_EQ_INT(llmbill_flush(h, 5000), 0);
-    CHECK_EQ_INT(stats(h, "t").delivered, 400);
+    CHECK_EQ_INT(t_stats(h, "t").delivered, 400);
     big[10] = '\0'; /* the core copied it: changing ours changes nothing queued */
     llmbill_close(h);
     s = t_read(path_in("large.txt"));

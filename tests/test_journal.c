@@ -31,16 +31,6 @@ static llmbill *open_spool(const char *spool, const char *extra_main, const char
     return h;
 }
 
-static struct llmbill_stats stats(llmbill *h, const char *sink)
-{
-    struct llmbill_stats st;
-
-    memset(&st, 0, sizeof st);
-    st.struct_size = sizeof st;
-    CHECK_EQ_INT(llmbill_get_stats(h, sink, &st), 0);
-    return st;
-}
-
 static void record_ids(llmbill *h, int first, int n)
 {
     for (int i = first; i < first + n; i++) {
@@ -80,7 +70,7 @@ static void survives_a_restart(void)
     h = open_spool("s1", "", "callbacks = t\n[t]\nplugin = testsink\nalways = retry\n");
     record_ids(h, 0, 300);
     CHECK_EQ_INT(llmbill_flush(h, 200), LLMBILL_ETIMEDOUT);
-    CHECK_EQ_INT(stats(h, "t").spooled, 300);
+    CHECK_EQ_INT(t_stats(h, "t").spooled, 300);
     CHECK_EQ_INT(llmbill_close(h), LLMBILL_ETIMEDOUT);
     {
         char *dl = t_read(in_dir("deadletter/t.deadletter.jsonl"));
@@ -92,16 +82,16 @@ static void survives_a_restart(void)
     snprintf(sinks, sizeof sinks, "callbacks = t\n[t]\nplugin = testsink\noutput = %s\n"
              "id_space = 1000\nper_thread = 1000\n", in_dir("s1.out"));
     h = open_spool("s1", "", sinks);
-    CHECK_EQ_INT(stats(h, "t").spooled, 300);
+    CHECK_EQ_INT(t_stats(h, "t").spooled, 300);
     record_ids(h, 300, 50);
     CHECK_EQ_INT(llmbill_flush(h, 10000), 0);
-    CHECK_EQ_INT(stats(h, "t").spooled, 0);
+    CHECK_EQ_INT(t_stats(h, "t").spooled, 0);
     CHECK_EQ_INT(llmbill_close(h), 0);
     CHECK_EQ_INT(count_in(in_dir("s1.out"), "received="), 350);
     CHECK_EQ_INT(count_in(in_dir("s1.out"), "dups="), 0);
     /* and a third start has nothing left to send */
     h = open_spool("s1", "", sinks);
-    CHECK_EQ_INT(stats(h, "t").spooled, 0);
+    CHECK_EQ_INT(t_stats(h, "t").spooled, 0);
     CHECK_EQ_INT(llmbill_close(h), 0);
     CHECK_EQ_INT(count_in(in_dir("s1.out"), "received="), 0);
 }
@@ -119,8 +109,8 @@ static void two_sinks_two_paces(void)
     h = open_spool("s2", "", sinks);
     record_ids(h, 0, 100);
     usleep(300 * 1000);
-    CHECK_EQ_INT(stats(h, "fast").spooled, 0);
-    CHECK(stats(h, "slow").spooled > 50);
+    CHECK_EQ_INT(t_stats(h, "fast").spooled, 0);
+    CHECK(t_stats(h, "slow").spooled > 50);
     llmbill_close(h); /* the slow sink is left behind */
     fast1 = count_in(in_dir("fast1"), "received=");
     slow1 = count_in(in_dir("slow1"), "received=");
@@ -165,7 +155,7 @@ static void torn_and_corrupt_segments(void)
     h = open_spool("s3", "", sinks);
     record_ids(h, 10, 5);
     CHECK_EQ_INT(llmbill_flush(h, 10000), 0);
-    CHECK_EQ_INT(stats(h, NULL).spool_corrupt, 1);
+    CHECK_EQ_INT(t_stats(h, NULL).spool_corrupt, 1);
     llmbill_close(h);
     CHECK_EQ_INT(count_in(in_dir("s3.out"), "received="), 14); /* 15 less the corrupt one */
     CHECK_EQ_INT(count_in(in_dir("s3.out"), "dups="), 0);
@@ -195,7 +185,7 @@ static void full_disk(void)
         n++;
     CHECK_EQ_INT(rc, LLMBILL_EFULL);
     CHECK(n > 100 && n < 400);
-    CHECK(stats(h, NULL).rejected_full >= 1);
+    CHECK(t_stats(h, NULL).rejected_full >= 1);
     unlink(in_dir("block"));
     CHECK_EQ_INT(llmbill_flush(h, 10000), 0);
     usleep(400 * 1000); /* the journal thread deletes finished segments */

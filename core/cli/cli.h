@@ -12,8 +12,9 @@ struct cli {
     int verbose;
 };
 
-/* Opens the configured handle; prints the reason and returns NULL on error. */
-llmbill *cli_open(const struct cli *c);
+/* Opens the configured handle (flags: LLMBILL_OPEN_*); prints the reason and
+ * returns NULL on error. */
+llmbill *cli_open(const struct cli *c, uint32_t flags);
 /* Parses a non-negative integer option value; prints an error and returns -1. */
 int cli_u64(const char *opt, const char *v, uint64_t *out);
 /* Prints one line per sink with its counters; returns the number of sinks

@@ -30,7 +30,7 @@ int cmd_check(struct cli *c, int argc, char **argv)
             return opt == 'h' ? 0 : 2;
         }
     }
-    h = cli_open(c);
+    h = cli_open(c, 0);
     if (h == NULL) {
         fprintf(stdout, "%s: FAILED\n", c->config);
         return 1;

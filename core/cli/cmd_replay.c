@@ -140,7 +140,7 @@ int cmd_replay(struct cli *c, int argc, char **argv)
         fprintf(stderr, "llmbill: replay: cannot open %s: %s\n", path, strerror(errno));
         return 1;
     }
-    if ((h = cli_open(c)) == NULL) {
+    if ((h = cli_open(c, 0)) == NULL) {
         if (in != stdin)
             fclose(in);
         return 1;

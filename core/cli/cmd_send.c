@@ -134,7 +134,7 @@ int cmd_send(struct cli *c, int argc, char **argv)
         fprintf(stderr, "llmbill: invalid event: %s\n", err);
         return 2;
     }
-    if ((h = cli_open(c)) == NULL)
+    if ((h = cli_open(c, 0)) == NULL)
         return 1;
     rc = llmbill_record_id(h, &u, id, sizeof id);
     if (rc != 0) {

@@ -17,26 +17,6 @@ static void spool_usage(FILE *f)
         "        when nothing is left (default timeout: 600000 ms).\n");
 }
 
-static llmbill *open_spool(const struct cli *c, uint32_t flags)
-{
-    char err[1024] = "";
-    struct llmbill_open_opts o;
-    llmbill *h = NULL;
-    int rc;
-
-    memset(&o, 0, sizeof o);
-    o.struct_size = sizeof o;
-    o.flags = flags;
-    o.errbuf = err;
-    o.errbuf_len = sizeof err;
-    rc = llmbill_open(&h, c->config, &o);
-    if (rc != 0) {
-        fprintf(stderr, "llmbill: %s\n", err[0] ? err : llmbill_strerror(rc));
-        return NULL;
-    }
-    return h;
-}
-
 /* Prints the backlog per sink; returns the total. */
 static uint64_t print_backlog(llmbill *h)
 {
@@ -89,13 +69,13 @@ int cmd_spool(struct cli *c, int argc, char **argv)
     }
     what = argv[optind];
     if (strcmp(what, "status") == 0) {
-        if ((h = open_spool(c, LLMBILL_OPEN_PAUSED)) == NULL)
+        if ((h = cli_open(c, LLMBILL_OPEN_PAUSED)) == NULL)
             return 1;
         print_backlog(h);
         llmbill_close(h);
         return 0;
     }
-    if ((h = open_spool(c, 0)) == NULL)
+    if ((h = cli_open(c, 0)) == NULL)
         return 1;
     rc = llmbill_flush(h, (int)(timeout > 2000000000 ? 2000000000 : timeout));
     printf("spool drain: %s\n", rc == 0 ? "done" : "timed out");

@@ -14,7 +14,7 @@ static void log_to_stderr(void *ud, int level, const char *msg)
     fprintf(stderr, "llmbill: %s: %s\n", names[level < 0 || level > 3 ? 0 : level], msg);
 }
 
-llmbill *cli_open(const struct cli *c)
+llmbill *cli_open(const struct cli *c, uint32_t flags)
 {
     char err[1024] = "";
     struct llmbill_open_opts o;
@@ -23,6 +23,7 @@ llmbill *cli_open(const struct cli *c)
 
     memset(&o, 0, sizeof o);
     o.struct_size = sizeof o;
+    o.flags = flags;
     o.log_cb = log_to_stderr;
     o.errbuf = err;
     o.errbuf_len = sizeof err;
