@@ -349,8 +349,10 @@ static int deliver(struct lb_sink *s, struct batch *b)
         if (atomic_load(&h->aborting)) {
             if (h->journal != NULL) {
                 /* they stay in the journal, due at the next start */
-                lb_log(&h->log, LLMBILL_LOG_WARN, "sink %s: %zu event(s) undelivered at shutdown "
-                       "stay in the journal", s->name, b->n);
+                if (!s->abort_logged)
+                    lb_log(&h->log, LLMBILL_LOG_WARN, "sink %s: undelivered events stay in the "
+                           "journal for the next start", s->name);
+                s->abort_logged = 1;
                 left = 1;
                 break;
             }

@@ -209,6 +209,7 @@ struct lb_sink {
      * ack_start were finished in an earlier run */
     atomic_uint_fast64_t ack_seq;
     uint64_t ack_start;
+    int abort_logged;           /* worker thread only */
 
     /* stats */
     atomic_uint_fast64_t st_skipped, st_delivered, st_retried, st_dead;
