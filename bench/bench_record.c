@@ -3,6 +3,8 @@
  * Run: cmake --build build --target bench */
 #define _GNU_SOURCE
 #include <pthread.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -216,6 +218,54 @@ static void pricing(const char *table)
     llmbill_prices_free(p);
 }
 
+/* Opening a spool with a backlog of n events (the sink is never started):
+ * the time should not grow with n. */
+static void startup(const char *plugin_dir, long n)
+{
+    char ini[1024], err[512];
+    struct llmbill_open_opts o;
+    struct llmbill_usage u = LLMBILL_USAGE_INIT;
+    llmbill *h;
+    double t0;
+
+    if (system("rm -rf /var/tmp/llmbill-bench-startup") != 0)
+        return;
+    snprintf(ini, sizeof ini, "[llmbill]\nplugin_dir = %s\ncallbacks = a\n"
+             "spool_dir = /var/tmp/llmbill-bench-startup\nsegment_bytes = 4194304\n"
+             "spool_max_bytes = 8000000000\n[a]\nplugin = noop\n", plugin_dir);
+    memset(&o, 0, sizeof o);
+    o.struct_size = sizeof o;
+    o.flags = LLMBILL_OPEN_PAUSED;
+    o.errbuf = err;
+    o.errbuf_len = sizeof err;
+    if (llmbill_open_string(&h, ini, &o) != 0) {
+        fprintf(stderr, "%s\n", err);
+        return;
+    }
+    u.customer_id = "cust_1234";
+    u.model = "gpt-4o-mini";
+    u.input_tokens = 1200;
+    u.output_tokens = 250;
+    for (long i = 0; i < n; i++)
+        llmbill_record(h, &u);
+    llmbill_close(h);
+    /* measured in a fresh process, so both runs start from the same memory state */
+    fflush(stdout);
+    if (fork() == 0) {
+        t0 = now_s();
+        if (llmbill_open_string(&h, ini, &o) != 0)
+            _exit(1);
+        printf("journal startup with a backlog of %ld events: %.1f ms (most of it: touching "
+               "the in-memory queue)\n", n, (now_s() - t0) * 1e3);
+        llmbill_close(h);
+        fflush(stdout);
+        _exit(0);
+    }
+    wait(NULL);
+    if (system("rm -rf /var/tmp/llmbill-bench-startup") != 0)
+        return;
+}
+
 int main(int argc, char **argv)
 {
     const char *plugin_dir = argc > 1 ? argv[1] : "bench";
@@ -233,6 +283,8 @@ int main(int argc, char **argv)
     latency(plugin_dir, 4, 250000);
     journal_mode = "fsync";
     latency(plugin_dir, 1, 1000000);
+    startup(plugin_dir, 1000);
+    startup(plugin_dir, 1000000);
     system("rm -rf /var/tmp/llmbill-bench-spool");
     return 0;
 }
