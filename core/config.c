@@ -47,7 +47,9 @@ static char *read_line(char *str, int num, void *stream)
     while (content > 0 && (start[content - 1] == '\n' || start[content - 1] == '\r'))
         content--;
     rd->line++;
-    if (num < 4 || content + 3 > (size_t)num) {
+    /* inih's buffer holds num bytes: the whole line, its terminators and a NUL
+     * must fit (a line of stray \r's counts too) */
+    if (num < 4 || content + 3 > (size_t)num || n + 1 > (size_t)num) {
         rd->too_long = rd->line;
         return NULL;
     }

@@ -54,6 +54,15 @@ static void syntax_errors(void)
     snprintf(longline, sizeof longline, "[llmbill]\n" P "callbacks = testsink\n[testsink]\n"
              "output = /tmp/%0400d\n", 7);
     expect_file_error(longline, LLMBILL_ECONFIG, "x.ini:5: line too long (at most");
+    /* a line of stray carriage returns overflowed inih's buffer once (found by the fuzzer) */
+    {
+        char cr[400];
+
+        memset(cr, '\r', sizeof cr - 1);
+        memcpy(cr, "[llmbill]\nk = v", 15);
+        cr[sizeof cr - 1] = '\0';
+        expect_file_error(cr, LLMBILL_ECONFIG, "x.ini:2: line too long");
+    }
     expect_file_error("; nothing\n", LLMBILL_ECONFIG, "x.ini: no [llmbill] section");
     expect_file_error("[llmbill]\nqueue_max = 100\n", LLMBILL_ECONFIG,
                       "[llmbill] callbacks: no sink listed");
