@@ -219,12 +219,7 @@ int llmbill_get_stats(llmbill *h, const char *instance, struct llmbill_stats *ou
         st.rejected_invalid = atomic_load(&h->rejected_invalid);
         st.unpriced = atomic_load(&h->unpriced);
         if (h->journal != NULL) {
-            uint64_t min_ack = UINT64_MAX;
-
-            for (size_t i = 0; i < h->nsinks; i++)
-                if (atomic_load(&h->sinks[i].ack_seq) < min_ack)
-                    min_ack = atomic_load(&h->sinks[i].ack_seq);
-            st.spooled = atomic_load(&h->journal->written) - min_ack;
+            st.spooled = atomic_load(&h->journal->written) - lb_journal_min_ack(h);
             st.spool_corrupt = atomic_load(&h->journal->corrupt);
         }
     }

@@ -88,44 +88,52 @@ void lb_jdoc_free(struct lb_jdoc *d)
             return LLMBILL_EINVAL;                                          \
     } while (0)
 
-/* OpenAI Chat Completions: usage.prompt_tokens (cached included),
- * usage.completion_tokens (reasoning included). */
-int lb_extract_openai_chat(const struct lb_jdoc *d, int obj, struct llmbill_extracted *x,
-                           char *err, size_t errlen)
+/* Where an OpenAI API keeps its counts. */
+struct openai_keys {
+    const char *created, *input, *output, *cached, *reasoning;
+};
+
+/* Chat Completions: prompt_tokens (cached included), completion_tokens
+ * (reasoning included). */
+static const struct openai_keys chat_keys = {
+    "created", "prompt_tokens", "completion_tokens", "prompt_tokens_details.cached_tokens",
+    "completion_tokens_details.reasoning_tokens"
+};
+
+/* Responses: input_tokens and output_tokens, with the same inclusions. */
+static const struct openai_keys responses_keys = {
+    "created_at", "input_tokens", "output_tokens", "input_tokens_details.cached_tokens",
+    "output_tokens_details.reasoning_tokens"
+};
+
+static int extract_openai(const struct lb_jdoc *d, int obj, const struct openai_keys *k,
+                          struct llmbill_extracted *x, char *err, size_t errlen)
 {
     int u = lb_json_get(d->js, d->t, d->n, obj, "usage");
 
     copy_str(d, obj, "model", x->model, sizeof x->model);
     copy_str(d, obj, "id", x->request_id, sizeof x->request_id);
-    created(d, obj, "created", x);
+    created(d, obj, k->created, x);
     if (u < 0 || d->t[u].type != JSMN_OBJECT)
         return 1; /* no usage in this body or chunk */
     obj = u;
-    COUNT("prompt_tokens", x->input_tokens);
-    COUNT("completion_tokens", x->output_tokens);
-    COUNT("prompt_tokens_details.cached_tokens", x->cached_input_tokens);
-    COUNT("completion_tokens_details.reasoning_tokens", x->reasoning_tokens);
+    COUNT(k->input, x->input_tokens);
+    COUNT(k->output, x->output_tokens);
+    COUNT(k->cached, x->cached_input_tokens);
+    COUNT(k->reasoning, x->reasoning_tokens);
     return 0;
 }
 
-/* OpenAI Responses: usage.input_tokens, usage.output_tokens, with
- * input_tokens_details.cached_tokens and output_tokens_details.reasoning_tokens. */
+int lb_extract_openai_chat(const struct lb_jdoc *d, int obj, struct llmbill_extracted *x,
+                           char *err, size_t errlen)
+{
+    return extract_openai(d, obj, &chat_keys, x, err, errlen);
+}
+
 int lb_extract_openai_responses(const struct lb_jdoc *d, int obj, struct llmbill_extracted *x,
                                 char *err, size_t errlen)
 {
-    int u = lb_json_get(d->js, d->t, d->n, obj, "usage");
-
-    copy_str(d, obj, "model", x->model, sizeof x->model);
-    copy_str(d, obj, "id", x->request_id, sizeof x->request_id);
-    created(d, obj, "created_at", x);
-    if (u < 0 || d->t[u].type != JSMN_OBJECT)
-        return 1;
-    obj = u;
-    COUNT("input_tokens", x->input_tokens);
-    COUNT("output_tokens", x->output_tokens);
-    COUNT("input_tokens_details.cached_tokens", x->cached_input_tokens);
-    COUNT("output_tokens_details.reasoning_tokens", x->reasoning_tokens);
-    return 0;
+    return extract_openai(d, obj, &responses_keys, x, err, errlen);
 }
 
 /* Anthropic: usage.input_tokens excludes cache reads and writes, which come
@@ -140,6 +148,18 @@ int lb_extract_anthropic_usage(const struct lb_jdoc *d, int obj, struct lb_anthr
     COUNT("cache_creation.ephemeral_1h_input_tokens", a->cache_write_1h);
     COUNT("output_tokens", a->output);
     return 0;
+}
+
+int lb_extract_anthropic_message(const struct lb_jdoc *d, int obj, struct lb_anthropic *a,
+                                 struct llmbill_extracted *x, char *err, size_t errlen)
+{
+    int u = lb_json_get(d->js, d->t, d->n, obj, "usage");
+
+    copy_str(d, obj, "model", x->model, sizeof x->model);
+    copy_str(d, obj, "id", x->request_id, sizeof x->request_id);
+    if (u < 0 || d->t[u].type != JSMN_OBJECT)
+        return 1;
+    return lb_extract_anthropic_usage(d, u, a, err, errlen);
 }
 
 void lb_anthropic_finish(const struct lb_anthropic *a, struct llmbill_extracted *x)
@@ -213,12 +233,9 @@ static int extract_body(uint32_t shape, const char *body, size_t len, struct llm
         return rc;
     if (shape == LLMBILL_SHAPE_ANTHROPIC) {
         struct lb_anthropic a;
-        int u = lb_json_get(body, d.t, d.n, 0, "usage");
 
         memset(&a, 0, sizeof a);
-        copy_str(&d, 0, "model", x->model, sizeof x->model);
-        copy_str(&d, 0, "id", x->request_id, sizeof x->request_id);
-        rc = u < 0 || d.t[u].type != JSMN_OBJECT ? 1 : lb_extract_anthropic_usage(&d, u, &a, err, errlen);
+        rc = lb_extract_anthropic_message(&d, 0, &a, x, err, errlen);
         lb_anthropic_finish(&a, x);
     } else if (shape == LLMBILL_SHAPE_GEMINI) {
         rc = lb_extract_gemini(&d, 0, x, err, errlen);

@@ -27,6 +27,10 @@ int lb_extract_openai_responses(const struct lb_jdoc *d, int obj, struct llmbill
                                 char *err, size_t errlen);
 int lb_extract_anthropic_usage(const struct lb_jdoc *d, int obj, struct lb_anthropic *a, char *err,
                                size_t errlen);
+/* A Messages object (a body, or a stream's message_start.message): model,
+ * id and its usage. */
+int lb_extract_anthropic_message(const struct lb_jdoc *d, int obj, struct lb_anthropic *a,
+                                 struct llmbill_extracted *x, char *err, size_t errlen);
 void lb_anthropic_finish(const struct lb_anthropic *a, struct llmbill_extracted *x);
 int lb_extract_gemini(const struct lb_jdoc *d, int obj, struct llmbill_extracted *x, char *err,
                       size_t errlen);

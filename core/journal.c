@@ -235,7 +235,7 @@ static int open_segment(struct lb_journal *j, uint64_t first)
 int lb_journal_open(struct llmbill *h, char *err, size_t errlen)
 {
     struct lb_journal *j = h->journal;
-    uint64_t *segs, min_ack = UINT64_MAX;
+    uint64_t *segs;
     size_t n;
 
     if (lb_mkdirs(j->dir) != 0) {
@@ -304,11 +304,9 @@ int lb_journal_open(struct llmbill *h, char *err, size_t errlen)
             a = j->next_seq - 1;
         atomic_store(&h->sinks[i].ack_seq, a);
         h->sinks[i].ack_start = a;
-        if (a < min_ack)
-            min_ack = a;
     }
-    j->start_seq = min_ack == UINT64_MAX ? j->next_seq - 1 : min_ack;
     atomic_store(&j->written, j->next_seq - 1);
+    j->start_seq = lb_journal_min_ack(h);
     atomic_store(&j->enqueued, j->start_seq);
     atomic_store(&j->w_seg, j->seg_first);
     atomic_store(&j->w_end, j->seg_size);
@@ -430,12 +428,9 @@ static void feed(struct llmbill *h, char *payload, uint32_t len, uint64_t seq)
     }
 }
 
-/* Deletes segments every sink is past (not the one being written). */
-static void clean(struct llmbill *h)
+uint64_t lb_journal_min_ack(struct llmbill *h)
 {
-    struct lb_journal *j = h->journal;
-    uint64_t min_ack = UINT64_MAX, *segs, current;
-    size_t n;
+    uint64_t min_ack = UINT64_MAX;
 
     for (size_t i = 0; i < h->nsinks; i++) {
         uint64_t a = atomic_load(&h->sinks[i].ack_seq);
@@ -443,6 +438,16 @@ static void clean(struct llmbill *h)
         if (a < min_ack)
             min_ack = a;
     }
+    return min_ack == UINT64_MAX ? atomic_load(&h->journal->written) : min_ack;
+}
+
+/* Deletes segments every sink is past (not the one being written). */
+static void clean(struct llmbill *h)
+{
+    struct lb_journal *j = h->journal;
+    uint64_t min_ack = lb_journal_min_ack(h), *segs, current;
+    size_t n;
+
     pthread_mutex_lock(&j->mu);
     current = j->seg_first;
     pthread_mutex_unlock(&j->mu);

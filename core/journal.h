@@ -69,6 +69,8 @@ void lb_journal_stop(struct llmbill *h);
 void lb_journal_close_writes(struct lb_journal *j);
 /* Records that sink s finished every seq <= seq (writes its ack file). */
 void lb_journal_ack(struct llmbill *h, struct lb_sink *s, uint64_t seq);
+/* The smallest position any sink has finished (the journal head without sinks). */
+uint64_t lb_journal_min_ack(struct llmbill *h);
 void lb_journal_free(struct lb_journal *j);
 uint32_t lb_crc32c(uint32_t crc, const void *data, size_t n);
 

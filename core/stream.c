@@ -95,17 +95,7 @@ static int on_event(llmbill_stream *s, char *err, size_t errlen)
                     d.js + d.t[0].start);
             rc = LLMBILL_EINVAL;
         } else if (m >= 0 && d.t[m].type == JSMN_OBJECT) {   /* message_start */
-            int v = lb_json_get(d.js, d.t, d.n, m, "model"), id = lb_json_get(d.js, d.t, d.n, m, "id");
-            int u = lb_json_get(d.js, d.t, d.n, m, "usage");
-
-            if (v >= 0 && d.t[v].type == JSMN_STRING)
-                snprintf(s->x.model, sizeof s->x.model, "%.*s", d.t[v].end - d.t[v].start,
-                         d.js + d.t[v].start);
-            if (id >= 0 && d.t[id].type == JSMN_STRING)
-                snprintf(s->x.request_id, sizeof s->x.request_id, "%.*s",
-                         d.t[id].end - d.t[id].start, d.js + d.t[id].start);
-            if (u >= 0 && d.t[u].type == JSMN_OBJECT)
-                rc = lb_extract_anthropic_usage(&d, u, &s->a, err, errlen);
+            rc = lb_extract_anthropic_message(&d, m, &s->a, &s->x, err, errlen);
         } else {                                             /* message_delta */
             int u = lb_json_get(d.js, d.t, d.n, 0, "usage");
 
