@@ -74,6 +74,17 @@ static inline const char *t_tmpdir(void)
     return dir;
 }
 
+/* dir/name in one of 8 rotating static buffers (so a few can be used at once). */
+static inline const char *t_path(const char *dir, const char *name)
+{
+    static char p[8][512];
+    static int k;
+
+    k = (k + 1) % 8;
+    snprintf(p[k], sizeof p[k], "%s/%s", dir, name);
+    return p[k];
+}
+
 static inline void t_write(const char *path, const char *text)
 {
     FILE *f = fopen(path, "w");

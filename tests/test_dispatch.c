@@ -26,22 +26,12 @@ static llmbill *open_ok(const char *fmt, ...)
     return h;
 }
 
-static char *path_in(const char *name)
-{
-    static char p[8][512];
-    static int k;
-
-    k = (k + 1) % 8;
-    snprintf(p[k], sizeof p[k], "%s/%s", dir, name);
-    return p[k];
-}
-
 #define HEAD "[llmbill]\nplugin_dir = " TEST_PLUGIN_DIR "\nlinger_ms = 5\n"
 
 static void record_flush_close(void)
 {
     llmbill *h = open_ok(HEAD "callbacks = t\nbatch_size = 64\n[t]\nplugin = testsink\n"
-                         "output = %s\n", path_in("rfc.txt"));
+                         "output = %s\n", t_path(dir, "rfc.txt"));
     char id[64];
     char *s;
 
@@ -72,7 +62,7 @@ static void record_flush_close(void)
         CHECK_EQ_INT(llmbill_record(h, &u), 0);
     }
     CHECK_EQ_INT(llmbill_close(h), 0);
-    s = t_read(path_in("rfc.txt"));
+    s = t_read(t_path(dir, "rfc.txt"));
     CHECK_CONTAINS(s, "received=1250 unique=0"); /* no id_space: ids not tracked */
     CHECK_CONTAINS(s, "max_batch=64 ");
     free(s);
@@ -148,7 +138,7 @@ static void retry_backoff(void)
 {
     llmbill *h = open_ok(HEAD "callbacks = t\nretry_base_ms = 20\nretry_max_ms = 40\n"
                          "[t]\nplugin = testsink\nfail_times = 3\nattempts_log = %s\n",
-                         path_in("attempts.txt"));
+                         t_path(dir, "attempts.txt"));
     struct llmbill_usage u = t_usage("acme", NULL);
     char *log;
     unsigned at[8];
@@ -163,7 +153,7 @@ static void retry_backoff(void)
     CHECK_EQ_INT(t_stats(h, "t").delivered, 4);
     CHECK_EQ_INT(t_stats(h, "t").retried, 12);
     llmbill_close(h);
-    log = t_read(path_in("attempts.txt"));
+    log = t_read(t_path(dir, "attempts.txt"));
     for (p = log; k < 8 && sscanf(p, "%u %zu %lld", &at[k], &n[k], &ms[k]) == 3; k++)
         p = strchr(p, '\n') + 1;
     CHECK_EQ_INT(k, 4);
@@ -216,7 +206,7 @@ static void dead_letters(void)
         CHECK_EQ_INT(st.pending, 0);
     }
     llmbill_close(h);
-    file = t_read(path_in("dl/t.deadletter.jsonl"));
+    file = t_read(t_path(dir, "dl/t.deadletter.jsonl"));
     for (line = strtok_r(file, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
         struct llmbill_usage u;
         struct llmbill_kv kv[4];
@@ -249,8 +239,8 @@ static void retry_limit_and_errors(void)
     CHECK_EQ_INT(t_stats(h, "e").dead_lettered, 1);
     CHECK_EQ_INT(t_stats(h, "e").retried, 0);
     llmbill_close(h);
-    r = t_read(path_in("dl2/r.deadletter.jsonl"));
-    e = t_read(path_in("dl2/e.deadletter.jsonl"));
+    r = t_read(t_path(dir, "dl2/r.deadletter.jsonl"));
+    e = t_read(t_path(dir, "dl2/e.deadletter.jsonl"));
     CHECK_CONTAINS(r, "\"event_id\":\"limit-1\"");
     CHECK_CONTAINS(r, "\"reason\":\"retry limit (2) reached; last error: always retry\",\"attempts\":3");
     CHECK_CONTAINS(e, "\"reason\":\"always error\",\"attempts\":1");
@@ -262,7 +252,7 @@ static void retry_limit_and_errors(void)
 
 static void overflow_error(void)
 {
-    const char *block = path_in("block");
+    const char *block = t_path(dir, "block");
     llmbill *h;
     struct llmbill_usage u = t_usage("acme", NULL);
     int accepted = 0, rc;
@@ -293,7 +283,7 @@ static void *unblock_later(void *arg)
 
 static void overflow_block(void)
 {
-    const char *block = path_in("block2");
+    const char *block = t_path(dir, "block2");
     llmbill *h;
     struct llmbill_usage u = t_usage("acme", NULL);
     long long t0;
@@ -333,7 +323,7 @@ static void close_timeout_dead_letters(void)
     t0 = t_mono_ms();
     CHECK_EQ_INT(llmbill_close(h), LLMBILL_ETIMEDOUT);
     CHECK(t_mono_ms() - t0 < 3000);
-    s = t_read(path_in("dl3/t.deadletter.jsonl"));
+    s = t_read(t_path(dir, "dl3/t.deadletter.jsonl"));
     CHECK_EQ_INT(t_count_lines(s), 5);
     CHECK_CONTAINS(s, "undelivered at shutdown");
     free(s);
@@ -427,7 +417,7 @@ static void recursion_is_refused(void)
 static void large_events_wrap_the_ring(void)
 {
     llmbill *h = open_ok(HEAD "callbacks = t\nqueue_max = 16\n[t]\nplugin = testsink\n"
-                         "output = %s\n", path_in("large.txt"));
+                         "output = %s\n", t_path(dir, "large.txt"));
     static char big[LLMBILL_METADATA_VALUE_MAX + 1];
     struct llmbill_kv kv[2] = { { "a", big }, { "b", "small" } };
     char *s;
@@ -450,7 +440,7 @@ static void large_events_wrap_the_ring(void)
     CHECK_EQ_INT(t_stats(h, "t").delivered, 400);
     big[10] = '\0'; /* the core copied it: changing ours changes nothing queued */
     llmbill_close(h);
-    s = t_read(path_in("large.txt"));
+    s = t_read(t_path(dir, "large.txt"));
     CHECK_CONTAINS(s, "received=400 ");
     free(s);
     CHECK_EQ_INT(accepted, 400);

@@ -51,16 +51,6 @@ static long count_in(const char *file, const char *key)
     return v;
 }
 
-static char *in_dir(const char *name)
-{
-    static char p[4][512];
-    static int k;
-
-    k = (k + 1) % 4;
-    snprintf(p[k], sizeof p[k], "%s/%s", dir, name);
-    return p[k];
-}
-
 static void survives_a_restart(void)
 {
     char sinks[512];
@@ -73,27 +63,27 @@ static void survives_a_restart(void)
     CHECK_EQ_INT(t_stats(h, "t").spooled, 300);
     CHECK_EQ_INT(llmbill_close(h), LLMBILL_ETIMEDOUT);
     {
-        char *dl = t_read(in_dir("deadletter/t.deadletter.jsonl"));
+        char *dl = t_read(t_path(dir, "deadletter/t.deadletter.jsonl"));
 
         CHECK_EQ_INT(t_count_lines(dl), 0); /* kept in the journal, not dead-lettered */
         free(dl);
     }
     /* next start, the sink is up: every event once */
     snprintf(sinks, sizeof sinks, "callbacks = t\n[t]\nplugin = testsink\noutput = %s\n"
-             "id_space = 1000\nper_thread = 1000\n", in_dir("s1.out"));
+             "id_space = 1000\nper_thread = 1000\n", t_path(dir, "s1.out"));
     h = open_spool("s1", "", sinks);
     CHECK_EQ_INT(t_stats(h, "t").spooled, 300);
     record_ids(h, 300, 50);
     CHECK_EQ_INT(llmbill_flush(h, 10000), 0);
     CHECK_EQ_INT(t_stats(h, "t").spooled, 0);
     CHECK_EQ_INT(llmbill_close(h), 0);
-    CHECK_EQ_INT(count_in(in_dir("s1.out"), "received="), 350);
-    CHECK_EQ_INT(count_in(in_dir("s1.out"), "dups="), 0);
+    CHECK_EQ_INT(count_in(t_path(dir, "s1.out"), "received="), 350);
+    CHECK_EQ_INT(count_in(t_path(dir, "s1.out"), "dups="), 0);
     /* and a third start has nothing left to send */
     h = open_spool("s1", "", sinks);
     CHECK_EQ_INT(t_stats(h, "t").spooled, 0);
     CHECK_EQ_INT(llmbill_close(h), 0);
-    CHECK_EQ_INT(count_in(in_dir("s1.out"), "received="), 0);
+    CHECK_EQ_INT(count_in(t_path(dir, "s1.out"), "received="), 0);
 }
 
 static void two_sinks_two_paces(void)
@@ -105,27 +95,27 @@ static void two_sinks_two_paces(void)
     snprintf(sinks, sizeof sinks, "callbacks = fast, slow\n"
              "[fast]\nplugin = testsink\noutput = %s\nid_space = 1000\nper_thread = 1000\n"
              "[slow]\nplugin = testsink\nbatch_size = 1\nsleep_ms = 20\noutput = %s\n"
-             "id_space = 1000\nper_thread = 1000\n", in_dir("fast1"), in_dir("slow1"));
+             "id_space = 1000\nper_thread = 1000\n", t_path(dir, "fast1"), t_path(dir, "slow1"));
     h = open_spool("s2", "", sinks);
     record_ids(h, 0, 100);
     usleep(300 * 1000);
     CHECK_EQ_INT(t_stats(h, "fast").spooled, 0);
     CHECK(t_stats(h, "slow").spooled > 50);
     llmbill_close(h); /* the slow sink is left behind */
-    fast1 = count_in(in_dir("fast1"), "received=");
-    slow1 = count_in(in_dir("slow1"), "received=");
+    fast1 = count_in(t_path(dir, "fast1"), "received=");
+    slow1 = count_in(t_path(dir, "slow1"), "received=");
     CHECK_EQ_INT(fast1, 100);
     CHECK(slow1 < 100);
     snprintf(sinks, sizeof sinks, "callbacks = fast, slow\n"
              "[fast]\nplugin = testsink\noutput = %s\nid_space = 1000\nper_thread = 1000\n"
              "[slow]\nplugin = testsink\noutput = %s\nid_space = 1000\nper_thread = 1000\n",
-             in_dir("fast2"), in_dir("slow2"));
+             t_path(dir, "fast2"), t_path(dir, "slow2"));
     h = open_spool("s2", "", sinks);
     CHECK_EQ_INT(llmbill_flush(h, 10000), 0);
     llmbill_close(h);
     /* the fast sink got nothing twice; the slow one resumed where it was */
-    CHECK_EQ_INT(count_in(in_dir("fast2"), "received="), 0);
-    CHECK_EQ_INT(count_in(in_dir("slow2"), "received="), 100 - slow1);
+    CHECK_EQ_INT(count_in(t_path(dir, "fast2"), "received="), 0);
+    CHECK_EQ_INT(count_in(t_path(dir, "slow2"), "received="), 100 - slow1);
 }
 
 /* Appends bytes to the newest segment of a spool. */
@@ -151,14 +141,14 @@ static void torn_and_corrupt_segments(void)
     damage("s3", "python3 -c \"import sys;b=bytearray(open('$f','rb').read());"
                  "i=b.find(b'\\\"t0-2\\\"');b[i+2]^=0x20;open('$f','wb').write(b)\"");
     snprintf(sinks, sizeof sinks, "callbacks = t\n[t]\nplugin = testsink\noutput = %s\n"
-             "id_space = 100\nper_thread = 100\n", in_dir("s3.out"));
+             "id_space = 100\nper_thread = 100\n", t_path(dir, "s3.out"));
     h = open_spool("s3", "", sinks);
     record_ids(h, 10, 5);
     CHECK_EQ_INT(llmbill_flush(h, 10000), 0);
     CHECK_EQ_INT(t_stats(h, NULL).spool_corrupt, 1);
     llmbill_close(h);
-    CHECK_EQ_INT(count_in(in_dir("s3.out"), "received="), 14); /* 15 less the corrupt one */
-    CHECK_EQ_INT(count_in(in_dir("s3.out"), "dups="), 0);
+    CHECK_EQ_INT(count_in(t_path(dir, "s3.out"), "received="), 14); /* 15 less the corrupt one */
+    CHECK_EQ_INT(count_in(t_path(dir, "s3.out"), "dups="), 0);
 }
 
 static void *unblock_later(void *path)
@@ -178,15 +168,15 @@ static void full_disk(void)
 
     /* the configured cap: an error the caller sees, then room again */
     snprintf(sinks, sizeof sinks, "callbacks = t\n[t]\nplugin = testsink\nblock_file = %s\n",
-             in_dir("block"));
-    t_write(in_dir("block"), "x");
+             t_path(dir, "block"));
+    t_write(t_path(dir, "block"), "x");
     h = open_spool("s4", "spool_max_bytes = 65536\nsegment_bytes = 8192\n", sinks);
     while ((rc = llmbill_record(h, &u)) == 0)
         n++;
     CHECK_EQ_INT(rc, LLMBILL_EFULL);
     CHECK(n > 100 && n < 400);
     CHECK(t_stats(h, NULL).rejected_full >= 1);
-    unlink(in_dir("block"));
+    unlink(t_path(dir, "block"));
     CHECK_EQ_INT(llmbill_flush(h, 10000), 0);
     usleep(400 * 1000); /* the journal thread deletes finished segments */
     CHECK_EQ_INT(llmbill_record(h, &u), 0);
@@ -205,14 +195,14 @@ static void full_disk(void)
     CHECK_EQ_INT(llmbill_flush(h, 10000), 0);
     llmbill_close(h);
     /* spool_full = block: the record waits for room instead */
-    t_write(in_dir("block"), "x");
+    t_write(t_path(dir, "block"), "x");
     h = open_spool("s4b", "spool_max_bytes = 65536\nsegment_bytes = 8192\nspool_full = block\n"
                    "overflow_block_ms = 5000\n", sinks);
     {
         pthread_t th;
         long long t0 = t_mono_ms(), slowest = 0;
 
-        pthread_create(&th, NULL, unblock_later, in_dir("block"));
+        pthread_create(&th, NULL, unblock_later, (void *)t_path(dir, "block"));
         /* three times what the spool holds: some calls wait, none fails */
         for (n = 0; n < 600 && (rc = llmbill_record(h, &u)) == 0; n++) {
             long long t1 = t_mono_ms();
@@ -270,13 +260,13 @@ static void kill_9_then_deliver_exactly_once(void)
     snprintf(ini, sizeof ini, "[llmbill]\nplugin_dir = %s\ncallbacks = lago\nlinger_ms = 5\n"
              "retry_base_ms = 10\nretry_max_ms = 20\nspool_dir = %s/s5\n[lago]\n"
              "api_base = http://127.0.0.1:1\napi_key = k\nevent_code = c\n", PLUGIN_DIR, dir);
-    t_write(in_dir("down.ini"), ini);
+    t_write(t_path(dir, "down.ini"), ini);
     for (int round = 0; round < 5; round++) {
         pid_t pid = fork();
 
         CHECK(pid >= 0);
         if (pid == 0)
-            child_records(in_dir("down.ini"), fd);
+            child_records(t_path(dir, "down.ini"), fd);
         {
             /* let the child get going (slow under sanitizers), then kill it at a random point */
             struct stat st;
