@@ -3,6 +3,7 @@
  * Run: cmake --build build --target bench */
 #define _GNU_SOURCE
 #include <pthread.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <stdio.h>
@@ -17,6 +18,7 @@
 #include "llmbill/price.h"
 
 static double ns_per_tick = 1.0;
+static uint64_t timer_ticks;    /* what two back-to-back reads of the clock measure */
 
 static uint64_t ticks(void)
 {
@@ -40,6 +42,13 @@ static double now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+static int cmp_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+    return x < y ? -1 : x > y;
+}
+
 static void calibrate(void)
 {
 #if defined(__x86_64__)
@@ -50,25 +59,36 @@ static void calibrate(void)
     nanosleep(&d, NULL);
     ns_per_tick = (now_s() - t0) * 1e9 / (double)(ticks() - k0);
 #endif
+    {
+        /* the timer's own cost, subtracted from every sample: the median
+         * of many empty measurements */
+        static uint32_t d0[100001];
+
+        for (int i = 0; i < 100001; i++) {
+            uint64_t a = ticks(), b = ticks();
+
+            d0[i] = (uint32_t)(b - a);
+        }
+        qsort(d0, 100001, sizeof d0[0], cmp_u32);
+        timer_ticks = d0[50000];
+    }
+    printf("timer: %.2f ns per tick; %.0f ns per empty measurement, subtracted from every "
+           "sample below\n", ns_per_tick, timer_ticks * ns_per_tick);
 }
 
-static int cmp_u32(const void *a, const void *b)
-{
-    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-
-    return x < y ? -1 : x > y;
-}
 
 struct job {
     llmbill *h;
     long n;
     uint32_t *lat;              /* ticks per accepted call */
     long full;
+    long faults, switches;      /* page faults and context switches while recording */
 };
 
 static void *recorder(void *arg)
 {
     struct job *j = arg;
+    struct rusage ru0, ru1;
     struct llmbill_usage u = LLMBILL_USAGE_INIT;
 
     u.customer_id = "cust_1234";
@@ -77,10 +97,11 @@ static void *recorder(void *arg)
     u.input_tokens = 1200;
     u.cached_input_tokens = 1000;
     u.output_tokens = 250;
+    getrusage(RUSAGE_THREAD, &ru0);
     for (long i = 0; i < j->n;) {
         uint64_t t0 = ticks();
         int rc = llmbill_record(j->h, &u);
-        uint64_t t1 = ticks();
+        uint64_t t1 = ticks(), d;
 
         if (rc == LLMBILL_EFULL) {
             j->full++;
@@ -90,8 +111,12 @@ static void *recorder(void *arg)
             fprintf(stderr, "record: %s\n", llmbill_strerror(rc));
             exit(1);
         }
-        j->lat[i++] = (uint32_t)(t1 - t0 > UINT32_MAX ? UINT32_MAX : t1 - t0);
+        d = t1 - t0 > timer_ticks ? t1 - t0 - timer_ticks : 0;
+        j->lat[i++] = (uint32_t)(d > UINT32_MAX ? UINT32_MAX : d);
     }
+    getrusage(RUSAGE_THREAD, &ru1);
+    j->faults = ru1.ru_minflt - ru0.ru_minflt + ru1.ru_majflt - ru0.ru_majflt;
+    j->switches = ru1.ru_nivcsw - ru0.ru_nivcsw + ru1.ru_nvcsw - ru0.ru_nvcsw;
     return NULL;
 }
 
@@ -112,8 +137,8 @@ static llmbill *open_bench(const char *plugin_dir, int sinks)
         snprintf(spool, sizeof spool, "spool_dir = /var/tmp/llmbill-bench-spool\ndurability = %s\n"
                  "spool_max_bytes = 8000000000\nsegment_bytes = 67108864\n", journal_mode);
     }
-    snprintf(ini, sizeof ini, "[llmbill]\nplugin_dir = %s\ncallbacks = %s\nqueue_max = 65536\n"
-             "batch_size = 1000\nlinger_ms = 1\n%s[a]\nplugin = noop\n%s",
+    /* the shipped defaults for the queue and batching */
+    snprintf(ini, sizeof ini, "[llmbill]\nplugin_dir = %s\ncallbacks = %s\n%s[a]\nplugin = noop\n%s",
              plugin_dir, sinks == 1 ? "a" : "a, b", spool, sinks == 1 ? "" : "[b]\nplugin = noop\n");
     memset(&o, 0, sizeof o);
     o.struct_size = sizeof o;
@@ -126,14 +151,21 @@ static llmbill *open_bench(const char *plugin_dir, int sinks)
     return h;
 }
 
-static void latency(const char *plugin_dir, int threads, long per_thread)
+/* Latency of llmbill_record() from `threads` threads; with cpu >= 0 the
+ * recording thread is pinned to that CPU (the sink's worker is not). */
+static void latency(const char *plugin_dir, int threads, long per_thread, int cpu)
 {
     llmbill *h = open_bench(plugin_dir, 1);
     struct job jobs[8];
     pthread_t th[8];
     uint32_t *all = malloc(sizeof *all * (size_t)(per_thread * threads));
-    long full = 0, n = 0;
-    double t0 = now_s(), secs;
+    long full = 0, n = 0, faults = 0, switches = 0;
+    double t0, secs, mean, cpu_s;
+    struct rusage ru0, ru1;
+
+    memset(all, 0xff, sizeof *all * (size_t)(per_thread * threads)); /* no faults on it later */
+    getrusage(RUSAGE_SELF, &ru0);
+    t0 = now_s();
 
     for (int t = 0; t < threads; t++) {
         jobs[t].h = h;
@@ -141,20 +173,46 @@ static void latency(const char *plugin_dir, int threads, long per_thread)
         jobs[t].lat = all + (size_t)t * (size_t)per_thread;
         jobs[t].full = 0;
         pthread_create(&th[t], NULL, recorder, &jobs[t]);
+        if (cpu >= 0) {
+            cpu_set_t set;
+
+            CPU_ZERO(&set);
+            CPU_SET(cpu, &set);
+            pthread_setaffinity_np(th[t], sizeof set, &set);
+        }
     }
     for (int t = 0; t < threads; t++) {
         pthread_join(th[t], NULL);
         full += jobs[t].full;
+        faults += jobs[t].faults;
+        switches += jobs[t].switches;
     }
     llmbill_flush(h, -1);
     secs = now_s() - t0;
+    getrusage(RUSAGE_SELF, &ru1);
+    cpu_s = (double)(ru1.ru_utime.tv_sec - ru0.ru_utime.tv_sec + ru1.ru_stime.tv_sec -
+                   ru0.ru_stime.tv_sec) + (double)(ru1.ru_utime.tv_usec - ru0.ru_utime.tv_usec +
+                   ru1.ru_stime.tv_usec - ru0.ru_stime.tv_usec) / 1e6;
     n = per_thread * threads;
+    {
+        double sum = 0;
+
+        for (long i = 0; i < n; i++)
+            sum += all[i];
+        mean = sum / (double)n * ns_per_tick;
+    }
     qsort(all, (size_t)n, sizeof *all, cmp_u32);
-    printf("%s%s%srecord latency, %d thread(s), %ld calls: p50 %.0f ns, p99 %.0f ns, p99.9 %.0f ns, "
-           "max %.0f ns; %.2f M events/s end to end (%ld EFULL retries)\n",
+    if (cpu >= 0)
+        printf("[on CPU %d] ", cpu);
+    printf("%s%s%srecord latency, %d thread(s), %ld calls: mean %.1f ns, p50 %.0f ns, p99 %.0f ns, p99.9 %.0f ns, "
+           "max %.0f ns; %.2f M events/s end to end (%ld EFULL retries; in the callers: %ld page "
+           "faults, %ld context switches; CPU %.2f of %.2f s)\n",
            journal_mode ? "[journal, durability = " : "", journal_mode ? journal_mode : "",
-           journal_mode ? "] " : "", threads, n, all[n / 2] * ns_per_tick, all[(long)(n * 0.99)] * ns_per_tick,
-           all[(long)(n * 0.999)] * ns_per_tick, all[n - 1] * ns_per_tick, n / secs / 1e6, full);
+           journal_mode ? "] " : "", threads, n, mean, all[n / 2] * ns_per_tick, all[(long)(n * 0.99)] * ns_per_tick,
+           all[(long)(n * 0.999)] * ns_per_tick, all[n - 1] * ns_per_tick, n / secs / 1e6, full, faults, switches, cpu_s, secs);
+    if (getenv("BENCH_PCT") != NULL)
+        for (double q = 0.05; q < 0.9995; q += 0.05)
+            printf("  p%.0f %.0f ns\n", q * 100, all[(long)(n * q)] * ns_per_tick);
     llmbill_close(h);
     free(all);
 }
@@ -162,7 +220,7 @@ static void latency(const char *plugin_dir, int threads, long per_thread)
 static void throughput(const char *plugin_dir, int sinks, long n)
 {
     llmbill *h = open_bench(plugin_dir, sinks);
-    struct job j = { h, n, malloc(sizeof(uint32_t) * (size_t)n), 0 };
+    struct job j = { h, n, malloc(sizeof(uint32_t) * (size_t)n), 0, 0, 0 };
     double t0 = now_s(), secs;
 
     recorder(&j);
@@ -266,25 +324,58 @@ static void startup(const char *plugin_dir, long n)
         return;
 }
 
+/* Is part `name` wanted? With no part named on the command line, all are. */
+static int want(int argc, char **argv, const char *name)
+{
+    int named = 0;
+
+    for (int i = 2; i < argc; i++) {
+        if (strstr(argv[i], ".json") != NULL)
+            continue;
+        named = 1;
+        if (strcmp(argv[i], name) == 0)
+            return 1;
+    }
+    return !named;
+}
+
+/* bench_record PLUGIN_DIR [PRICES.json] [memory | memory1 | memory4] [journal] [startup] */
 int main(int argc, char **argv)
 {
     const char *plugin_dir = argc > 1 ? argv[1] : "bench";
 
     calibrate();
-    if (argc > 2)
-        pricing(argv[2]);
-    latency(plugin_dir, 1, 2000000);   /* warm-up pass is the first 2M as well */
-    latency(plugin_dir, 1, 2000000);
-    latency(plugin_dir, 4, 500000);
-    throughput(plugin_dir, 1, 4000000);
-    throughput(plugin_dir, 2, 4000000);
-    journal_mode = "process";
-    latency(plugin_dir, 1, 1000000);
-    latency(plugin_dir, 4, 250000);
-    journal_mode = "fsync";
-    latency(plugin_dir, 1, 1000000);
-    startup(plugin_dir, 1000);
-    startup(plugin_dir, 1000000);
-    system("rm -rf /var/tmp/llmbill-bench-spool");
+    for (int i = 2; i < argc; i++)
+        if (strstr(argv[i], ".json") != NULL)
+            pricing(argv[i]);
+    if (want(argc, argv, "memory") || want(argc, argv, "memory1")) {
+        long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+
+        latency(plugin_dir, 1, 2000000, -1);   /* warm-up pass is the first 2M as well */
+        latency(plugin_dir, 1, 2000000, -1);
+        /* CPUs of a virtual machine can differ a lot: each one, pinned */
+        for (int c = 0; c < cpus && c < 8; c++)
+            latency(plugin_dir, 1, 2000000, c);
+    }
+    if (want(argc, argv, "memory") || want(argc, argv, "memory4"))
+        latency(plugin_dir, 4, 500000, -1);
+    if (want(argc, argv, "memory")) {
+        throughput(plugin_dir, 1, 4000000);
+        throughput(plugin_dir, 2, 4000000);
+    }
+    if (want(argc, argv, "journal")) {
+        journal_mode = "process";
+        latency(plugin_dir, 1, 1000000, -1);
+        latency(plugin_dir, 4, 250000, -1);
+        journal_mode = "fsync";
+        latency(plugin_dir, 1, 1000000, -1);
+        if (system("rm -rf /var/tmp/llmbill-bench-spool") != 0)
+            return 1;
+        journal_mode = NULL;
+    }
+    if (want(argc, argv, "startup")) {
+        startup(plugin_dir, 1000);
+        startup(plugin_dir, 1000000);
+    }
     return 0;
 }

@@ -214,7 +214,7 @@ int llmbill_get_stats(llmbill *h, const char *instance, struct llmbill_stats *ou
             st.dead_lettered += one.dead_lettered;
             st.pending += one.pending;
         }
-        st.recorded = atomic_load(&h->head) & ~LB_HEAD_CLOSED;
+        st.recorded = lb_dispatch_recorded(h);
         st.rejected_full = atomic_load(&h->rejected_full);
         st.rejected_invalid = atomic_load(&h->rejected_invalid);
         st.unpriced = atomic_load(&h->unpriced);

@@ -1,25 +1,33 @@
 /* llmbill core: the event path from llmbill_record() to the sinks.
  *
  * Producers claim a sequence number on a bounded broadcast ring (lock-free:
- * one CAS on head, one release store on the slot). Every sink instance has
- * its own worker thread that reads the ring at its own pace and releases
- * what it has finished through its own cursor; a slot is reused only when
- * every sink's cursor has passed it. This is the shape a disk journal slots
- * into: a global sequence, and one acknowledged position per sink.
+ * one CAS on head, one release store on the slot). The queue is a few such
+ * rings (shards): each recording thread keeps to its own shard while it
+ * has room, so threads do not contend on one head. Every sink instance has
+ * its own worker thread that reads the shards at its own pace and releases
+ * what it has finished through its own cursor per shard; a slot is reused
+ * only when every sink's cursor has passed it. A disk journal slots in
+ * front: the journal thread alone records, into shard 0, and each sink
+ * acknowledges journal positions as it passes them.
  *
  * A worker batches up to batch_max events, waiting at most linger_ms for a
- * batch to fill; it owns retries (exponential backoff, full jitter, the
- * sink's retry-after as a floor) and dead-letters what the sink rejects. */
+ * batch to fill. A recording thread wakes a sleeping worker only once an
+ * eighth of its shard is waiting (or a batch, if larger): a wake-up is a
+ * system call on the recording thread, and a worker that reads events
+ * right behind the recording thread takes their cache lines from it. The
+ * worker owns retries (exponential backoff, full jitter, the sink's
+ * retry-after as a floor) and dead-letters what the sink rejects. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "lb.h"
 
-_Thread_local struct llmbill *lb_tls_in_sink;
+LB_TLS struct llmbill *lb_tls_in_sink;
 
 static uint64_t head_seq(uint64_t h)
 {
@@ -67,12 +75,12 @@ static void wake_sink(struct lb_sink *s)
     pthread_mutex_unlock(&s->mu);
 }
 
-static uint64_t min_cursor(struct llmbill *h)
+static uint64_t min_cursor(struct llmbill *h, unsigned k)
 {
     uint64_t m = UINT64_MAX;
 
     for (size_t i = 0; i < h->nsinks; i++) {
-        uint64_t c = atomic_load_explicit(&h->sinks[i].cursor, memory_order_acquire);
+        uint64_t c = atomic_load_explicit(&h->sinks[i].cursor[k].pos, memory_order_acquire);
 
         if (c < m)
             m = c;
@@ -80,31 +88,51 @@ static uint64_t min_cursor(struct llmbill *h)
     return m;
 }
 
-/* Claims a seq, builds the event in its slot and publishes it. Returns 0,
- * LLMBILL_EFULL or LLMBILL_ECLOSED. Lock-free; never sleeps. */
-static int try_enqueue(struct llmbill *h, const struct lb_prepared *p, void *heap, char *id_out,
-                       size_t id_cap)
+#ifndef LB_PREFETCH_SLOTS
+#define LB_PREFETCH_SLOTS 4
+#endif
+
+/* The shard of the calling thread: threads are dealt out round robin the
+ * first time they record. */
+static atomic_uint next_shard_hint;
+static LB_TLS unsigned tls_shard_hint; /* 0: not dealt yet */
+
+static unsigned my_shard(const struct llmbill *h)
 {
-    uint64_t hv = atomic_load_explicit(&h->head, memory_order_relaxed), seq;
+    unsigned x = tls_shard_hint;
+
+    if (x == 0)
+        tls_shard_hint = x = atomic_fetch_add_explicit(&next_shard_hint, 1,
+                                                       memory_order_relaxed) + 1;
+    return (x - 1) & (h->nshards - 1);
+}
+
+/* Claims a seq on shard k, builds the event in its slot and publishes it.
+ * Returns 0, LLMBILL_EFULL or LLMBILL_ECLOSED. Lock-free; never sleeps. */
+static int try_enqueue(struct llmbill *h, unsigned k, const struct lb_prepared *p, void *heap,
+                       char *id_out, size_t id_cap)
+{
+    struct lb_shard *sh = &h->shards[k];
+    uint64_t hv = atomic_load_explicit(&sh->head, memory_order_relaxed), seq;
     struct lb_slot *slot;
     struct lb_event *ev;
 
     for (;;) {
         if (hv & LB_HEAD_CLOSED)
             return LLMBILL_ECLOSED;
-        if (hv - atomic_load_explicit(&h->gate, memory_order_acquire) >= h->cap) {
-            uint64_t g = min_cursor(h);
+        if (hv - atomic_load_explicit(&sh->gate, memory_order_acquire) >= h->cap) {
+            uint64_t g = min_cursor(h, k);
 
-            atomic_store_explicit(&h->gate, g, memory_order_release);
+            atomic_store_explicit(&sh->gate, g, memory_order_release);
             if (hv - g >= h->cap)
                 return LLMBILL_EFULL;
         }
-        if (atomic_compare_exchange_weak_explicit(&h->head, &hv, hv + 1, memory_order_acq_rel,
+        if (atomic_compare_exchange_weak_explicit(&sh->head, &hv, hv + 1, memory_order_acq_rel,
                                                   memory_order_relaxed))
             break;
     }
     seq = hv;
-    slot = &h->ring[seq & h->mask];
+    slot = &sh->ring[seq & h->mask];
     /* every sink has released the slot's previous event */
     if (slot->ev != NULL && slot->ev->heap)
         free(slot->ev);
@@ -119,15 +147,51 @@ static int try_enqueue(struct llmbill *h, const struct lb_prepared *p, void *hea
         id_out[n] = '\0';
     }
     atomic_store_explicit(&slot->seq, seq + 1, memory_order_release);
+    /* this thread's next slots are most likely the following ones: start
+     * taking their lines now, for writing (a sink's worker may hold them
+     * from the last lap) */
+    for (uint64_t ahead = 1; ahead <= LB_PREFETCH_SLOTS; ahead++) {
+        const char *next = (const char *)&sh->ring[(seq + ahead) & h->mask];
+
+        for (size_t line = 0; line < sizeof *slot; line += 64)
+            __builtin_prefetch(next + line, 1, 3);
+    }
     for (size_t i = 0; i < h->nsinks; i++) {
         struct lb_sink *s = &h->sinks[i];
 
         if (atomic_load_explicit(&s->sleeping, memory_order_relaxed) &&
-            seq + 1 - atomic_load_explicit(&s->cursor, memory_order_relaxed) >= s->batch_max &&
+            seq + 1 - atomic_load_explicit(&s->cursor[k].pos, memory_order_relaxed) >=
+            s->wake_at &&
             atomic_exchange_explicit(&s->sleeping, 0, memory_order_acq_rel))
             wake_sink(s);
     }
     return 0;
+}
+
+/* Tries the calling thread's shard, then the others. */
+static int try_any(struct llmbill *h, const struct lb_prepared *p, void *heap, char *id_out,
+                   size_t id_cap)
+{
+    unsigned k = my_shard(h);
+    int rc = try_enqueue(h, k, p, heap, id_out, id_cap);
+
+    for (unsigned i = 1; rc == LLMBILL_EFULL && i < h->nshards; i++)
+        rc = try_enqueue(h, (k + i) & (h->nshards - 1), p, heap, id_out, id_cap);
+    return rc;
+}
+
+int lb_dispatch_feed(struct llmbill *h, const struct lb_prepared *p, void *heap)
+{
+    return try_enqueue(h, 0, p, heap, NULL, 0);
+}
+
+uint64_t lb_dispatch_recorded(struct llmbill *h)
+{
+    uint64_t n = 0;
+
+    for (unsigned k = 0; k < h->nshards; k++)
+        n += head_seq(atomic_load(&h->shards[k].head));
+    return n;
 }
 
 int lb_dispatch_enqueue(struct llmbill *h, const struct lb_prepared *p, void *heap, char *id_out,
@@ -136,16 +200,16 @@ int lb_dispatch_enqueue(struct llmbill *h, const struct lb_prepared *p, void *he
     struct timespec ts;
     int rc;
 
-    rc = try_enqueue(h, p, heap, id_out, id_cap);
+    rc = try_any(h, p, heap, id_out, id_cap);
     if (rc != LLMBILL_EFULL || !h->overflow_block)
         return rc;
     /* overflow = block: wait for room, at most overflow_block_ms */
     deadline_ts(&ts, h->overflow_block_ms);
     pthread_mutex_lock(&h->wait_mu);
     atomic_fetch_add(&h->waiters, 1);
-    while ((rc = try_enqueue(h, p, heap, id_out, id_cap)) == LLMBILL_EFULL) {
+    while ((rc = try_any(h, p, heap, id_out, id_cap)) == LLMBILL_EFULL) {
         if (pthread_cond_timedwait(&h->wait_cv, &h->wait_mu, &ts) == ETIMEDOUT) {
-            rc = try_enqueue(h, p, heap, id_out, id_cap);
+            rc = try_any(h, p, heap, id_out, id_cap);
             break;
         }
     }
@@ -397,13 +461,14 @@ static int deliver(struct lb_sink *s, struct batch *b)
     return left;
 }
 
-/* Counts published events from pos, up to limit. */
-static size_t available(struct llmbill *h, uint64_t pos, size_t limit)
+/* Counts the events published in shard k from pos, up to limit. */
+static size_t available(struct llmbill *h, unsigned k, uint64_t pos, size_t limit)
 {
+    struct lb_slot *ring = h->shards[k].ring;
     size_t n = 0;
 
     while (n < limit) {
-        struct lb_slot *slot = &h->ring[(pos + n) & h->mask];
+        struct lb_slot *slot = &ring[(pos + n) & h->mask];
 
         if (atomic_load_explicit(&slot->seq, memory_order_acquire) != pos + n + 1)
             break;
@@ -442,16 +507,47 @@ static void run_check(struct lb_sink *s)
     notify_waiters(s->h);
 }
 
+/* The heads of every shard, as one snapshot. */
+struct heads {
+    uint64_t v[LB_SHARDS_MAX];
+};
+
+static void read_heads(struct llmbill *h, struct heads *hs)
+{
+    for (unsigned k = 0; k < h->nshards; k++)
+        hs->v[k] = atomic_load(&h->shards[k].head);
+}
+
+static int heads_equal(struct llmbill *h, const struct heads *a, const struct heads *b)
+{
+    for (unsigned k = 0; k < h->nshards; k++)
+        if (a->v[k] != b->v[k])
+            return 0;
+    return 1;
+}
+
+/* Is every seq claimed in every shard at pos[] (nothing in flight)? */
+static int all_read(struct llmbill *h, const uint64_t *pos, const struct heads *hs)
+{
+    for (unsigned k = 0; k < h->nshards; k++)
+        if (pos[k] != head_seq(hs->v[k]))
+            return 0;
+    return 1;
+}
+
 static void *worker(void *arg)
 {
     struct lb_sink *s = arg;
     struct llmbill *h = s->h;
     size_t cap = s->batch_max;
     struct batch b;
-    uint64_t pos = atomic_load(&s->cursor);
+    uint64_t pos[LB_SHARDS_MAX];
+    unsigned first = 0;         /* the shard a batch starts with, in turn */
     int64_t first_seen = 0;
     int left = 0;               /* events were left in the journal: ack no more */
 
+    for (unsigned k = 0; k < h->nshards; k++)
+        pos[k] = atomic_load(&s->cursor[k].pos);
     b.ev = calloc(cap, sizeof *b.ev);
     b.u = calloc(cap, sizeof *b.u);
     b.results = calloc(cap, sizeof *b.results);
@@ -467,22 +563,27 @@ static void *worker(void *arg)
         abort(); /* cannot deliver and must not lose: fail loudly (start-up only) */
     }
     for (;;) {
-        size_t n;
-        uint64_t hv = 0, fgen = 0;
+        size_t n = 0, cnt[LB_SHARDS_MAX];
+        struct heads hs = { { 0 } };
+        uint64_t fgen = 0;
         int closing = 0, urgent = 0;
         int64_t now = 0;
 
         if (atomic_load_explicit(&s->check_req, memory_order_relaxed))
             run_check(s);
-        n = available(h, pos, cap);
+        for (unsigned i = 0; i < h->nshards; i++) {
+            unsigned k = (first + i) & (h->nshards - 1);
 
+            cnt[k] = available(h, k, pos[k], cap - n);
+            n += cnt[k];
+        }
         /* a full batch goes out at once; only a partial one looks at the
-         * shared state (reading head on every pass would steal its cache
-         * line from the recording threads) */
+         * shared state (reading the heads on every pass would steal their
+         * cache lines from the recording threads) */
         if (n < cap) {
-            hv = atomic_load(&h->head);
+            read_heads(h, &hs);
             fgen = atomic_load(&h->flush_gen);
-            closing = (hv & LB_HEAD_CLOSED) != 0;
+            closing = (hs.v[0] & LB_HEAD_CLOSED) != 0;
             urgent = closing || fgen != atomic_load(&s->flushed_gen) || atomic_load(&h->aborting);
             now = lb_mono_ms();
             if (n > 0 && first_seen == 0)
@@ -490,33 +591,39 @@ static void *worker(void *arg)
         }
         if (n >= cap || (n > 0 && (urgent || now - first_seen >= s->linger_ms))) {
             size_t skipped = 0;
+            uint64_t last_jseq = 0;
 
-            for (size_t i = 0; i < n; i++) {
-                struct lb_event *ev = h->ring[(pos + i) & h->mask].ev;
+            for (unsigned i = 0; i < h->nshards; i++) {
+                unsigned k = (first + i) & (h->nshards - 1);
+                struct lb_slot *ring = h->shards[k].ring;
 
-                if (should_skip(s, ev))
-                    skipped++;
-                else
-                    b.ev[b.n++] = ev;
+                for (size_t j = 0; j < cnt[k]; j++) {
+                    struct lb_event *ev = ring[(pos[k] + j) & h->mask].ev;
+
+                    if (ev->jseq > last_jseq)
+                        last_jseq = ev->jseq; /* journal events: shard 0, in order */
+                    if (should_skip(s, ev))
+                        skipped++;
+                    else
+                        b.ev[b.n++] = ev;
+                }
+                pos[k] += cnt[k];
             }
+            first = (first + 1) & (h->nshards - 1);
             if (skipped > 0)
                 atomic_fetch_add(&s->st_skipped, skipped);
-            {
-                uint64_t last_jseq = h->ring[(pos + n - 1) & h->mask].ev->jseq;
-
-                pos += n;
-                atomic_store(&s->read_seq, pos);
-                first_seen = 0;
-                if (b.n > 0)
-                    left |= deliver(s, &b);
-                if (last_jseq != 0 && !left)
-                    lb_journal_ack(h, s, last_jseq);
-            }
-            atomic_store_explicit(&s->cursor, pos, memory_order_release);
+            first_seen = 0;
+            if (b.n > 0)
+                left |= deliver(s, &b);
+            if (last_jseq != 0 && !left)
+                lb_journal_ack(h, s, last_jseq);
+            for (unsigned k = 0; k < h->nshards; k++)
+                if (cnt[k] > 0)
+                    atomic_store_explicit(&s->cursor[k].pos, pos[k], memory_order_release);
             notify_waiters(h);
             continue;
         }
-        if (n == 0 && pos == head_seq(hv)) {
+        if (n == 0 && all_read(h, pos, &hs)) {
             if (fgen != atomic_load(&s->flushed_gen)) {
                 run_sink_flush(s, fgen);
                 continue;
@@ -527,15 +634,20 @@ static void *worker(void *arg)
         /* wait for a batch to fill, the linger time, or a wake-up */
         pthread_mutex_lock(&s->mu);
         atomic_store(&s->sleeping, 1);
-        if (atomic_load(&h->head) == hv && atomic_load(&h->flush_gen) == fgen &&
-            !atomic_load(&h->aborting) && !atomic_load(&s->check_req)) {
-            struct timespec ts;
-            int64_t wait = n > 0 ? s->linger_ms - (now - first_seen) : s->linger_ms;
+        {
+            struct heads again;
 
-            if (n == 0 && pos != head_seq(hv))
-                wait = 1; /* a claimed slot is being published */
-            deadline_ts(&ts, wait > 0 ? wait : 1);
-            pthread_cond_timedwait(&s->cv, &s->mu, &ts);
+            read_heads(h, &again);
+            if (heads_equal(h, &again, &hs) && atomic_load(&h->flush_gen) == fgen &&
+                !atomic_load(&h->aborting) && !atomic_load(&s->check_req)) {
+                struct timespec ts;
+                int64_t wait = n > 0 ? s->linger_ms - (now - first_seen) : s->linger_ms;
+
+                if (n == 0 && !all_read(h, pos, &hs))
+                    wait = 1; /* a claimed slot is being published */
+                deadline_ts(&ts, wait > 0 ? wait : 1);
+                pthread_cond_timedwait(&s->cv, &s->mu, &ts);
+            }
         }
         atomic_store(&s->sleeping, 0);
         pthread_mutex_unlock(&s->mu);
@@ -552,32 +664,69 @@ static void *worker(void *arg)
     return NULL;
 }
 
+/* How many shards: about two per CPU (a power of two, at most
+ * LB_SHARDS_MAX, each of at least 64 slots); one with a journal, where
+ * only the journal thread records. */
+static unsigned shard_count(const struct llmbill *h, uint64_t total)
+{
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    unsigned n = 1;
+
+    if (h->journal != NULL)
+        return 1;
+    while (n < LB_SHARDS_MAX && n < 2 * (unsigned long)(cpus > 0 ? cpus : 1) && total / (2 * n) >= 64)
+        n *= 2;
+    return n;
+}
+
 int lb_dispatch_start(struct llmbill *h, int threads, char *err, size_t errlen)
 {
-    uint64_t cap = 1;
+    uint64_t total = 1;
 
-    while (cap < (uint64_t)h->cap)
-        cap <<= 1;
-    h->cap = cap;
-    h->mask = cap - 1;
-    /* allocated and touched now, so that recording never page-faults */
-    h->ring = aligned_alloc(64, cap * sizeof *h->ring);
-    if (h->ring != NULL)
-        memset(h->ring, 0, cap * sizeof *h->ring);
-    if (h->ring == NULL) {
-        lb_errf(err, errlen, "out of memory allocating a queue of %llu events",
-                (unsigned long long)cap);
-        return LLMBILL_ENOMEM;
+    while (total < h->queue_max)
+        total <<= 1;
+    h->nshards = shard_count(h, total);
+    h->cap = total / h->nshards;
+    h->mask = h->cap - 1;
+    h->shards = aligned_alloc(64, h->nshards * sizeof *h->shards);
+    if (h->shards != NULL)
+        memset(h->shards, 0, h->nshards * sizeof *h->shards);
+    else
+        h->nshards = 0;
+    for (unsigned k = 0; h->shards != NULL && k < h->nshards; k++) {
+        struct lb_shard *sh = &h->shards[k];
+
+        /* allocated and touched now, so that recording never page-faults */
+        sh->ring = aligned_alloc(64, h->cap * sizeof *sh->ring);
+        if (sh->ring == NULL)
+            break;
+        memset(sh->ring, 0, h->cap * sizeof *sh->ring);
+        for (uint64_t i = 0; i < h->cap; i++)
+            atomic_init(&sh->ring[i].seq, 0);
+        atomic_init(&sh->head, 0);
+        atomic_init(&sh->gate, 0);
     }
-    for (uint64_t i = 0; i < cap; i++) {
-        atomic_init(&h->ring[i].seq, 0);
-        h->ring[i].ev = NULL;
+    for (size_t i = 0; h->shards != NULL && i < h->nsinks; i++) {
+        h->sinks[i].cursor = aligned_alloc(64, h->nshards * sizeof *h->sinks[i].cursor);
+        if (h->sinks[i].cursor == NULL)
+            break;
+        for (unsigned k = 0; k < h->nshards; k++)
+            atomic_init(&h->sinks[i].cursor[k].pos, 0);
+    }
+    if (h->shards == NULL || h->shards[h->nshards - 1].ring == NULL ||
+        (h->nsinks > 0 && h->sinks[h->nsinks - 1].cursor == NULL)) {
+        lb_errf(err, errlen, "out of memory allocating a queue of %llu events",
+                (unsigned long long)total);
+        return LLMBILL_ENOMEM;
     }
     pthread_mutex_init(&h->wait_mu, NULL);
     init_cond(&h->wait_cv);
     for (size_t i = 0; i < h->nsinks; i++) {
         struct lb_sink *s = &h->sinks[i];
 
+        s->wake_at = s->batch_max > h->cap / 8 ? s->batch_max : h->cap / 8;
+        if (s->wake_at > h->cap / 2)
+            s->wake_at = h->cap / 2 > 0 ? h->cap / 2 : 1;
         pthread_mutex_init(&s->mu, NULL);
         init_cond(&s->cv);
         if (!threads)
@@ -591,22 +740,25 @@ int lb_dispatch_start(struct llmbill *h, int threads, char *err, size_t errlen)
     return 0;
 }
 
-static int all_flushed(struct llmbill *h, uint64_t target, uint64_t gen)
+static int all_flushed(struct llmbill *h, const uint64_t *target, uint64_t gen)
 {
     for (size_t i = 0; i < h->nsinks; i++) {
         struct lb_sink *s = &h->sinks[i];
 
         if (!s->thread_started)
             continue;
-        if (atomic_load(&s->cursor) < target || atomic_load(&s->flushed_gen) < gen)
+        if (atomic_load(&s->flushed_gen) < gen)
             return 0;
+        for (unsigned k = 0; k < h->nshards; k++)
+            if (atomic_load(&s->cursor[k].pos) < target[k])
+                return 0;
     }
     return 1;
 }
 
 int lb_dispatch_flush(struct llmbill *h, int timeout_ms)
 {
-    uint64_t target, gen;
+    uint64_t target[LB_SHARDS_MAX], gen;
     struct timespec ts;
     int rc = 0;
 
@@ -624,7 +776,8 @@ int lb_dispatch_flush(struct llmbill *h, int timeout_ms)
             lb_dispatch_wait_room(h, 2);
         }
     }
-    target = head_seq(atomic_load(&h->head));
+    for (unsigned k = 0; k < h->nshards; k++)
+        target[k] = head_seq(atomic_load(&h->shards[k].head));
     gen = atomic_fetch_add(&h->flush_gen, 1) + 1;
     pthread_mutex_lock(&h->wait_mu);
     atomic_fetch_add(&h->waiters, 1);
@@ -691,13 +844,20 @@ int lb_dispatch_check(struct llmbill *h, struct lb_sink *s, char *msg, size_t ca
     return rc;
 }
 
+/* Closes every shard: producers get LLMBILL_ECLOSED from now on. */
+static void close_heads(struct llmbill *h)
+{
+    for (unsigned k = 0; k < h->nshards; k++)
+        atomic_fetch_or(&h->shards[k].head, LB_HEAD_CLOSED);
+}
+
 void lb_dispatch_stop(struct llmbill *h)
 {
     int timed_out;
 
     if (h->paused) {
         /* nothing was started: nothing to deliver */
-        atomic_fetch_or(&h->head, LB_HEAD_CLOSED);
+        close_heads(h);
         if (h->journal != NULL)
             lb_journal_close_writes(h->journal);
         return;
@@ -707,9 +867,9 @@ void lb_dispatch_stop(struct llmbill *h)
         lb_journal_close_writes(h->journal);
         timed_out = lb_dispatch_flush(h, (int)h->shutdown_timeout_ms) != 0;
         lb_journal_stop(h);
-        atomic_fetch_or(&h->head, LB_HEAD_CLOSED);
+        close_heads(h);
     } else {
-        atomic_fetch_or(&h->head, LB_HEAD_CLOSED);
+        close_heads(h);
         timed_out = lb_dispatch_flush(h, (int)h->shutdown_timeout_ms) != 0;
     }
     if (timed_out) {
@@ -731,7 +891,7 @@ void lb_dispatch_stop(struct llmbill *h)
 
 void lb_sink_stats(struct lb_sink *s, struct llmbill_stats *out)
 {
-    uint64_t head = head_seq(atomic_load(&s->h->head));
+    uint64_t head = lb_dispatch_recorded(s->h);
     uint64_t skipped = atomic_load(&s->st_skipped);
 
     memset(out, 0, sizeof *out);

@@ -193,12 +193,12 @@ void lb_uuidv7(int64_t ms, char out[37])
     for (int i = 9; i < 16; i++)
         b[i] = (unsigned char)(r2 >> (8 * (i - 9)));
     for (int i = 0; i < 16; i++) {
-        if (i == 4 || i == 6 || i == 8 || i == 10)
-            out[k++] = '-';
-        out[k++] = hexd[b[i] >> 4];
-        out[k++] = hexd[b[i] & 15];
+        out[k] = hexd[b[i] >> 4];
+        out[k + 1] = hexd[b[i] & 15];
+        k += 2 + (i == 3 || i == 5 || i == 7 || i == 9);
     }
-    out[k] = '\0';
+    out[8] = out[13] = out[18] = out[23] = '-';
+    out[36] = '\0';
 }
 
 int lb_event_prepare(const struct llmbill_usage *in, struct lb_prepared *p)
@@ -223,18 +223,19 @@ int lb_event_prepare(const struct llmbill_usage *in, struct lb_prepared *p)
 struct lb_event *lb_event_build(const struct lb_prepared *p, void *buf, uint32_t heap)
 {
     struct lb_event *ev = buf;
-    struct llmbill_usage u = p->u;
-    size_t nmeta = u.n_metadata;
+    struct llmbill_usage *u = &ev->u;
+    size_t nmeta = p->u.n_metadata;
     struct llmbill_kv *kv = (struct llmbill_kv *)(ev + 1);
     char *s = (char *)(kv + nmeta);
 
     ev->size = (uint32_t)p->total;
     ev->heap = heap;
     ev->jseq = p->jseq;
-    if (u.timestamp_ms == 0)
-        u.timestamp_ms = lb_now_ms();
+    *u = p->u;                  /* then its strings are pointed at the copies */
+    if (u->timestamp_ms == 0)
+        u->timestamp_ms = lb_now_ms();
     for (int i = 0; i < NSTR; i++) {
-        const char **f = (const char **)str_field(&u, i);
+        const char **f = (const char **)str_field(u, i);
 
         if (*f == NULL)
             continue;
@@ -242,9 +243,9 @@ struct lb_event *lb_event_build(const struct lb_prepared *p, void *buf, uint32_t
         *f = s;
         s += p->lens[i] + 1;
     }
-    if (u.event_id == NULL) {
-        lb_uuidv7(u.timestamp_ms, s);
-        u.event_id = s;
+    if (u->event_id == NULL) {
+        lb_uuidv7(u->timestamp_ms, s);
+        u->event_id = s;
         s += 37;
     }
     for (size_t i = 0; i < nmeta; i++) {
@@ -257,7 +258,6 @@ struct lb_event *lb_event_build(const struct lb_prepared *p, void *buf, uint32_t
         kv[i].value = s;
         s += vl;
     }
-    u.metadata = nmeta ? kv : NULL;
-    ev->u = u;
+    u->metadata = nmeta ? kv : NULL;
     return ev;
 }

@@ -6,8 +6,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
+#include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
-#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -90,11 +92,13 @@ static uint64_t *list_segments(const struct lb_journal *j, size_t *n)
 }
 
 /* Checks the frame at buf[0..avail): 1 valid (*seq, *len set), 0 needs more
- * bytes, -1 corrupt. */
+ * bytes, 2 the end of the written data (a zero word), -1 corrupt. */
 static int frame_at(const unsigned char *buf, size_t avail, uint64_t *seq, uint32_t *len)
 {
     uint32_t crc;
 
+    if (avail >= 4 && get32(buf) == 0)
+        return 2;
     if (avail < HDR)
         return 0;
     if (get32(buf) != MAGIC || get32(buf + 4) > MAX_PAYLOAD)
@@ -176,8 +180,10 @@ out:
 }
 
 /* Scans a segment: returns the offset after its last valid frame, and that
- * frame's seq in *last (0 if none). */
-static off_t scan_tail(int fd, uint64_t *last)
+ * frame's seq in *last (0 if none). *torn is 1 when something other than
+ * zeros follows that frame. Reads through a mapping, up to the zeros that
+ * follow the written frames. */
+static off_t scan_tail(int fd, uint64_t *last, int *torn)
 {
     struct stat st;
     unsigned char *buf;
@@ -185,14 +191,13 @@ static off_t scan_tail(int fd, uint64_t *last)
     size_t size, pos = 0;
 
     *last = 0;
+    *torn = 0;
     if (fstat(fd, &st) != 0 || st.st_size == 0)
         return 0;
     size = (size_t)st.st_size;
-    buf = malloc(size);
-    if (buf == NULL || pread(fd, buf, size, 0) != (ssize_t)size) {
-        free(buf);
+    buf = mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0);
+    if (buf == MAP_FAILED)
         return st.st_size; /* cannot check: keep it as it is */
-    }
     while (pos < size) {
         uint64_t seq;
         uint32_t len;
@@ -202,34 +207,101 @@ static off_t scan_tail(int fd, uint64_t *last)
             pos += HDR + len;
             good = (off_t)pos;
             *last = seq;
+        } else if (r == 2) {
+            break;              /* the end of the data */
         } else if (r == 0) {
-            break;              /* a torn tail */
+            *torn = 1;          /* a torn frame */
+            break;
         } else {
-            pos++;              /* resynchronise (the journal thread counts it) */
+            *torn = 1;          /* resynchronise (the journal thread counts it) */
+            pos++;
             while (pos + 4 <= size && get32(buf + pos) != MAGIC)
                 pos++;
         }
     }
-    free(buf);
+    munmap(buf, size);
     return good;
 }
 
-static int open_segment(struct lb_journal *j, uint64_t first)
+/* Makes segment `first` the current one, for appending after its first
+ * j->seg_size bytes: allocates its blocks (at least segment_bytes and
+ * `need`) and maps it shared. 0, or -1 with errno: a full disk shows here,
+ * never as a fault on the mapping later. */
+static int open_segment(struct lb_journal *j, uint64_t first, uint64_t need)
 {
     char *p = seg_path(j, first);
-    int fd;
+    uint64_t size = need > j->seg_bytes ? need : j->seg_bytes;
+    unsigned char *map;
+    int fd, e;
 
     if (p == NULL)
         return -1;
-    fd = open(p, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+    fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
     free(p);
-    /* reserve the segment's blocks now (the file size stays): appends then
-     * need no block allocation, and a full disk shows here, not mid-frame */
-    if (fd >= 0)
-        (void)fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, (off_t)j->seg_bytes);
-    if (fd >= 0 && j->durability == LB_DURABLE_FSYNC)
+    if (fd < 0)
+        return -1;
+    if ((e = posix_fallocate(fd, 0, (off_t)size)) != 0) {
+        close(fd);
+        errno = e;
+        return -1;
+    }
+    map = mmap(NULL, (size_t)size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (map == MAP_FAILED) {
+        e = errno;
+        close(fd);
+        errno = e;
+        return -1;
+    }
+    if (j->durability == LB_DURABLE_FSYNC)
         (void)sync_dir(j);
-    return fd;
+    j->fd = fd;
+    j->map = map;
+    j->map_size = size;
+    j->seg_first = first;
+    return 0;
+}
+
+/* Unmaps the current segment and cuts its file to the frames it holds,
+ * after the prefault thread has finished with it. Called
+ * with the writer lock held. */
+static void close_segment(struct lb_journal *j)
+{
+    if (j->fd < 0)
+        return;
+    while (atomic_load_explicit(&j->populating, memory_order_acquire))
+        sched_yield();
+    munmap(j->map, (size_t)j->map_size);
+    if (ftruncate(j->fd, (off_t)j->seg_size) != 0) {
+        /* the zeros stay after the frames: readers stop at them */
+    }
+    if (j->durability == LB_DURABLE_FSYNC)
+        fdatasync(j->fd);
+    close(j->fd);
+    j->fd = -1;
+    j->map = NULL;
+}
+
+/* Takes spool_dir/lock: two handles appending to one spool would corrupt it. */
+static int lock_spool(struct lb_journal *j, char *err, size_t errlen)
+{
+    size_t n = strlen(j->dir) + 8;
+    char *p = malloc(n);
+
+    if (p == NULL)
+        return LLMBILL_ENOMEM;
+    snprintf(p, n, "%s/lock", j->dir);
+    j->lock_fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+    if (j->lock_fd < 0 || flock(j->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+        if (j->lock_fd >= 0 && errno == EWOULDBLOCK)
+            lb_errf(err, errlen, "spool_dir %s: in use by another llmbill handle or process "
+                    "(a spool has one writer: stop the other first)", j->dir);
+        else
+            lb_errf(err, errlen, "spool_dir %s: cannot lock %s: %s", j->dir, p, strerror(errno));
+        free(p);
+        return LLMBILL_ECONFIG;
+    }
+    free(p);
+    return 0;
 }
 
 int lb_journal_open(struct llmbill *h, char *err, size_t errlen)
@@ -237,13 +309,15 @@ int lb_journal_open(struct llmbill *h, char *err, size_t errlen)
     struct lb_journal *j = h->journal;
     uint64_t *segs;
     size_t n;
+    int rc;
 
+    j->lock_fd = -1;
     if (lb_mkdirs(j->dir) != 0) {
         lb_errf(err, errlen, "spool_dir %s: %s", j->dir, strerror(errno));
         return LLMBILL_ECONFIG;
     }
     {
-        /* writers hold the lock for one writev: spin a little before sleeping */
+        /* writers hold the lock for one copy: spin a little before sleeping */
         pthread_mutexattr_t a;
 
         pthread_mutexattr_init(&a);
@@ -252,6 +326,8 @@ int lb_journal_open(struct llmbill *h, char *err, size_t errlen)
         pthread_mutexattr_destroy(&a);
     }
     j->fd = -1;
+    if ((rc = lock_spool(j, err, errlen)) != 0)
+        return rc;
     segs = list_segments(j, &n);
     for (size_t i = 0; i < n; i++) {
         char *p = seg_path(j, segs[i]);
@@ -271,6 +347,7 @@ int lb_journal_open(struct llmbill *h, char *err, size_t errlen)
         uint64_t last;
         off_t good;
         struct stat st;
+        int torn;
 
         free(p);
         if (fd < 0) {
@@ -279,10 +356,13 @@ int lb_journal_open(struct llmbill *h, char *err, size_t errlen)
             free(segs);
             return LLMBILL_ECONFIG;
         }
-        good = scan_tail(fd, &last);
+        good = scan_tail(fd, &last, &torn);
         if (fstat(fd, &st) == 0 && st.st_size > good) {
-            lb_log(&h->log, LLMBILL_LOG_WARN, "spool %s: cut a torn tail of %lld bytes",
-                   j->dir, (long long)(st.st_size - good));
+            /* the zeros after the frames (the process was killed) go too,
+             * and the segment is allocated again below */
+            if (torn)
+                lb_log(&h->log, LLMBILL_LOG_WARN, "spool %s: cut a torn frame at offset %lld "
+                       "of its last segment", j->dir, (long long)good);
             if (ftruncate(fd, good) == 0)
                 j->total_bytes -= (uint64_t)(st.st_size - good);
         }
@@ -292,8 +372,7 @@ int lb_journal_open(struct llmbill *h, char *err, size_t errlen)
         j->next_seq = last ? last + 1 : segs[n - 1];
     }
     free(segs);
-    j->fd = open_segment(j, j->seg_first);
-    if (j->fd < 0) {
+    if (open_segment(j, j->seg_first, j->seg_size) != 0) {
         lb_errf(err, errlen, "spool_dir %s: cannot write a segment: %s", j->dir, strerror(errno));
         return LLMBILL_ECONFIG;
     }
@@ -319,11 +398,10 @@ int lb_journal_open(struct llmbill *h, char *err, size_t errlen)
 int lb_journal_append(struct lb_journal *j, const struct lb_prepared *p)
 {
     char stackbuf[2048], *payload = stackbuf;
-    unsigned char hdr[HDR];
-    struct iovec iov[2];
+    unsigned char hdr[HDR], *at;
+    uint64_t need;
     uint32_t crc;
     int len, rc = 0;
-    ssize_t w;
 
     len = llmbill_usage_to_json(&p->u, stackbuf, sizeof stackbuf);
     if (len < 0)
@@ -334,6 +412,7 @@ int lb_journal_append(struct lb_journal *j, const struct lb_prepared *p)
         llmbill_usage_to_json(&p->u, payload, (size_t)len + 1);
     }
     crc = lb_crc32c(0, payload, (size_t)len);
+    need = HDR + (uint64_t)len;
     put32(hdr, MAGIC);
     put32(hdr + 4, (uint32_t)len);
     pthread_mutex_lock(&j->mu);
@@ -341,42 +420,38 @@ int lb_journal_append(struct lb_journal *j, const struct lb_prepared *p)
         rc = LLMBILL_ECLOSED;
         goto out;
     }
-    if (j->total_bytes + HDR + (uint64_t)len > j->max_bytes) {
+    if (j->total_bytes + need > j->max_bytes) {
         rc = LLMBILL_EFULL;
         goto out;
     }
-    if (j->seg_size > 0 && j->seg_size + HDR + (uint64_t)len > j->seg_bytes) {
-        int fd = open_segment(j, j->next_seq);
-
-        if (fd < 0) {
+    if (j->fd < 0 || j->seg_size + need > j->map_size) {
+        if (j->fd >= 0) {
+            close_segment(j);
+            j->seg_first = j->next_seq;
+            j->seg_size = 0;
+            atomic_store(&j->w_end, 0);
+            atomic_store(&j->w_seg, j->seg_first);
+        }
+        /* a failure (a full disk) is retried by the next record */
+        if (open_segment(j, j->next_seq, need) != 0) {
             rc = LLMBILL_ESPOOL;
             goto out;
         }
-        if (j->durability == LB_DURABLE_FSYNC)
-            fdatasync(j->fd);
-        close(j->fd);
-        j->fd = fd;
-        j->seg_first = j->next_seq;
-        j->seg_size = 0;
-        atomic_store(&j->w_end, 0);
-        atomic_store(&j->w_seg, j->seg_first);
     }
+    /* the prefault thread may be reading the pages this frame goes to */
+    while (atomic_load_explicit(&j->populating, memory_order_acquire) &&
+           j->seg_size + need > j->pf_lo)
+        sched_yield();
     put64(hdr + 8, j->next_seq);
     put32(hdr + 16, lb_crc32c(crc, hdr + 8, 8));
-    iov[0].iov_base = hdr;
-    iov[0].iov_len = HDR;
-    iov[1].iov_base = payload;
-    iov[1].iov_len = (size_t)len;
-    w = writev(j->fd, iov, 2);
-    if (w != HDR + len) {
-        /* full disk, quota, I/O error: keep nothing of this frame */
-        if (w > 0 && ftruncate(j->fd, (off_t)j->seg_size) != 0)
-            j->seg_size += (uint64_t)w; /* a torn frame; readers skip it */
-        rc = LLMBILL_ESPOOL;
-        goto out;
-    }
-    j->seg_size += HDR + (uint64_t)len;
-    j->total_bytes += HDR + (uint64_t)len;
+    /* the magic goes last: a frame cut short by kill -9 reads as the end */
+    at = j->map + j->seg_size;
+    memcpy(at + 4, hdr + 4, HDR - 4);
+    memcpy(at + HDR, payload, (size_t)len);
+    memcpy(at, hdr, 4);
+    j->seg_size += need;
+    j->total_bytes += need;
+    j->appended += need;
     j->dirty = 1;
     atomic_store_explicit(&j->w_end, j->seg_size, memory_order_release);
     atomic_store_explicit(&j->written, j->next_seq, memory_order_release);
@@ -419,7 +494,7 @@ static void feed(struct llmbill *h, char *payload, uint32_t len, uint64_t seq)
     p.jseq = seq;
     while (p.total > LB_SLOT_DATA && (heap = malloc(p.total)) == NULL)
         lb_dispatch_wait_room(h, 20); /* out of memory: wait, the event stays due */
-    while (lb_dispatch_enqueue(h, &p, heap, NULL, 0) == LLMBILL_EFULL) {
+    while (lb_dispatch_feed(h, &p, heap) == LLMBILL_EFULL) {
         if (atomic_load(&j->stop)) {
             free(heap);
             return;
@@ -482,7 +557,21 @@ static void sync_now(struct lb_journal *j)
     if (fd >= 0) {
         fdatasync(fd);
         close(fd);
+        atomic_fetch_add(&j->syncs, 1);
     }
+}
+
+/* The first segment on disk after segment `cur`, or 0. */
+static uint64_t next_segment(const struct lb_journal *j, uint64_t cur)
+{
+    size_t n;
+    uint64_t *segs = list_segments(j, &n), next = 0;
+
+    for (size_t i = 0; i < n && next == 0; i++)
+        if (segs[i] > cur)
+            next = segs[i];
+    free(segs);
+    return next;
 }
 
 static void *journal_thread(void *arg)
@@ -505,7 +594,7 @@ static void *journal_thread(void *arg)
         cur = segs[0];
     free(segs);
     while (buf != NULL) {
-        uint64_t w = atomic_load_explicit(&j->written, memory_order_acquire);
+        uint64_t w = atomic_load_explicit(&j->written, memory_order_acquire), next;
         int progressed = 0;
 
         if (last < w && fd < 0 && cur != 0) {
@@ -515,12 +604,17 @@ static void *journal_thread(void *arg)
             free(p);
             off = 0;
             have = 0;
+            if (fd < 0 && errno == ENOENT && (next = next_segment(j, cur)) != 0) {
+                cur = next;     /* every sink had finished it, and it was deleted */
+                continue;
+            }
         }
         if (last < w && fd >= 0) {
             /* in the segment being written, read only whole frames */
             size_t want = cap - have;
             ssize_t r;
             size_t pos = 0;
+            int data_end = 0;
 
             if (cur == atomic_load(&j->w_seg)) {
                 uint64_t end = atomic_load_explicit(&j->w_end, memory_order_acquire);
@@ -539,6 +633,11 @@ static void *journal_thread(void *arg)
 
                 if (f == 0)
                     break;
+                if (f == 2) {           /* zeros: nothing more in this segment */
+                    data_end = 1;
+                    have = pos;
+                    break;
+                }
                 if (f < 0) {
                     atomic_fetch_add(&j->corrupt, 1);
                     lb_log(&h->log, LLMBILL_LOG_ERROR, "spool %s: skipping a corrupt frame at "
@@ -571,16 +670,10 @@ static void *journal_thread(void *arg)
                 buf = nb;
                 cap *= 2;
             }
-            if (!progressed && r == 0 && last < w && cur != atomic_load(&j->w_seg)) {
+            if (!progressed && (r == 0 || data_end) && last < w &&
+                cur != atomic_load(&j->w_seg)) {
                 /* the end of this segment: go on in the next one */
-                uint64_t next = 0;
-
-                segs = list_segments(j, &n);
-                for (size_t i = 0; i < n && next == 0; i++)
-                    if (segs[i] > cur)
-                        next = segs[i];
-                free(segs);
-                if (next != 0) {
+                if ((next = next_segment(j, cur)) != 0) {
                     close(fd);
                     fd = -1;
                     cur = next;
@@ -619,6 +712,11 @@ int lb_journal_start(struct llmbill *h)
 
     if (pthread_create(&j->thread, NULL, journal_thread, h) != 0)
         return LLMBILL_ENOMEM;
+    if (pthread_create(&j->prefault, NULL, lb_journal_prefault_thread, j) != 0) {
+        atomic_store(&j->stop, 1);
+        pthread_join(j->thread, NULL);
+        return LLMBILL_ENOMEM;
+    }
     j->started = 1;
     return 0;
 }
@@ -631,17 +729,16 @@ void lb_journal_stop(struct llmbill *h)
         return;
     atomic_store(&j->stop, 1);
     pthread_join(j->thread, NULL);
+    pthread_join(j->prefault, NULL);
     j->started = 0;
 }
-
 void lb_journal_free(struct lb_journal *j)
 {
     if (j == NULL)
         return;
-    if (j->fd >= 0) {
-        if (j->durability == LB_DURABLE_FSYNC)
-            fdatasync(j->fd);
-        close(j->fd);
+    if (j->lock_fd >= 0) {          /* lb_journal_open got as far as the lock */
+        close_segment(j);
+        close(j->lock_fd);
         pthread_mutex_destroy(&j->mu);
     }
     free(j->dir);

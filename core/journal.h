@@ -1,16 +1,24 @@
 /* llmbill core: the durable journal between llmbill_record() and the sinks.
  *
  * With [llmbill] spool_dir set, llmbill_record() appends each event as one
- * frame to the current segment file before it returns (durability =
- * process: the frame is in the OS when the call returns, so it survives
- * kill -9; fsync adds an fdatasync of the segment every fsync_interval_ms on
- * the journal thread, the power-loss window). The journal thread tails the
+ * frame to the current segment before it returns. A segment is a file of
+ * segment_bytes whose blocks are allocated up front (posix_fallocate) and
+ * which is mapped shared: appending is a copy into the page cache, with no
+ * system call, and the frame is in the OS when the call returns, so it
+ * survives kill -9 (durability = process). fsync adds an fdatasync of the
+ * segment every fsync_interval_ms on the journal thread, the power-loss
+ * window. A finished segment is cut to the frames it holds. The journal
+ * thread faults in the pages just ahead of the writer, so that the callers
+ * rarely take a page fault. Only one handle may use a spool: it holds an
+ * flock on spool_dir/lock. The journal thread tails the
  * segments and feeds the sinks' ring in journal order; each sink persists
  * the sequence number it has finished (its ack file), and a segment is
  * deleted once every sink's ack on disk is past it.
  *
  * Frame: magic u32 "LBJ1" | payload length u32 | seq u64 | crc32c u32 of
- * seq and payload | payload (the usage JSON form). All little-endian. */
+ * seq and payload | payload (the usage JSON form). All little-endian. The
+ * magic is stored last, and the unwritten rest of a segment is zeros: a zero
+ * word where a frame should start ends the segment's data. */
 #ifndef LB_JOURNAL_H
 #define LB_JOURNAL_H
 
@@ -34,24 +42,34 @@ struct lb_journal {
 
     /* the writer (callers of llmbill_record) */
     pthread_mutex_t mu;
+    int lock_fd;                /* flock on spool_dir/lock */
     int fd;                     /* current segment */
+    unsigned char *map;         /* its shared mapping, map_size bytes */
+    uint64_t map_size;
     uint64_t seg_first;         /* its first seq */
-    uint64_t seg_size;
+    uint64_t seg_size;          /* bytes of frames in it */
     uint64_t next_seq;
     uint64_t total_bytes;       /* all live segments */
+    uint64_t appended;          /* bytes appended since open */
     int dirty;                  /* written since the last fdatasync */
     int closed;
     atomic_uint_fast64_t written;   /* highest seq fully written */
     atomic_uint_fast64_t w_seg;     /* first seq of the segment being written */
     atomic_uint_fast64_t w_end;     /* its size in whole frames */
 
-    /* the journal thread */
-    pthread_t thread;
+    /* the journal thread, and the thread that faults in pages for the writer */
+    pthread_t thread, prefault;
     int started;
     atomic_int stop;
     atomic_uint_fast64_t enqueued;  /* highest seq handed to the ring */
     uint64_t start_seq;             /* the smallest ack at start */
     atomic_uint_fast64_t corrupt;   /* frames skipped as corrupt */
+    atomic_uint_fast64_t syncs;     /* fdatasyncs done */
+
+    /* the prefault thread (journal_prefault.c): it has claimed the pages
+     * of map from pf_lo (under mu) while populating is up */
+    atomic_int populating;
+    uint64_t pf_lo;
 };
 
 /* Opens (creating) the spool: finds the segments, recovers the last one
@@ -72,6 +90,8 @@ void lb_journal_ack(struct llmbill *h, struct lb_sink *s, uint64_t seq);
 /* The smallest position any sink has finished (the journal head without sinks). */
 uint64_t lb_journal_min_ack(struct llmbill *h);
 void lb_journal_free(struct lb_journal *j);
+/* The prefault thread's body (journal_prefault.c); arg is the journal. */
+void *lb_journal_prefault_thread(void *arg);
 uint32_t lb_crc32c(uint32_t crc, const void *data, size_t n);
 
 #endif

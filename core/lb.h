@@ -186,6 +186,7 @@ struct lb_sink {
 
     /* settings */
     uint32_t batch_max;
+    uint64_t wake_at;           /* a sleeping worker is woken at this backlog in a shard */
     int64_t linger_ms, retry_base_ms, retry_max_ms, retry_limit;
     char *dead_letter_path;
     int dl_fd;
@@ -196,8 +197,7 @@ struct lb_sink {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     _Alignas(64) atomic_int sleeping; /* the worker waits on cv */
-    _Alignas(64) atomic_uint_fast64_t cursor; /* every seq below is released */
-    atomic_uint_fast64_t read_seq;  /* every seq below has been examined */
+    struct lb_cursor *cursor;   /* per shard: every seq below is released */
     atomic_uint_fast64_t flushed_gen;
 
     /* llmbill_check_sink(): a request served by the worker */
@@ -228,6 +228,21 @@ struct lb_slot {
 };
 
 #define LB_HEAD_CLOSED (UINT64_C(1) << 63)
+#define LB_SHARDS_MAX 16
+
+/* One ring of the queue. Recording threads are spread over the shards
+ * (each thread keeps to one while it has room), so that they do not
+ * contend on one head. */
+struct lb_shard {
+    struct lb_slot *ring;
+    _Alignas(64) atomic_uint_fast64_t head; /* next seq; LB_HEAD_CLOSED once closing */
+    _Alignas(64) atomic_uint_fast64_t gate; /* cached minimum of the sinks' cursors */
+};
+
+/* A sink's position in one shard, alone on its cache line. */
+struct lb_cursor {
+    _Alignas(64) atomic_uint_fast64_t pos;
+};
 
 struct llmbill {
     struct lb_logger log;
@@ -240,12 +255,14 @@ struct llmbill {
     int overflow_block;
     int64_t overflow_block_ms;
 
-    /* the broadcast ring: producers claim seqs on head, each sink releases
-     * through its own cursor */
-    struct lb_slot *ring;
-    uint64_t cap, mask;
-    _Alignas(64) atomic_uint_fast64_t head; /* next seq; LB_HEAD_CLOSED once closing */
-    _Alignas(64) atomic_uint_fast64_t gate; /* cached minimum of the sinks' cursors */
+    /* the queue: nshards broadcast rings of cap slots each; producers claim
+     * seqs on a shard's head, each sink releases through its own cursor
+     * per shard. With a journal, only the journal thread records, into
+     * shard 0, so journal order is shard 0's order. */
+    struct lb_shard *shards;
+    unsigned nshards;
+    uint64_t queue_max;         /* the configured total */
+    uint64_t cap, mask;         /* per shard */
     _Alignas(64) atomic_int aborting;       /* close timed out: dead-letter the rest */
 
     pthread_mutex_t wait_mu;    /* flush waiters and blocked producers */
@@ -274,9 +291,14 @@ struct llmbill {
 int lb_dispatch_start(struct llmbill *h, int threads, char *err, size_t errlen);
 /* Claims a slot, builds the event there (or in heap, when it does not fit;
  * heap is then owned by the ring) and publishes it. id_out receives the
- * event id. 0, LLMBILL_EFULL or LLMBILL_ECLOSED (heap untouched then). */
+ * event id. 0, LLMBILL_EFULL or LLMBILL_ECLOSED (heap untouched then).
+ * Uses the calling thread's shard, or another one when it is full. */
 int lb_dispatch_enqueue(struct llmbill *h, const struct lb_prepared *p, void *heap,
                         char *id_out, size_t id_cap);
+/* The same for the journal thread: always shard 0, in journal order. */
+int lb_dispatch_feed(struct llmbill *h, const struct lb_prepared *p, void *heap);
+/* Events recorded into the queue so far (all shards). */
+uint64_t lb_dispatch_recorded(struct llmbill *h);
 int lb_dispatch_flush(struct llmbill *h, int timeout_ms);
 void lb_dispatch_stop(struct llmbill *h);
 /* Waits up to ms for a sink to release ring slots. */
@@ -291,7 +313,11 @@ void lb_deadletter_close(struct lb_sink *s);
 
 /* host.c: the table handed to sinks */
 extern const struct llmbill_host lb_host_table;
-extern _Thread_local struct llmbill *lb_tls_in_sink;
+/* Thread-locals of the hot path use the initial-exec model: no
+ * __tls_get_addr call per access (glibc keeps room for it in libraries
+ * loaded with dlopen). */
+#define LB_TLS _Thread_local __attribute__((tls_model("initial-exec")))
+extern LB_TLS struct llmbill *lb_tls_in_sink;
 
 /* open.c: builds a handle from a parsed config */
 void lb_handle_free(struct llmbill *h);

@@ -426,6 +426,7 @@ static int setup_journal(struct ctx *c, struct lb_section *main)
         goto out;
     }
     j->fd = -1;
+    j->lock_fd = -1;
     j->durability = durability;
     j->fsync_ms = fsync_ms;
     j->max_bytes = (uint64_t)max_bytes;
@@ -460,12 +461,18 @@ static void free_handle(struct llmbill *h)
         lb_deadletter_close(s);
         free(s->dead_letter_path);
         free(s->name);
+        free(s->cursor);
     }
     free(h->sinks);
-    for (uint64_t i = 0; h->ring != NULL && i < h->cap; i++)
-        if (h->ring[i].ev != NULL && h->ring[i].ev->heap)
-            free(h->ring[i].ev);
-    free(h->ring);
+    for (unsigned k = 0; k < h->nshards; k++) {
+        struct lb_slot *ring = h->shards[k].ring;
+
+        for (uint64_t i = 0; ring != NULL && i < h->cap; i++)
+            if (ring[i].ev != NULL && ring[i].ev->heap)
+                free(ring[i].ev);
+        free(ring);
+    }
+    free(h->shards);
     lb_config_free(h->cfg);
     lb_logger_free(&h->log);
     free(h);
@@ -705,7 +712,7 @@ int lb_open_config(struct llmbill **out, struct lb_config *cfg, const struct llm
         }
         s->created = 1;
     }
-    h->cap = (uint64_t)queue_max;
+    h->queue_max = (uint64_t)queue_max;
     if ((rc = setup_journal(&c, main)) != 0)
         goto fail_names;
     h->paused = opts != NULL && (opts->flags & LLMBILL_OPEN_PAUSED) != 0;

@@ -1,6 +1,7 @@
 /* llmbill core: small helpers (strings, time, numbers, paths, UTF-8, PRNG). */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -137,10 +138,17 @@ int lb_utf8_valid(const char *str, size_t n)
     size_t i = 0;
 
     while (i < n) {
-        unsigned c = s[i];
+        unsigned c;
         size_t len;
         uint32_t cp;
+        uint64_t w;
 
+        /* ASCII, eight bytes at a time */
+        if (i + 8 <= n && (memcpy(&w, s + i, 8), (w & UINT64_C(0x8080808080808080)) == 0)) {
+            i += 8;
+            continue;
+        }
+        c = s[i];
         if (c < 0x80) {
             i++;
             continue;
@@ -172,8 +180,21 @@ int lb_utf8_valid(const char *str, size_t n)
     return 1;
 }
 
-static _Thread_local uint64_t rng_state[4];
-static _Thread_local int rng_seeded;
+static LB_TLS uint64_t rng_state[4];
+static LB_TLS int rng_seeded;
+static pthread_once_t rng_once = PTHREAD_ONCE_INIT;
+
+/* A forked child starts with its parent's generator state: without a new
+ * seed, parent and child would make the same event ids. */
+static void rng_reseed_child(void)
+{
+    rng_seeded = 0;
+}
+
+static void rng_register_fork(void)
+{
+    pthread_atfork(NULL, NULL, rng_reseed_child);
+}
 
 static uint64_t rotl(uint64_t x, int k)
 {
@@ -195,6 +216,7 @@ uint64_t lb_rand64(void)
             s[3] = 0x5851f42d4c957f2dULL;
         }
         rng_seeded = 1;
+        pthread_once(&rng_once, rng_register_fork);
     }
     r = rotl(s[1] * 5, 7) * 9;
     t = s[1] << 17;

@@ -176,6 +176,14 @@ expect "spool status" 0 "sink t            1 event(s) in the journal not yet del
     "$BIN" -c "$T/spool-up.ini" spool status
 expect "spool drain" 0 "spool drain: done" -- "$BIN" -c "$T/spool-up.ini" spool drain
 expect "spool status after drain" 0 "journal backlog: 0 event(s)" -- "$BIN" -c "$T/spool-up.ini" spool status
+# a spool has one writer: while another process holds it, the CLI says so
+flock -o "$T/spool/lock" sleep 3 &
+locker=$!
+sleep 0.3
+expect "spool held by another process" 1 "in use by another llmbill handle or process" -- \
+    "$BIN" -c "$T/spool-up.ini" spool status
+kill "$locker" 2>/dev/null
+wait "$locker" 2>/dev/null
 expect "spool --help" 0 "usage: llmbill [-c FILE] spool status" -- "$BIN" spool --help
 expect "spool bad verb" 2 "usage:" -- "$BIN" -c "$T/spool-up.ini" spool shrink
 

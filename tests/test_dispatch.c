@@ -2,6 +2,7 @@
  * backoff, dead letters, overflow, filters, isolation between sinks. */
 #include <dlfcn.h>
 #include <pthread.h>
+#include <sys/wait.h>
 
 #include "t.h"
 
@@ -131,6 +132,47 @@ static void generated_ids_and_time(void)
     CHECK(strcmp(c, "my-own-id") == 0);
     CHECK_EQ_INT(llmbill_record_id(h, &u, c, 4), 0);
     CHECK(strcmp(c, "my-") == 0);
+    llmbill_close(h);
+}
+
+/* A forked child gets event ids of its own: its random generator is
+ * reseeded, not a copy of its parent's. */
+static void forked_child_ids_differ(void)
+{
+    llmbill *h = open_ok(HEAD "callbacks = testsink\n");
+    struct llmbill_usage u = t_usage("acme", NULL);
+    char mine[20][64], theirs[20 * 64] = "", id[64];
+    int fds[2];
+    pid_t pid;
+    size_t got = 0;
+    ssize_t r;
+
+    CHECK_EQ_INT(llmbill_record_id(h, &u, id, sizeof id), 0); /* this thread's generator is seeded */
+    llmbill_close(h);
+    CHECK_EQ_INT(pipe(fds), 0);
+    pid = fork();
+    CHECK(pid >= 0);
+    h = open_ok(HEAD "callbacks = testsink\n");
+    if (pid == 0) {
+        close(fds[0]);
+        for (int i = 0; i < 20; i++) {
+            if (llmbill_record_id(h, &u, id, sizeof id) != 0)
+                _exit(1);
+            if (write(fds[1], id + 24, 12) != 12) /* the last 48 random bits */
+                _exit(1);
+        }
+        _exit(0);
+    }
+    close(fds[1]);
+    for (int i = 0; i < 20; i++)
+        CHECK_EQ_INT(llmbill_record_id(h, &u, mine[i], sizeof mine[i]), 0);
+    while (got < sizeof theirs - 1 && (r = read(fds[0], theirs + got, sizeof theirs - 1 - got)) > 0)
+        got += (size_t)r;
+    close(fds[0]);
+    waitpid(pid, NULL, 0);
+    CHECK_EQ_INT(got, 20 * 12);
+    for (int i = 0; i < 20; i++)
+        CHECK(strstr(theirs, mine[i] + 24) == NULL);
     llmbill_close(h);
 }
 
@@ -271,6 +313,20 @@ static void overflow_error(void)
     CHECK_EQ_INT(llmbill_flush(h, 5000), 0);
     CHECK_EQ_INT(t_stats(h, "t").delivered, 16);
     CHECK_EQ_INT(llmbill_record(h, &u), 0);
+    llmbill_close(h);
+    /* a larger queue is split into shards: one thread that fills its own
+     * shard goes on in the others, so the bound is still exact */
+    t_write(block, "x");
+    h = open_ok(HEAD "callbacks = t\nqueue_max = 1024\n[t]\nplugin = testsink\n"
+                "batch_size = 1\nblock_file = %s\n", block);
+    accepted = 0;
+    while ((rc = llmbill_record(h, &u)) == 0)
+        accepted++;
+    CHECK_EQ_INT(rc, LLMBILL_EFULL);
+    CHECK_EQ_INT(accepted, 1024);
+    unlink(block);
+    CHECK_EQ_INT(llmbill_flush(h, 5000), 0);
+    CHECK_EQ_INT(t_stats(h, "t").delivered, 1024);
     llmbill_close(h);
 }
 
@@ -452,6 +508,7 @@ int main(void)
     RUN(record_flush_close);
     RUN(validation);
     RUN(generated_ids_and_time);
+    RUN(forked_child_ids_differ);
     RUN(retry_backoff);
     RUN(retry_after_is_a_floor);
     RUN(dead_letters);

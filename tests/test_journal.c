@@ -31,6 +31,28 @@ static llmbill *open_spool(const char *spool, const char *extra_main, const char
     return h;
 }
 
+/* The journal backlog of the spool's sinks, read by a paused handle (which
+ * delivers nothing). */
+static uint64_t backlog(const char *spool, const char *sinks)
+{
+    char ini[4096];
+    struct llmbill_open_opts o;
+    uint64_t n;
+    llmbill *h;
+
+    snprintf(ini, sizeof ini, "[llmbill]\nplugin_dir = %s\nspool_dir = %s/%s\n%s", TEST_PLUGIN_DIR,
+             dir, spool, sinks);
+    memset(&o, 0, sizeof o);
+    o.struct_size = sizeof o;
+    o.flags = LLMBILL_OPEN_PAUSED;
+    o.errbuf = err;
+    o.errbuf_len = sizeof err;
+    CHECK_EQ_INT(llmbill_open_string(&h, ini, &o), 0);
+    n = t_stats(h, NULL).spooled;
+    llmbill_close(h);
+    return n;
+}
+
 static void record_ids(llmbill *h, int first, int n)
 {
     for (int i = first; i < first + n; i++) {
@@ -71,8 +93,8 @@ static void survives_a_restart(void)
     /* next start, the sink is up: every event once */
     snprintf(sinks, sizeof sinks, "callbacks = t\n[t]\nplugin = testsink\noutput = %s\n"
              "id_space = 1000\nper_thread = 1000\n", t_path(dir, "s1.out"));
+    CHECK_EQ_INT(backlog("s1", sinks), 300);
     h = open_spool("s1", "", sinks);
-    CHECK_EQ_INT(t_stats(h, "t").spooled, 300);
     record_ids(h, 300, 50);
     CHECK_EQ_INT(llmbill_flush(h, 10000), 0);
     CHECK_EQ_INT(t_stats(h, "t").spooled, 0);
@@ -80,8 +102,8 @@ static void survives_a_restart(void)
     CHECK_EQ_INT(count_in(t_path(dir, "s1.out"), "received="), 350);
     CHECK_EQ_INT(count_in(t_path(dir, "s1.out"), "dups="), 0);
     /* and a third start has nothing left to send */
+    CHECK_EQ_INT(backlog("s1", sinks), 0);
     h = open_spool("s1", "", sinks);
-    CHECK_EQ_INT(t_stats(h, "t").spooled, 0);
     CHECK_EQ_INT(llmbill_close(h), 0);
     CHECK_EQ_INT(count_in(t_path(dir, "s1.out"), "received="), 0);
 }
@@ -118,6 +140,26 @@ static void two_sinks_two_paces(void)
     CHECK_EQ_INT(count_in(t_path(dir, "slow2"), "received="), 100 - slow1);
 }
 
+/* Reopens a spool with a sink that counts what it receives (into out),
+ * records n more events from id `first`, delivers everything. Returns the
+ * frames skipped as corrupt. */
+static uint64_t resume_counting(const char *spool, const char *extra, const char *out, int first,
+                                int n)
+{
+    char sinks[512];
+    uint64_t corrupt;
+    llmbill *h;
+
+    snprintf(sinks, sizeof sinks, "callbacks = t\n[t]\nplugin = testsink\noutput = %s\n"
+             "id_space = 100\nper_thread = 100\n", t_path(dir, out));
+    h = open_spool(spool, extra, sinks);
+    record_ids(h, first, n);
+    CHECK_EQ_INT(llmbill_flush(h, 10000), 0);
+    corrupt = t_stats(h, NULL).spool_corrupt;
+    llmbill_close(h);
+    return corrupt;
+}
+
 /* Appends bytes to the newest segment of a spool. */
 static void damage(const char *spool, const char *how)
 {
@@ -129,7 +171,6 @@ static void damage(const char *spool, const char *how)
 
 static void torn_and_corrupt_segments(void)
 {
-    char sinks[512];
     llmbill *h;
 
     h = open_spool("s3", "", "callbacks = t\n[t]\nplugin = testsink\nalways = retry\n");
@@ -140,13 +181,7 @@ static void torn_and_corrupt_segments(void)
     /* a corrupt frame: flip one payload byte of the third frame */
     damage("s3", "python3 -c \"import sys;b=bytearray(open('$f','rb').read());"
                  "i=b.find(b'\\\"t0-2\\\"');b[i+2]^=0x20;open('$f','wb').write(b)\"");
-    snprintf(sinks, sizeof sinks, "callbacks = t\n[t]\nplugin = testsink\noutput = %s\n"
-             "id_space = 100\nper_thread = 100\n", t_path(dir, "s3.out"));
-    h = open_spool("s3", "", sinks);
-    record_ids(h, 10, 5);
-    CHECK_EQ_INT(llmbill_flush(h, 10000), 0);
-    CHECK_EQ_INT(t_stats(h, NULL).spool_corrupt, 1);
-    llmbill_close(h);
+    CHECK_EQ_INT(resume_counting("s3", "", "s3.out", 10, 5), 1);
     CHECK_EQ_INT(count_in(t_path(dir, "s3.out"), "received="), 14); /* 15 less the corrupt one */
     CHECK_EQ_INT(count_in(t_path(dir, "s3.out"), "dups="), 0);
 }
@@ -180,15 +215,19 @@ static void full_disk(void)
     CHECK_EQ_INT(llmbill_flush(h, 10000), 0);
     usleep(400 * 1000); /* the journal thread deletes finished segments */
     CHECK_EQ_INT(llmbill_record(h, &u), 0);
-    /* a real write failure (file size limit, like a full disk): LLMBILL_ESPOOL */
+    /* a real write failure (a file size limit, like a full disk): the next
+     * segment cannot be allocated, and that is LLMBILL_ESPOOL */
     signal(SIGXFSZ, SIG_IGN);
     getrlimit(RLIMIT_FSIZE, &old);
     lim = old;
-    lim.rlim_cur = 8192 + 100;
+    lim.rlim_cur = 4096;
     setrlimit(RLIMIT_FSIZE, &lim);
+    n = 0;
     while ((rc = llmbill_record(h, &u)) == 0)
-        ;
-    CHECK(rc == LLMBILL_ESPOOL || rc == LLMBILL_EFULL);
+        n++;
+    CHECK_EQ_INT(rc, LLMBILL_ESPOOL);
+    CHECK(n < 100);                     /* only what the current segment held */
+    CHECK_EQ_INT(llmbill_record(h, &u), LLMBILL_ESPOOL); /* and it stays so */
     setrlimit(RLIMIT_FSIZE, &old);
     usleep(400 * 1000);
     CHECK_EQ_INT(llmbill_record(h, &u), 0); /* recovered by itself */
@@ -317,6 +356,64 @@ static void kill_9_then_deliver_exactly_once(void)
     lago_server_stop(&srv);
 }
 
+/* What kill -9 leaves: the last segment at its full allocated size, zeros
+ * after the frames, maybe a frame without its magic (stored last). A start
+ * resumes after the last whole frame, counts nothing as corrupt, and the
+ * next close cuts the segment to its frames again. */
+static void resumes_after_a_crash_tail(void)
+{
+    char sinks[512], cmd[1024];
+    llmbill *h;
+    struct stat st;
+
+    h = open_spool("s6", "segment_bytes = 65536\n",
+                   "callbacks = t\n[t]\nplugin = testsink\nalways = retry\n");
+    record_ids(h, 0, 20);
+    llmbill_close(h);
+    snprintf(cmd, sizeof cmd, "%s/s6/seg-00000000000000000001.lbj", dir);
+    CHECK_EQ_INT(stat(cmd, &st), 0);
+    CHECK(st.st_size > 0 && st.st_size < 65536); /* a clean close cut it to its frames */
+    /* a frame whose magic never got written, then zeros to the full size */
+    damage("s6", "printf '\\000\\000\\000\\000\\100\\000\\000\\000\\025half a frame' >> $f && "
+                 "truncate -s 65536 $f");
+    CHECK_EQ_INT(resume_counting("s6", "segment_bytes = 65536\n", "s6.out", 20, 10), 0);
+    CHECK_EQ_INT(count_in(t_path(dir, "s6.out"), "received="), 30);
+    CHECK_EQ_INT(count_in(t_path(dir, "s6.out"), "dups="), 0);
+    /* a record larger than segment_bytes gets a segment of its own size */
+    {
+        static char big[LLMBILL_METADATA_VALUE_MAX + 1];
+        struct llmbill_kv kv[2] = { { "a", big }, { "b", big } };
+        struct llmbill_usage u = t_usage("acme", "t0-99");
+
+        memset(big, 'x', sizeof big - 1);
+        u.metadata = kv;
+        u.n_metadata = 2;
+        snprintf(sinks, sizeof sinks, "callbacks = t\n[t]\nplugin = testsink\noutput = %s\n"
+                 "id_space = 100\nper_thread = 100\n", t_path(dir, "s6b.out"));
+        h = open_spool("s6", "segment_bytes = 4096\n", sinks);
+        CHECK_EQ_INT(llmbill_record(h, &u), 0);
+        record_ids(h, 30, 5);
+        CHECK_EQ_INT(llmbill_flush(h, 10000), 0);
+        llmbill_close(h);
+        CHECK_EQ_INT(count_in(t_path(dir, "s6b.out"), "received="), 6);
+    }
+}
+
+/* One spool, one writer: a second handle is refused with a clear error. */
+static void one_writer_per_spool(void)
+{
+    llmbill *h = open_spool("s7", "", "callbacks = t\n[t]\nplugin = testsink\n"), *h2;
+    char ini[1024];
+
+    snprintf(ini, sizeof ini, "[llmbill]\nplugin_dir = %s\nspool_dir = %s/s7\ncallbacks = t\n"
+             "[t]\nplugin = testsink\n", TEST_PLUGIN_DIR, dir);
+    CHECK_EQ_INT(t_open(&h2, ini, err, sizeof err), LLMBILL_ECONFIG);
+    CHECK_CONTAINS(err, "s7: in use by another llmbill handle or process");
+    llmbill_close(h);
+    CHECK_EQ_INT(t_open(&h2, ini, err, sizeof err), 0);
+    llmbill_close(h2);
+}
+
 static void config_errors(void)
 {
     llmbill *h;
@@ -343,6 +440,8 @@ int main(void)
     RUN(two_sinks_two_paces);
     RUN(torn_and_corrupt_segments);
     RUN(full_disk);
+    RUN(resumes_after_a_crash_tail);
+    RUN(one_writer_per_spool);
     RUN(kill_9_then_deliver_exactly_once);
     RUN(config_errors);
     printf("test_journal: ok\n");
