@@ -219,7 +219,7 @@ int llmbill_get_stats(llmbill *h, const char *instance, struct llmbill_stats *ou
         st.rejected_invalid = atomic_load(&h->rejected_invalid);
         st.unpriced = atomic_load(&h->unpriced);
         if (h->journal != NULL) {
-            st.spooled = atomic_load(&h->journal->written) - lb_journal_min_ack(h);
+            st.spooled = atomic_load(&h->journal->written) - lb_journal_min_ack(h, 0);
             st.spool_corrupt = atomic_load(&h->journal->corrupt);
         }
     }

@@ -887,6 +887,8 @@ void lb_dispatch_stop(struct llmbill *h)
         pthread_join(s->thread, NULL);
         s->thread_started = 0;
     }
+    if (h->journal != NULL)
+        lb_journal_persist_acks(h); /* what the workers finished last */
 }
 
 void lb_sink_stats(struct lb_sink *s, struct llmbill_stats *out)

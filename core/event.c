@@ -8,8 +8,7 @@
 
 #define NSTR LB_NSTR
 
-/* The string fields, in struct order, with their JSON names. */
-static const char *const *str_field(const struct llmbill_usage *u, int i)
+const char *const *lb_usage_str(const struct llmbill_usage *u, int i)
 {
     switch (i) {
     case 0: return &u->event_id;
@@ -26,6 +25,7 @@ static const char *const *str_field(const struct llmbill_usage *u, int i)
     }
 }
 
+/* The string fields' JSON names, in struct order. */
 static const char *const str_names[NSTR] = {
     "event_id", "customer_id", "subscription_id", "user_id", "team_id",
     "provider", "model", "call_type", "request_id", "currency", "service_tier"
@@ -54,7 +54,7 @@ static int normalise(const struct llmbill_usage *in, struct llmbill_usage *u)
 static int check_usage(const struct llmbill_usage *u, size_t *lens, char *err, size_t errlen)
 {
     for (int i = 0; i < NSTR; i++) {
-        const char *s = *str_field(u, i);
+        const char *s = *lb_usage_str(u, i);
         size_t n;
 
         lens[i] = 0;
@@ -209,7 +209,7 @@ int lb_event_prepare(const struct llmbill_usage *in, struct lb_prepared *p)
         return LLMBILL_EINVAL;
     total = sizeof(struct lb_event) + p->u.n_metadata * sizeof(struct llmbill_kv);
     for (int i = 0; i < NSTR; i++)
-        if (*str_field(&p->u, i) != NULL)
+        if (*lb_usage_str(&p->u, i) != NULL)
             total += p->lens[i] + 1;
     if (p->u.event_id == NULL)
         total += 37;
@@ -235,7 +235,7 @@ struct lb_event *lb_event_build(const struct lb_prepared *p, void *buf, uint32_t
     if (u->timestamp_ms == 0)
         u->timestamp_ms = lb_now_ms();
     for (int i = 0; i < NSTR; i++) {
-        const char **f = (const char **)str_field(u, i);
+        const char **f = (const char **)lb_usage_str(u, i);
 
         if (*f == NULL)
             continue;

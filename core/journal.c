@@ -16,7 +16,8 @@
 #include "journal.h"
 #include "lb.h"
 
-#define MAGIC 0x314a424cu       /* "LBJ1" little-endian */
+#define MAGIC      0x324a424cu  /* "LBJ2": the payload is journal_record.c's form */
+#define MAGIC_JSON 0x314a424cu  /* "LBJ1" (spools of llmbill 0.1): the usage JSON form */
 #define HDR 20
 #define MAX_PAYLOAD (1u << 20)
 
@@ -91,6 +92,11 @@ static uint64_t *list_segments(const struct lb_journal *j, size_t *n)
     return v;
 }
 
+static int is_magic(uint32_t v)
+{
+    return v == MAGIC || v == MAGIC_JSON;
+}
+
 /* Checks the frame at buf[0..avail): 1 valid (*seq, *len set), 0 needs more
  * bytes, 2 the end of the written data (a zero word), -1 corrupt. */
 static int frame_at(const unsigned char *buf, size_t avail, uint64_t *seq, uint32_t *len)
@@ -101,7 +107,7 @@ static int frame_at(const unsigned char *buf, size_t avail, uint64_t *seq, uint3
         return 2;
     if (avail < HDR)
         return 0;
-    if (get32(buf) != MAGIC || get32(buf + 4) > MAX_PAYLOAD)
+    if (!is_magic(get32(buf)) || get32(buf + 4) > MAX_PAYLOAD)
         return -1;
     *len = get32(buf + 4);
     *seq = get64(buf + 8);
@@ -155,28 +161,50 @@ static uint64_t read_ack(const struct lb_journal *j, const char *sink)
 
 void lb_journal_ack(struct llmbill *h, struct lb_sink *s, uint64_t seq)
 {
+    (void)h;
+    atomic_store(&s->ack_seq, seq);
+}
+
+/* Writes sink s's position to its ack file (synced in fsync mode). 0 or -1. */
+static int write_ack(struct llmbill *h, struct lb_sink *s, uint64_t seq)
+{
     struct lb_journal *j = h->journal;
     char *tmp = ack_path(j, s->name, 1), *path = ack_path(j, s->name, 0), text[32];
-    int fd, n;
+    int fd = -1, n, rc = -1;
 
     if (tmp == NULL || path == NULL)
         goto out;
     n = snprintf(text, sizeof text, "%llu\n", (unsigned long long)seq);
     fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
     if (fd < 0 || write(fd, text, (size_t)n) != n ||
-        (j->durability == LB_DURABLE_FSYNC && fdatasync(fd) != 0) || close(fd) != 0 ||
-        rename(tmp, path) != 0 || (j->durability == LB_DURABLE_FSYNC && sync_dir(j) != 0)) {
-        if (fd >= 0)
-            close(fd);
-        lb_log(&h->log, LLMBILL_LOG_ERROR, "sink %s: cannot write its journal position %s: %s "
-               "(delivered events may be delivered again after a restart)", s->name, path,
-               strerror(errno));
+        (j->durability == LB_DURABLE_FSYNC && fdatasync(fd) != 0))
         goto out;
-    }
-    atomic_store(&s->ack_seq, seq);
+    rc = close(fd);
+    fd = -1;
+    if (rc != 0 || rename(tmp, path) != 0 ||
+        (j->durability == LB_DURABLE_FSYNC && sync_dir(j) != 0))
+        rc = -1;
 out:
+    if (rc != 0)
+        lb_log(&h->log, LLMBILL_LOG_ERROR, "sink %s: cannot write its journal position %s: %s "
+               "(delivered events may be delivered again after a restart)", s->name,
+               path ? path : "", strerror(errno));
+    if (fd >= 0)
+        close(fd);
     free(tmp);
     free(path);
+    return rc;
+}
+
+void lb_journal_persist_acks(struct llmbill *h)
+{
+    for (size_t i = 0; i < h->nsinks; i++) {
+        struct lb_sink *s = &h->sinks[i];
+        uint64_t a = atomic_load(&s->ack_seq);
+
+        if (a != atomic_load(&s->ack_disk) && write_ack(h, s, a) == 0)
+            atomic_store(&s->ack_disk, a);
+    }
 }
 
 /* Scans a segment: returns the offset after its last valid frame, and that
@@ -215,7 +243,7 @@ static off_t scan_tail(int fd, uint64_t *last, int *torn)
         } else {
             *torn = 1;          /* resynchronise (the journal thread counts it) */
             pos++;
-            while (pos + 4 <= size && get32(buf + pos) != MAGIC)
+            while (pos + 4 <= size && !is_magic(get32(buf + pos)))
                 pos++;
         }
     }
@@ -382,10 +410,11 @@ int lb_journal_open(struct llmbill *h, char *err, size_t errlen)
         if (a >= j->next_seq)
             a = j->next_seq - 1;
         atomic_store(&h->sinks[i].ack_seq, a);
+        atomic_store(&h->sinks[i].ack_disk, a);
         h->sinks[i].ack_start = a;
     }
     atomic_store(&j->written, j->next_seq - 1);
-    j->start_seq = lb_journal_min_ack(h);
+    j->start_seq = lb_journal_min_ack(h, 1);
     atomic_store(&j->enqueued, j->start_seq);
     atomic_store(&j->w_seg, j->seg_first);
     atomic_store(&j->w_end, j->seg_size);
@@ -397,21 +426,18 @@ int lb_journal_open(struct llmbill *h, char *err, size_t errlen)
 
 int lb_journal_append(struct lb_journal *j, const struct lb_prepared *p)
 {
-    char stackbuf[2048], *payload = stackbuf;
-    unsigned char hdr[HDR], *at;
+    unsigned char stackbuf[2048], *payload = stackbuf, hdr[HDR], *at;
+    size_t len = lb_jrec_size(&p->u);
     uint64_t need;
     uint32_t crc;
-    int len, rc = 0;
+    int rc = 0;
 
-    len = llmbill_usage_to_json(&p->u, stackbuf, sizeof stackbuf);
-    if (len < 0)
+    if (len > MAX_PAYLOAD)
         return LLMBILL_EINVAL;
-    if ((size_t)len >= sizeof stackbuf) {
-        if ((payload = malloc((size_t)len + 1)) == NULL)
-            return LLMBILL_ENOMEM;
-        llmbill_usage_to_json(&p->u, payload, (size_t)len + 1);
-    }
-    crc = lb_crc32c(0, payload, (size_t)len);
+    if (len > sizeof stackbuf && (payload = malloc(len)) == NULL)
+        return LLMBILL_ENOMEM;
+    lb_jrec_encode(&p->u, payload);
+    crc = lb_crc32c(0, payload, len);
     need = HDR + (uint64_t)len;
     put32(hdr, MAGIC);
     put32(hdr + 4, (uint32_t)len);
@@ -440,7 +466,7 @@ int lb_journal_append(struct lb_journal *j, const struct lb_prepared *p)
     }
     /* the prefault thread may be reading the pages this frame goes to */
     while (atomic_load_explicit(&j->populating, memory_order_acquire) &&
-           j->seg_size + need > j->pf_lo)
+           j->seg_size + need > atomic_load_explicit(&j->pf_lo, memory_order_acquire))
         sched_yield();
     put64(hdr + 8, j->next_seq);
     put32(hdr + 16, lb_crc32c(crc, hdr + 8, 8));
@@ -478,16 +504,19 @@ static int64_t mono_ms(void)
 }
 
 /* Hands one frame's record to the ring, waiting while it is full. */
-static void feed(struct llmbill *h, char *payload, uint32_t len, uint64_t seq)
+static void feed(struct llmbill *h, unsigned char *frame, uint32_t len, uint64_t seq)
 {
     struct lb_journal *j = h->journal;
     struct llmbill_kv kv[LLMBILL_METADATA_MAX];
     struct llmbill_usage u;
     struct lb_prepared p;
     void *heap = NULL;
+    int bad = get32(frame) == MAGIC
+        ? lb_jrec_decode(frame + HDR, len, &u, kv, LLMBILL_METADATA_MAX)
+        : llmbill_usage_from_json(&u, (char *)frame + HDR, len, kv, LLMBILL_METADATA_MAX,
+                                  NULL, 0);
 
-    if (llmbill_usage_from_json(&u, payload, len, kv, LLMBILL_METADATA_MAX, NULL, 0) != 0 ||
-        lb_event_prepare(&u, &p) != 0) {
+    if (bad != 0 || lb_event_prepare(&u, &p) != 0) {
         atomic_fetch_add(&j->corrupt, 1);
         return;
     }
@@ -503,12 +532,12 @@ static void feed(struct llmbill *h, char *payload, uint32_t len, uint64_t seq)
     }
 }
 
-uint64_t lb_journal_min_ack(struct llmbill *h)
+uint64_t lb_journal_min_ack(struct llmbill *h, int on_disk)
 {
     uint64_t min_ack = UINT64_MAX;
 
     for (size_t i = 0; i < h->nsinks; i++) {
-        uint64_t a = atomic_load(&h->sinks[i].ack_seq);
+        uint64_t a = atomic_load(on_disk ? &h->sinks[i].ack_disk : &h->sinks[i].ack_seq);
 
         if (a < min_ack)
             min_ack = a;
@@ -520,7 +549,7 @@ uint64_t lb_journal_min_ack(struct llmbill *h)
 static void clean(struct llmbill *h)
 {
     struct lb_journal *j = h->journal;
-    uint64_t min_ack = lb_journal_min_ack(h), *segs, current;
+    uint64_t min_ack = lb_journal_min_ack(h, 1), *segs, current;
     size_t n;
 
     pthread_mutex_lock(&j->mu);
@@ -574,6 +603,11 @@ static uint64_t next_segment(const struct lb_journal *j, uint64_t cur)
     return next;
 }
 
+/* How often the journal thread writes the sinks' positions: a crash
+ * redelivers at most about this much of what was delivered (to the same
+ * event ids: Lago keeps one of each). */
+#define ACK_EVERY_MS 20
+
 static void *journal_thread(void *arg)
 {
     struct llmbill *h = arg;
@@ -583,7 +617,7 @@ static void *journal_thread(void *arg)
     unsigned char *buf = malloc(cap);
     int fd = -1;
     off_t off = 0;
-    int64_t last_clean = 0, last_sync = mono_ms();
+    int64_t last_clean = 0, last_sync = mono_ms(), last_ack = mono_ms();
 
     /* the segment the slowest sink resumes in */
     segs = list_segments(j, &n);
@@ -644,7 +678,7 @@ static void *journal_thread(void *arg)
                            "offset %lld of segment %llu", j->dir, (long long)(off + (off_t)pos),
                            (unsigned long long)cur);
                     pos++;
-                    while (pos + 4 <= have && get32(buf + pos) != MAGIC)
+                    while (pos + 4 <= have && !is_magic(get32(buf + pos)))
                         pos++;
                     progressed = 1;
                     continue;
@@ -652,7 +686,7 @@ static void *journal_thread(void *arg)
                 if (atomic_load(&j->stop))
                     break;
                 if (seq > last) {
-                    feed(h, (char *)buf + pos + HDR, len, seq);
+                    feed(h, buf + pos, len, seq);
                     last = seq;
                     atomic_store(&j->enqueued, seq);
                 }
@@ -691,6 +725,10 @@ static void *journal_thread(void *arg)
         if (j->durability == LB_DURABLE_FSYNC && mono_ms() - last_sync >= j->fsync_ms) {
             sync_now(j);
             last_sync = mono_ms();
+        }
+        if (mono_ms() - last_ack >= ACK_EVERY_MS) {
+            lb_journal_persist_acks(h);
+            last_ack = mono_ms();
         }
         if (mono_ms() - last_clean >= 200) {
             clean(h);

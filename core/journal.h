@@ -66,10 +66,10 @@ struct lb_journal {
     atomic_uint_fast64_t corrupt;   /* frames skipped as corrupt */
     atomic_uint_fast64_t syncs;     /* fdatasyncs done */
 
-    /* the prefault thread (journal_prefault.c): it has claimed the pages
-     * of map from pf_lo (under mu) while populating is up */
+    /* the prefault thread (journal_prefault.c): while populating is up,
+     * it may be reading the pages of map from pf_lo on */
     atomic_int populating;
-    uint64_t pf_lo;
+    atomic_uint_fast64_t pf_lo;
 };
 
 /* Opens (creating) the spool: finds the segments, recovers the last one
@@ -85,10 +85,17 @@ int lb_journal_start(struct llmbill *h);
 void lb_journal_stop(struct llmbill *h);
 /* Marks the journal closed: appends fail with LLMBILL_ECLOSED. */
 void lb_journal_close_writes(struct lb_journal *j);
-/* Records that sink s finished every seq <= seq (writes its ack file). */
+/* Records that sink s finished every seq <= seq. The journal thread writes
+ * it to the sink's ack file within ACK_EVERY_MS; only a position on disk
+ * lets a segment be deleted. Worker thread of s. */
 void lb_journal_ack(struct llmbill *h, struct lb_sink *s, uint64_t seq);
-/* The smallest position any sink has finished (the journal head without sinks). */
-uint64_t lb_journal_min_ack(struct llmbill *h);
+/* Writes the ack file of every sink whose position moved. The journal
+ * thread, or the closing thread once the workers and the journal thread
+ * have stopped. */
+void lb_journal_persist_acks(struct llmbill *h);
+/* The smallest position any sink has finished, in memory or (on_disk) in
+ * its ack file; the journal head without sinks. */
+uint64_t lb_journal_min_ack(struct llmbill *h, int on_disk);
 void lb_journal_free(struct lb_journal *j);
 /* The prefault thread's body (journal_prefault.c); arg is the journal. */
 void *lb_journal_prefault_thread(void *arg);

@@ -7,11 +7,13 @@
  * pages in writable (MADV_POPULATE_WRITE) and then reads one byte of each
  * through the mapping itself.
  *
- * Hand-off with the writer (lb_journal_append), under the writer lock: the
- * thread claims [pf_lo, pf_hi), always past the page the writer is on, and
- * raises `populating`; it drops it when it is done with the range. A writer
- * whose frame reaches pf_lo while `populating` is up waits for it to drop,
- * and so does close_segment() before it unmaps. */
+ * Hand-off with the writer (lb_journal_append): under the writer lock the
+ * thread claims a range past the page the writer is on (a gap further when
+ * it has fallen behind, so as not to race the writer), sets pf_lo to its
+ * start and raises `populating`; pf_lo then moves past each page as it is
+ * read. A writer whose frame would reach pf_lo while `populating` is up
+ * waits for it (one page, normally); close_segment() waits for `populating`
+ * to drop before it unmaps. */
 #define _GNU_SOURCE
 #include <sys/mman.h>
 #include <time.h>
@@ -22,7 +24,8 @@
 #define PAGE      4096u
 #define AHEAD_MIN (64u << 10)       /* bytes kept faulted in ahead of the writer */
 #define AHEAD_MAX (16u << 20)
-#define STEP      (256u << 10)      /* at most this much per claim */
+#define STEP      (64u << 10)       /* at most this much per claim */
+#define GAP       (128u << 10)      /* fallen behind: start this far past the writer */
 
 /* How far ahead to stay: about 50 ms of writing at the recent rate, so
  * that a page is not dirtied long before it is used (the kernel would
@@ -64,7 +67,10 @@ void *lb_journal_prefault_thread(void *arg)
         from = (j->seg_size + PAGE - 1) & ~(uint64_t)(PAGE - 1);
         if (done_to > from)
             from = done_to;
-        to = j->seg_size + ahead_for(rate);
+        else if (done_to != 0 || j->seg_size > 0)
+            from += GAP;    /* the writer caught up: do not race it for the next pages */
+        /* page-aligned, as madvise() wants its start */
+        to = (j->seg_size + ahead_for(rate) + PAGE - 1) & ~(uint64_t)(PAGE - 1);
         if (to > j->map_size)
             to = j->map_size;
         if (to > from + STEP)
@@ -75,13 +81,16 @@ void *lb_journal_prefault_thread(void *arg)
             nanosleep(&ts, NULL);
             continue;
         }
-        j->pf_lo = from;
+        atomic_store_explicit(&j->pf_lo, from, memory_order_relaxed);
         atomic_store(&j->populating, 1);
         pthread_mutex_unlock(&j->mu);
         /* leaves the contents as they are; before Linux 5.14 it is EINVAL */
         (void)madvise(map + from, (size_t)(to - from), MADV_POPULATE_WRITE);
-        for (uint64_t off = from; off < to; off += PAGE)
+        for (uint64_t off = from; off < to; off += PAGE) {
             (void)*(volatile const unsigned char *)(map + off);
+            /* this page is done: a writer waiting at it may go on */
+            atomic_store_explicit(&j->pf_lo, off + PAGE, memory_order_release);
+        }
         atomic_store_explicit(&j->populating, 0, memory_order_release);
         done_to = to;
     }

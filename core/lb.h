@@ -126,6 +126,11 @@ struct lb_event {
 
 #define LB_NSTR 11
 
+/* The address of string field i (0 .. LB_NSTR-1) of u, in struct order:
+ * event_id, customer_id, subscription_id, user_id, team_id, provider,
+ * model, call_type, request_id, currency, service_tier. */
+const char *const *lb_usage_str(const struct llmbill_usage *u, int i);
+
 /* A validated record, measured and ready to be copied. */
 struct lb_prepared {
     struct llmbill_usage u;     /* normalised to the current struct size */
@@ -141,6 +146,14 @@ int lb_event_prepare(const struct llmbill_usage *in, struct lb_prepared *p);
 struct lb_event *lb_event_build(const struct lb_prepared *p, void *buf, uint32_t heap);
 /* Validates a record without copying; 0 or LLMBILL_EINVAL with a reason. */
 int lb_usage_validate(const struct llmbill_usage *u, char *err, size_t errlen);
+/* journal_record.c: a record as journal frames hold it (see there). The
+ * size of u encoded; encodes u into out (that many bytes); decodes in[len)
+ * into u, whose strings then point into in, with up to kv_cap metadata
+ * pairs in kv: 0, or -1 when it is not a well-formed record. */
+size_t lb_jrec_size(const struct llmbill_usage *u);
+void lb_jrec_encode(const struct llmbill_usage *u, unsigned char *out);
+int lb_jrec_decode(const unsigned char *in, size_t len, struct llmbill_usage *u,
+                   struct llmbill_kv *kv, size_t kv_cap);
 /* Writes a UUIDv7 for ms into out[37]. */
 void lb_uuidv7(int64_t ms, char out[37]);
 
@@ -205,9 +218,10 @@ struct lb_sink {
     int check_rc;
     char check_msg[LB_ERRLEN];
 
-    /* journal: every seq <= ack_seq is finished (and on disk); events up to
-     * ack_start were finished in an earlier run */
-    atomic_uint_fast64_t ack_seq;
+    /* journal: every seq <= ack_seq is finished, every seq <= ack_disk is
+     * so in the ack file; events up to ack_start were finished in an
+     * earlier run */
+    atomic_uint_fast64_t ack_seq, ack_disk;
     uint64_t ack_start;
     int abort_logged;           /* worker thread only */
 

@@ -180,7 +180,7 @@ static void torn_and_corrupt_segments(void)
     damage("s3", "printf 'LBJ1\\001\\002' >> $f");
     /* a corrupt frame: flip one payload byte of the third frame */
     damage("s3", "python3 -c \"import sys;b=bytearray(open('$f','rb').read());"
-                 "i=b.find(b'\\\"t0-2\\\"');b[i+2]^=0x20;open('$f','wb').write(b)\"");
+                 "i=b.find(b't0-2\\\\x00');b[i+2]^=0x20;open('$f','wb').write(b)\"");
     CHECK_EQ_INT(resume_counting("s3", "", "s3.out", 10, 5), 1);
     CHECK_EQ_INT(count_in(t_path(dir, "s3.out"), "received="), 14); /* 15 less the corrupt one */
     CHECK_EQ_INT(count_in(t_path(dir, "s3.out"), "dups="), 0);
@@ -399,6 +399,33 @@ static void resumes_after_a_crash_tail(void)
     }
 }
 
+/* A spool written by llmbill 0.1 ("LBJ1" frames, JSON payloads) is read. */
+static void reads_version_1_frames(void)
+{
+    char cmd[2048];
+
+    snprintf(cmd, sizeof cmd, "mkdir -p %s/s8 && python3 -c \"\n"
+             "import struct\n"
+             "def crc32c(d, c=0):\n"
+             "    c ^= 0xffffffff\n"
+             "    for b in d:\n"
+             "        c ^= b\n"
+             "        for _ in range(8):\n"
+             "            c = (c >> 1) ^ (0x82f63b78 if c & 1 else 0)\n"
+             "    return c ^ 0xffffffff\n"
+             "out = b''\n"
+             "for seq in (1, 2):\n"
+             "    p = b'{\\\"event_id\\\":\\\"t0-%%d\\\",\\\"customer_id\\\":\\\"acme\\\",\\\"model\\\":\\\"m\\\"}' %% seq\n"
+             "    s = struct.pack('<Q', seq)\n"
+             "    out += struct.pack('<II', 0x314a424c, len(p)) + s + struct.pack('<I', crc32c(p + s)) + p\n"
+             "open('%s/s8/seg-00000000000000000001.lbj', 'wb').write(out)\n"
+             "\"", dir, dir);
+    CHECK_EQ_INT(system(cmd), 0);
+    CHECK_EQ_INT(resume_counting("s8", "", "s8.out", 3, 2), 0);
+    CHECK_EQ_INT(count_in(t_path(dir, "s8.out"), "received="), 4);
+    CHECK_EQ_INT(count_in(t_path(dir, "s8.out"), "dups="), 0);
+}
+
 /* One spool, one writer: a second handle is refused with a clear error. */
 static void one_writer_per_spool(void)
 {
@@ -442,6 +469,7 @@ int main(void)
     RUN(full_disk);
     RUN(resumes_after_a_crash_tail);
     RUN(one_writer_per_spool);
+    RUN(reads_version_1_frames);
     RUN(kill_9_then_deliver_exactly_once);
     RUN(config_errors);
     printf("test_journal: ok\n");
