@@ -7,18 +7,22 @@
  * system call, and the frame is in the OS when the call returns, so it
  * survives kill -9 (durability = process). fsync adds an fdatasync of the
  * segment every fsync_interval_ms on the journal thread, the power-loss
- * window. A finished segment is cut to the frames it holds. The journal
- * thread faults in the pages just ahead of the writer, so that the callers
- * rarely take a page fault. Only one handle may use a spool: it holds an
- * flock on spool_dir/lock. The journal thread tails the
- * segments and feeds the sinks' ring in journal order; each sink persists
- * the sequence number it has finished (its ack file), and a segment is
- * deleted once every sink's ack on disk is past it.
+ * window. A finished segment is cut to the frames it holds. A prefault
+ * thread (journal_prefault.c) faults in the pages just ahead of the writer,
+ * so that the callers rarely take a page fault. Only one handle may use a
+ * spool: it holds an flock on spool_dir/lock.
  *
- * Frame: magic u32 "LBJ1" | payload length u32 | seq u64 | crc32c u32 of
- * seq and payload | payload (the usage JSON form). All little-endian. The
- * magic is stored last, and the unwritten rest of a segment is zeros: a zero
- * word where a frame should start ends the segment's data. */
+ * The journal thread tails the segments and feeds the sinks' queue in
+ * journal order. Each sink's worker records the sequence number it has
+ * finished; the journal thread writes it to the sink's ack file every
+ * ACK_EVERY_MS, and deletes a segment once every sink's ack on disk is past
+ * it.
+ *
+ * Frame: magic u32 "LBJ2" | payload length u32 | seq u64 | crc32c u32 of
+ * payload and seq | payload (journal_record.c's binary record; "LBJ1"
+ * frames, from llmbill 0.1, hold the usage JSON form). All little-endian.
+ * The magic is stored last, and the unwritten rest of a segment is zeros:
+ * a zero word where a frame should start ends the segment's data. */
 #ifndef LB_JOURNAL_H
 #define LB_JOURNAL_H
 

@@ -17,11 +17,11 @@
 #define _GNU_SOURCE
 #include <sys/mman.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "journal.h"
 #include "lb.h"
 
-#define PAGE      4096u
 #define AHEAD_MIN (64u << 10)       /* bytes kept faulted in ahead of the writer */
 #define AHEAD_MAX (16u << 20)
 #define STEP      (64u << 10)       /* at most this much per claim */
@@ -43,6 +43,7 @@ void *lb_journal_prefault_thread(void *arg)
     uint64_t done_seg = 0, done_to = 0, done_sync = 0, last_total = 0;
     double rate = 0;                /* bytes appended per ms, smoothed */
     int64_t last_ms = lb_mono_ms();
+    const uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE); /* madvise() wants it aligned */
 
     while (!atomic_load(&j->stop)) {
         struct timespec ts = { 0, 1000000 };
@@ -64,13 +65,12 @@ void *lb_journal_prefault_thread(void *arg)
             done_to = 0;
         }
         map = j->map;
-        from = (j->seg_size + PAGE - 1) & ~(uint64_t)(PAGE - 1);
+        from = (j->seg_size + page - 1) & ~(uint64_t)(page - 1);
         if (done_to > from)
             from = done_to;
         else if (done_to != 0 || j->seg_size > 0)
             from += GAP;    /* the writer caught up: do not race it for the next pages */
-        /* page-aligned, as madvise() wants its start */
-        to = (j->seg_size + ahead_for(rate) + PAGE - 1) & ~(uint64_t)(PAGE - 1);
+        to = (j->seg_size + ahead_for(rate) + page - 1) & ~(uint64_t)(page - 1);
         if (to > j->map_size)
             to = j->map_size;
         if (to > from + STEP)
@@ -86,10 +86,10 @@ void *lb_journal_prefault_thread(void *arg)
         pthread_mutex_unlock(&j->mu);
         /* leaves the contents as they are; before Linux 5.14 it is EINVAL */
         (void)madvise(map + from, (size_t)(to - from), MADV_POPULATE_WRITE);
-        for (uint64_t off = from; off < to; off += PAGE) {
+        for (uint64_t off = from; off < to; off += page) {
             (void)*(volatile const unsigned char *)(map + off);
             /* this page is done: a writer waiting at it may go on */
-            atomic_store_explicit(&j->pf_lo, off + PAGE, memory_order_release);
+            atomic_store_explicit(&j->pf_lo, off + page, memory_order_release);
         }
         atomic_store_explicit(&j->populating, 0, memory_order_release);
         done_to = to;
