@@ -198,6 +198,8 @@ out:
 
 void lb_journal_persist_acks(struct llmbill *h)
 {
+    if (h->journal->readonly)
+        return;
     for (size_t i = 0; i < h->nsinks; i++) {
         struct lb_sink *s = &h->sinks[i];
         uint64_t a = atomic_load(&s->ack_seq);
@@ -309,8 +311,10 @@ static void close_segment(struct lb_journal *j)
     j->map = NULL;
 }
 
-/* Takes spool_dir/lock: two handles appending to one spool would corrupt it. */
-static int lock_spool(struct lb_journal *j, char *err, size_t errlen)
+/* Takes spool_dir/lock: two handles appending to one spool would corrupt it.
+ * A paused handle (inspect_ok) may instead look at a spool that is in use:
+ * it is then read-only (j->readonly). */
+static int lock_spool(struct lb_journal *j, int inspect_ok, char *err, size_t errlen)
 {
     size_t n = strlen(j->dir) + 8;
     char *p = malloc(n);
@@ -320,6 +324,12 @@ static int lock_spool(struct lb_journal *j, char *err, size_t errlen)
     snprintf(p, n, "%s/lock", j->dir);
     j->lock_fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
     if (j->lock_fd < 0 || flock(j->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+        if (j->lock_fd >= 0 && errno == EWOULDBLOCK && inspect_ok) {
+            j->readonly = 1;
+            j->closed = 1;      /* records fail with LLMBILL_ECLOSED */
+            free(p);
+            return 0;
+        }
         if (j->lock_fd >= 0 && errno == EWOULDBLOCK)
             lb_errf(err, errlen, "spool_dir %s: in use by another llmbill handle or process "
                     "(a spool has one writer: stop the other first)", j->dir);
@@ -354,8 +364,11 @@ int lb_journal_open(struct llmbill *h, char *err, size_t errlen)
         pthread_mutexattr_destroy(&a);
     }
     j->fd = -1;
-    if ((rc = lock_spool(j, err, errlen)) != 0)
+    if ((rc = lock_spool(j, h->paused, err, errlen)) != 0)
         return rc;
+    if (j->readonly)
+        lb_log(&h->log, LLMBILL_LOG_WARN, "spool %s: in use by another llmbill handle or "
+               "process; read only (its figures are a snapshot)", j->dir);
     segs = list_segments(j, &n);
     for (size_t i = 0; i < n; i++) {
         char *p = seg_path(j, segs[i]);
@@ -369,9 +382,10 @@ int lb_journal_open(struct llmbill *h, char *err, size_t errlen)
         j->next_seq = 1;
         j->seg_first = 1;
     } else {
-        /* only the last segment is read: its torn tail is cut */
+        /* only the last segment is read: its torn tail is cut (but not
+         * by a read-only handle: the writer may be appending to it) */
         char *p = seg_path(j, segs[n - 1]);
-        int fd = p ? open(p, O_RDWR | O_CLOEXEC) : -1;
+        int fd = p ? open(p, (j->readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC) : -1;
         uint64_t last;
         off_t good;
         struct stat st;
@@ -385,7 +399,7 @@ int lb_journal_open(struct llmbill *h, char *err, size_t errlen)
             return LLMBILL_ECONFIG;
         }
         good = scan_tail(fd, &last, &torn);
-        if (fstat(fd, &st) == 0 && st.st_size > good) {
+        if (!j->readonly && fstat(fd, &st) == 0 && st.st_size > good) {
             /* the zeros after the frames (the process was killed) go too,
              * and the segment is allocated again below */
             if (torn)
@@ -400,7 +414,7 @@ int lb_journal_open(struct llmbill *h, char *err, size_t errlen)
         j->next_seq = last ? last + 1 : segs[n - 1];
     }
     free(segs);
-    if (open_segment(j, j->seg_first, j->seg_size) != 0) {
+    if (!j->readonly && open_segment(j, j->seg_first, j->seg_size) != 0) {
         lb_errf(err, errlen, "spool_dir %s: cannot write a segment: %s", j->dir, strerror(errno));
         return LLMBILL_ECONFIG;
     }

@@ -57,6 +57,7 @@ struct lb_journal {
     uint64_t appended;          /* bytes appended since open */
     int dirty;                  /* written since the last fdatasync */
     int closed;
+    int readonly;               /* a paused handle on a spool another one holds */
     atomic_uint_fast64_t written;   /* highest seq fully written */
     atomic_uint_fast64_t w_seg;     /* first seq of the segment being written */
     atomic_uint_fast64_t w_end;     /* its size in whole frames */
@@ -81,8 +82,9 @@ struct lb_journal {
  * last, and the one the slowest sink resumes in. 0 or LLMBILL_E* with err. */
 int lb_journal_open(struct llmbill *h, char *err, size_t errlen);
 /* Appends one prepared record (its event id and timestamp already fixed).
- * 0, LLMBILL_EFULL (spool_max_bytes), LLMBILL_ESPOOL (the write failed:
- * nothing was kept), LLMBILL_ECLOSED. Thread-safe. */
+ * 0, LLMBILL_EFULL (spool_max_bytes), LLMBILL_ESPOOL (a new segment could
+ * not be allocated: nothing was kept; the next call tries again),
+ * LLMBILL_ECLOSED. Thread-safe. */
 int lb_journal_append(struct lb_journal *j, const struct lb_prepared *p);
 /* Starts and stops the journal thread. */
 int lb_journal_start(struct llmbill *h);

@@ -713,9 +713,9 @@ int lb_open_config(struct llmbill **out, struct lb_config *cfg, const struct llm
         s->created = 1;
     }
     h->queue_max = (uint64_t)queue_max;
+    h->paused = opts != NULL && (opts->flags & LLMBILL_OPEN_PAUSED) != 0;
     if ((rc = setup_journal(&c, main)) != 0)
         goto fail_names;
-    h->paused = opts != NULL && (opts->flags & LLMBILL_OPEN_PAUSED) != 0;
     if ((rc = lb_dispatch_start(h, !h->paused, err, errlen)) != 0 ||
         (!h->paused && h->journal != NULL && (rc = lb_journal_start(h)) != 0)) {
         lb_dispatch_stop(h);

@@ -176,11 +176,14 @@ expect "spool status" 0 "sink t            1 event(s) in the journal not yet del
     "$BIN" -c "$T/spool-up.ini" spool status
 expect "spool drain" 0 "spool drain: done" -- "$BIN" -c "$T/spool-up.ini" spool drain
 expect "spool status after drain" 0 "journal backlog: 0 event(s)" -- "$BIN" -c "$T/spool-up.ini" spool status
-# a spool has one writer: while another process holds it, the CLI says so
+# a spool has one writer: while another process holds it, drain is refused
+# and status reads it without touching it
 flock -o "$T/spool/lock" sleep 3 &
 locker=$!
 sleep 0.3
-expect "spool held by another process" 1 "in use by another llmbill handle or process" -- \
+expect "spool drain, spool held by another process" 1 "in use by another llmbill handle or process" -- \
+    "$BIN" -c "$T/spool-up.ini" spool drain
+expect "spool status, spool held by another process" 0 "journal backlog: 0 event(s)" -- \
     "$BIN" -c "$T/spool-up.ini" spool status
 kill "$locker" 2>/dev/null
 wait "$locker" 2>/dev/null

@@ -31,13 +31,11 @@ static llmbill *open_spool(const char *spool, const char *extra_main, const char
     return h;
 }
 
-/* The journal backlog of the spool's sinks, read by a paused handle (which
- * delivers nothing). */
-static uint64_t backlog(const char *spool, const char *sinks)
+/* A paused handle on the spool (it delivers nothing). */
+static llmbill *open_paused(const char *spool, const char *sinks)
 {
     char ini[4096];
     struct llmbill_open_opts o;
-    uint64_t n;
     llmbill *h;
 
     snprintf(ini, sizeof ini, "[llmbill]\nplugin_dir = %s\nspool_dir = %s/%s\n%s", TEST_PLUGIN_DIR,
@@ -48,7 +46,15 @@ static uint64_t backlog(const char *spool, const char *sinks)
     o.errbuf = err;
     o.errbuf_len = sizeof err;
     CHECK_EQ_INT(llmbill_open_string(&h, ini, &o), 0);
-    n = t_stats(h, NULL).spooled;
+    return h;
+}
+
+/* The journal backlog of the spool's sinks, read by a paused handle. */
+static uint64_t backlog(const char *spool, const char *sinks)
+{
+    llmbill *h = open_paused(spool, sinks);
+    uint64_t n = t_stats(h, NULL).spooled;
+
     llmbill_close(h);
     return n;
 }
@@ -429,13 +435,25 @@ static void reads_version_1_frames(void)
 /* One spool, one writer: a second handle is refused with a clear error. */
 static void one_writer_per_spool(void)
 {
-    llmbill *h = open_spool("s7", "", "callbacks = t\n[t]\nplugin = testsink\n"), *h2;
+    llmbill *h = open_spool("s7", "", "callbacks = t\n[t]\nplugin = testsink\nalways = retry\n"),
+            *h2;
     char ini[1024];
 
     snprintf(ini, sizeof ini, "[llmbill]\nplugin_dir = %s\nspool_dir = %s/s7\ncallbacks = t\n"
              "[t]\nplugin = testsink\n", TEST_PLUGIN_DIR, dir);
     CHECK_EQ_INT(t_open(&h2, ini, err, sizeof err), LLMBILL_ECONFIG);
     CHECK_CONTAINS(err, "s7: in use by another llmbill handle or process");
+    /* a paused handle may look: it reads the backlog and records nothing */
+    {
+        struct llmbill_usage u = t_usage("acme", NULL);
+
+        record_ids(h, 0, 7);
+        h2 = open_paused("s7", "callbacks = t\n[t]\nplugin = testsink\n");
+        CHECK_EQ_INT(t_stats(h2, NULL).spooled, 7);
+        CHECK_EQ_INT(llmbill_record(h2, &u), LLMBILL_ECLOSED);
+        llmbill_close(h2);
+        CHECK_EQ_INT(llmbill_record(h, &u), 0); /* the writer goes on */
+    }
     llmbill_close(h);
     CHECK_EQ_INT(t_open(&h2, ini, err, sizeof err), 0);
     llmbill_close(h2);

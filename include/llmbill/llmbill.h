@@ -63,7 +63,10 @@ typedef struct llmbill llmbill; /* opaque */
 #define LLMBILL_LOG_DEBUG 3
 
 /* Open flags. PAUSED loads everything but starts no thread: nothing is
- * delivered (for inspecting a spool: llmbill spool status). */
+ * delivered (for inspecting a spool: llmbill spool status). A paused handle
+ * may open a spool that another handle or process is using: it then only
+ * reads it (stats.spooled is a snapshot; llmbill_record() returns
+ * LLMBILL_ECLOSED). */
 #define LLMBILL_OPEN_PAUSED 0x1u
 
 /* Options for llmbill_open(). Size-versioned: set struct_size to
@@ -92,7 +95,9 @@ LLMBILL_API const char *llmbill_strerror(int rc);
  * directory). Parses and validates the whole config, loads every sink and
  * starts its worker. Fails closed: any error leaves *out NULL, returns
  * LLMBILL_ECONFIG, _ELOAD, _EABI, _ESINK or _ENOMEM, and writes the reason to
- * opts->errbuf. */
+ * opts->errbuf. A spool_dir is used by one handle at a time: while another
+ * handle or process has it open, this one fails with LLMBILL_ECONFIG
+ * (unless it is opened LLMBILL_OPEN_PAUSED, see above). */
 LLMBILL_API LLMBILL_NODISCARD int llmbill_open(llmbill **out, const char *path,
                                                const struct llmbill_open_opts *opts);
 LLMBILL_API LLMBILL_NODISCARD int llmbill_open_string(llmbill **out, const char *ini_text,
