@@ -15,33 +15,12 @@
 
 #include "journal.h"
 #include "lb.h"
+#include "le.h"
 
 #define MAGIC      0x324a424cu  /* "LBJ2": the payload is journal_record.c's form */
 #define MAGIC_JSON 0x314a424cu  /* "LBJ1" (spools of llmbill 0.1): the usage JSON form */
 #define HDR 20
 #define MAX_PAYLOAD (1u << 20)
-
-static void put32(unsigned char *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p[i] = (unsigned char)(v >> (8 * i));
-}
-
-static void put64(unsigned char *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (unsigned char)(v >> (8 * i));
-}
-
-static uint32_t get32(const unsigned char *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static uint64_t get64(const unsigned char *p)
-{
-    return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32;
-}
 
 static char *seg_path(const struct lb_journal *j, uint64_t first)
 {
@@ -97,25 +76,34 @@ static int is_magic(uint32_t v)
     return v == MAGIC || v == MAGIC_JSON;
 }
 
+/* After a corrupt frame at pos: the offset of the next magic in buf[0..n),
+ * or where fewer than 4 bytes are left. */
+static size_t resync(const unsigned char *buf, size_t pos, size_t n)
+{
+    for (pos++; pos + 4 <= n && !is_magic(lb_get32(buf + pos)); pos++)
+        ;
+    return pos;
+}
+
 /* Checks the frame at buf[0..avail): 1 valid (*seq, *len set), 0 needs more
  * bytes, 2 the end of the written data (a zero word), -1 corrupt. */
 static int frame_at(const unsigned char *buf, size_t avail, uint64_t *seq, uint32_t *len)
 {
     uint32_t crc;
 
-    if (avail >= 4 && get32(buf) == 0)
+    if (avail >= 4 && lb_get32(buf) == 0)
         return 2;
     if (avail < HDR)
         return 0;
-    if (!is_magic(get32(buf)) || get32(buf + 4) > MAX_PAYLOAD)
+    if (!is_magic(lb_get32(buf)) || lb_get32(buf + 4) > MAX_PAYLOAD)
         return -1;
-    *len = get32(buf + 4);
-    *seq = get64(buf + 8);
+    *len = lb_get32(buf + 4);
+    *seq = lb_get64(buf + 8);
     if (avail < HDR + (size_t)*len)
         return 0;
     crc = lb_crc32c(0, buf + HDR, *len);
     crc = lb_crc32c(crc, buf + 8, 8);
-    return crc == get32(buf + 16) ? 1 : -1;
+    return crc == lb_get32(buf + 16) ? 1 : -1;
 }
 
 static char *ack_path(const struct lb_journal *j, const char *sink, int tmp)
@@ -244,9 +232,7 @@ static off_t scan_tail(int fd, uint64_t *last, int *torn)
             break;
         } else {
             *torn = 1;          /* resynchronise (the journal thread counts it) */
-            pos++;
-            while (pos + 4 <= size && !is_magic(get32(buf + pos)))
-                pos++;
+            pos = resync(buf, pos, size);
         }
     }
     munmap(buf, size);
@@ -453,8 +439,8 @@ int lb_journal_append(struct lb_journal *j, const struct lb_prepared *p)
     lb_jrec_encode(&p->u, payload);
     crc = lb_crc32c(0, payload, len);
     need = HDR + (uint64_t)len;
-    put32(hdr, MAGIC);
-    put32(hdr + 4, (uint32_t)len);
+    lb_put32(hdr, MAGIC);
+    lb_put32(hdr + 4, (uint32_t)len);
     pthread_mutex_lock(&j->mu);
     if (j->closed) {
         rc = LLMBILL_ECLOSED;
@@ -482,8 +468,8 @@ int lb_journal_append(struct lb_journal *j, const struct lb_prepared *p)
     while (atomic_load_explicit(&j->populating, memory_order_acquire) &&
            j->seg_size + need > atomic_load_explicit(&j->pf_lo, memory_order_acquire))
         sched_yield();
-    put64(hdr + 8, j->next_seq);
-    put32(hdr + 16, lb_crc32c(crc, hdr + 8, 8));
+    lb_put64(hdr + 8, j->next_seq);
+    lb_put32(hdr + 16, lb_crc32c(crc, hdr + 8, 8));
     /* the magic goes last: a frame cut short by kill -9 reads as the end */
     at = j->map + j->seg_size;
     memcpy(at + 4, hdr + 4, HDR - 4);
@@ -525,7 +511,7 @@ static void feed(struct llmbill *h, unsigned char *frame, uint32_t len, uint64_t
     struct llmbill_usage u;
     struct lb_prepared p;
     void *heap = NULL;
-    int bad = get32(frame) == MAGIC
+    int bad = lb_get32(frame) == MAGIC
         ? lb_jrec_decode(frame + HDR, len, &u, kv, LLMBILL_METADATA_MAX)
         : llmbill_usage_from_json(&u, (char *)frame + HDR, len, kv, LLMBILL_METADATA_MAX,
                                   NULL, 0);
@@ -691,9 +677,7 @@ static void *journal_thread(void *arg)
                     lb_log(&h->log, LLMBILL_LOG_ERROR, "spool %s: skipping a corrupt frame at "
                            "offset %lld of segment %llu", j->dir, (long long)(off + (off_t)pos),
                            (unsigned long long)cur);
-                    pos++;
-                    while (pos + 4 <= have && !is_magic(get32(buf + pos)))
-                        pos++;
+                    pos = resync(buf, pos, have);
                     progressed = 1;
                     continue;
                 }

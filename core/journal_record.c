@@ -16,44 +16,9 @@
 #include <string.h>
 
 #include "lb.h"
+#include "le.h"
 
 #define FIXED 80                /* bytes before the strings */
-
-static unsigned char *put16(unsigned char *p, uint32_t v)
-{
-    p[0] = (unsigned char)v;
-    p[1] = (unsigned char)(v >> 8);
-    return p + 2;
-}
-
-static unsigned char *put32(unsigned char *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p[i] = (unsigned char)(v >> (8 * i));
-    return p + 4;
-}
-
-static unsigned char *put64(unsigned char *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (unsigned char)(v >> (8 * i));
-    return p + 8;
-}
-
-static uint32_t get16(const unsigned char *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8;
-}
-
-static uint32_t get32(const unsigned char *p)
-{
-    return get16(p) | get16(p + 2) << 16;
-}
-
-static uint64_t get64(const unsigned char *p)
-{
-    return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32;
-}
 
 size_t lb_jrec_size(const struct llmbill_usage *u)
 {
@@ -72,7 +37,7 @@ static unsigned char *put_str(unsigned char *p, const char *s)
 {
     size_t n = s ? strlen(s) + 1 : 0;
 
-    p = put16(p, (uint32_t)n);
+    p = lb_put16(p, (uint32_t)n);
     memcpy(p, s ? s : "", n);
     return p + n;
 }
@@ -81,25 +46,25 @@ void lb_jrec_encode(const struct llmbill_usage *u, unsigned char *out)
 {
     unsigned char *p = out;
 
-    p = put32(p, u->flags);
-    p = put32(p, u->status);
-    p = put32(p, u->latency_ms);
-    p = put32(p, (uint32_t)u->n_metadata);
-    p = put64(p, (uint64_t)u->timestamp_ms);
-    p = put64(p, u->input_tokens);
-    p = put64(p, u->cached_input_tokens);
-    p = put64(p, u->cache_creation_input_tokens);
-    p = put64(p, u->output_tokens);
-    p = put64(p, u->reasoning_tokens);
-    p = put64(p, (uint64_t)u->cost);
-    p = put64(p, u->cache_creation_1h_input_tokens);
+    p = lb_put32(p, u->flags);
+    p = lb_put32(p, u->status);
+    p = lb_put32(p, u->latency_ms);
+    p = lb_put32(p, (uint32_t)u->n_metadata);
+    p = lb_put64(p, (uint64_t)u->timestamp_ms);
+    p = lb_put64(p, u->input_tokens);
+    p = lb_put64(p, u->cached_input_tokens);
+    p = lb_put64(p, u->cache_creation_input_tokens);
+    p = lb_put64(p, u->output_tokens);
+    p = lb_put64(p, u->reasoning_tokens);
+    p = lb_put64(p, (uint64_t)u->cost);
+    p = lb_put64(p, u->cache_creation_1h_input_tokens);
     for (int i = 0; i < LB_NSTR; i++)
         p = put_str(p, *lb_usage_str(u, i));
     for (size_t i = 0; i < u->n_metadata; i++) {
         size_t kl = strlen(u->metadata[i].key) + 1, vl = strlen(u->metadata[i].value) + 1;
 
-        p = put16(p, (uint32_t)kl);
-        p = put16(p, (uint32_t)vl);
+        p = lb_put16(p, (uint32_t)kl);
+        p = lb_put16(p, (uint32_t)vl);
         memcpy(p, u->metadata[i].key, kl);
         memcpy(p + kl, u->metadata[i].value, vl);
         p += kl + vl;
@@ -132,18 +97,18 @@ int lb_jrec_decode(const unsigned char *in, size_t len, struct llmbill_usage *u,
         return -1;
     memset(u, 0, sizeof *u);
     u->struct_size = sizeof *u;
-    u->flags = get32(in);
-    u->status = get32(in + 4);
-    u->latency_ms = get32(in + 8);
-    u->n_metadata = get32(in + 12);
-    u->timestamp_ms = (int64_t)get64(in + 16);
-    u->input_tokens = get64(in + 24);
-    u->cached_input_tokens = get64(in + 32);
-    u->cache_creation_input_tokens = get64(in + 40);
-    u->output_tokens = get64(in + 48);
-    u->reasoning_tokens = get64(in + 56);
-    u->cost = (int64_t)get64(in + 64);
-    u->cache_creation_1h_input_tokens = get64(in + 72);
+    u->flags = lb_get32(in);
+    u->status = lb_get32(in + 4);
+    u->latency_ms = lb_get32(in + 8);
+    u->n_metadata = lb_get32(in + 12);
+    u->timestamp_ms = (int64_t)lb_get64(in + 16);
+    u->input_tokens = lb_get64(in + 24);
+    u->cached_input_tokens = lb_get64(in + 32);
+    u->cache_creation_input_tokens = lb_get64(in + 40);
+    u->output_tokens = lb_get64(in + 48);
+    u->reasoning_tokens = lb_get64(in + 56);
+    u->cost = (int64_t)lb_get64(in + 64);
+    u->cache_creation_1h_input_tokens = lb_get64(in + 72);
     if (u->n_metadata > kv_cap)
         return -1;
     for (int i = 0; i < LB_NSTR && ok; i++) {
@@ -151,7 +116,7 @@ int lb_jrec_decode(const unsigned char *in, size_t len, struct llmbill_usage *u,
 
         if (end - p < 2)
             return -1;
-        n = get16(p);
+        n = lb_get16(p);
         p += 2;
         *(const char **)lb_usage_str(u, i) = get_str(&p, end, n, &ok);
     }
@@ -160,8 +125,8 @@ int lb_jrec_decode(const unsigned char *in, size_t len, struct llmbill_usage *u,
 
         if (end - p < 4)
             return -1;
-        kl = get16(p);
-        vl = get16(p + 2);
+        kl = lb_get16(p);
+        vl = lb_get16(p + 2);
         p += 4;
         kv[i].key = get_str(&p, end, kl, &ok);
         kv[i].value = get_str(&p, end, vl, &ok);
