@@ -116,6 +116,7 @@ static int try_enqueue(struct llmbill *h, unsigned k, const struct lb_prepared *
     uint64_t hv = atomic_load_explicit(&sh->head, memory_order_relaxed), seq;
     struct lb_slot *slot;
     struct lb_event *ev;
+    int awake = 0;
 
     for (;;) {
         if (hv & LB_HEAD_CLOSED)
@@ -147,23 +148,31 @@ static int try_enqueue(struct llmbill *h, unsigned k, const struct lb_prepared *
         id_out[n] = '\0';
     }
     atomic_store_explicit(&slot->seq, seq + 1, memory_order_release);
-    /* this thread's next slots are most likely the following ones: start
-     * taking their lines now, for writing (a sink's worker may hold them
-     * from the last lap) */
-    for (uint64_t ahead = 1; ahead <= LB_PREFETCH_SLOTS; ahead++) {
-        const char *next = (const char *)&sh->ring[(seq + ahead) & h->mask];
-
-        for (size_t line = 0; line < sizeof *slot; line += 64)
-            __builtin_prefetch(next + line, 1, 3);
-    }
     for (size_t i = 0; i < h->nsinks; i++) {
         struct lb_sink *s = &h->sinks[i];
 
-        if (atomic_load_explicit(&s->sleeping, memory_order_relaxed) &&
-            seq + 1 - atomic_load_explicit(&s->cursor[k].pos, memory_order_relaxed) >=
-            s->wake_at &&
-            atomic_exchange_explicit(&s->sleeping, 0, memory_order_acq_rel))
+        if (!atomic_load_explicit(&s->sleeping, memory_order_relaxed))
+            awake = 1;
+        else if (seq + 1 - atomic_load_explicit(&s->cursor[k].pos, memory_order_relaxed) >=
+                 s->wake_at &&
+                 atomic_exchange_explicit(&s->sleeping, 0, memory_order_acq_rel))
             wake_sink(s);
+    }
+    /* this thread's next slots are most likely the following ones: start
+     * fetching their lines now. While every worker sleeps, take them for
+     * writing: a worker may still hold them from the last lap, and a line
+     * taken shared costs a second trip to the other core at the store.
+     * While a worker reads near the head, only fetch them (taking them
+     * would pull lines from under it, and slow the sink that frees room). */
+    for (uint64_t ahead = 1; ahead <= LB_PREFETCH_SLOTS; ahead++) {
+        const char *next = (const char *)&sh->ring[(seq + ahead) & h->mask];
+
+        for (size_t line = 0; line < sizeof *slot; line += 64) {
+            if (awake)
+                __builtin_prefetch(next + line, 1, 3);
+            else
+                lb_prefetch_write(next + line);
+        }
     }
     return 0;
 }
@@ -697,7 +706,7 @@ int lb_dispatch_start(struct llmbill *h, int threads, char *err, size_t errlen)
         struct lb_shard *sh = &h->shards[k];
 
         /* allocated and touched now, so that recording never page-faults */
-        sh->ring = aligned_alloc(64, h->cap * sizeof *sh->ring);
+        sh->ring = lb_ring_alloc(h->cap);
         if (sh->ring == NULL)
             break;
         memset(sh->ring, 0, h->cap * sizeof *sh->ring);

@@ -241,6 +241,28 @@ struct lb_slot {
     _Alignas(16) unsigned char data[LB_SLOT_DATA];
 };
 
+/* ring.c: a ring's memory (zeroed, huge pages where the kernel has them);
+ * NULL when out of memory. */
+struct lb_slot *lb_ring_alloc(uint64_t n);
+void lb_ring_free(struct lb_slot *ring, uint64_t n);
+
+/* Set once by the first lb_ring_alloc(): the CPU has PREFETCHW. */
+extern atomic_int lb_cpu_prefetchw;
+
+/* Starts taking the line at p for writing. A plain prefetch takes it shared,
+ * and the store must then go back for ownership: a second trip to whichever
+ * core last read it. */
+static inline void lb_prefetch_write(const void *p)
+{
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    if (atomic_load_explicit(&lb_cpu_prefetchw, memory_order_relaxed)) {
+        __asm__ volatile("prefetchw %0" : : "m"(*(const char *)p));
+        return;
+    }
+#endif
+    __builtin_prefetch(p, 1, 3);
+}
+
 #define LB_HEAD_CLOSED (UINT64_C(1) << 63)
 #define LB_SHARDS_MAX 16
 

@@ -470,7 +470,7 @@ static void free_handle(struct llmbill *h)
         for (uint64_t i = 0; ring != NULL && i < h->cap; i++)
             if (ring[i].ev != NULL && ring[i].ev->heap)
                 free(ring[i].ev);
-        free(ring);
+        lb_ring_free(ring, h->cap);
     }
     free(h->shards);
     lb_config_free(h->cfg);
