@@ -45,7 +45,17 @@ static char *errbuf_of(const struct llmbill_open_opts *o, size_t *len)
         return NULL;
     }
     *len = o->errbuf_len;
+    if (o->errbuf != NULL && o->errbuf_len > 0)
+        o->errbuf[0] = '\0';
     return o->errbuf;
+}
+
+/* Every failed open says why in the error buffer, if only the code's text. */
+static int open_failed(int rc, char *err, size_t errlen)
+{
+    if (rc != 0 && err != NULL && errlen > 0 && err[0] == '\0')
+        snprintf(err, errlen, "%s", llmbill_strerror(rc));
+    return rc;
 }
 
 int llmbill_open(llmbill **out, const char *path, const struct llmbill_open_opts *opts)
@@ -58,9 +68,9 @@ int llmbill_open(llmbill **out, const char *path, const struct llmbill_open_opts
     if (out == NULL || path == NULL)
         return LLMBILL_EINVAL;
     *out = NULL;
-    if ((rc = lb_config_load_file(path, &cfg, err, errlen)) != 0)
-        return rc;
-    return lb_open_config(out, cfg, opts, err, errlen);
+    if ((rc = lb_config_load_file(path, &cfg, err, errlen)) == 0)
+        rc = lb_open_config(out, cfg, opts, err, errlen);
+    return open_failed(rc, err, errlen);
 }
 
 int llmbill_open_string(llmbill **out, const char *ini_text, const struct llmbill_open_opts *opts)
@@ -73,9 +83,9 @@ int llmbill_open_string(llmbill **out, const char *ini_text, const struct llmbil
     if (out == NULL || ini_text == NULL)
         return LLMBILL_EINVAL;
     *out = NULL;
-    if ((rc = lb_config_load_string(ini_text, &cfg, err, errlen)) != 0)
-        return rc;
-    return lb_open_config(out, cfg, opts, err, errlen);
+    if ((rc = lb_config_load_string(ini_text, &cfg, err, errlen)) == 0)
+        rc = lb_open_config(out, cfg, opts, err, errlen);
+    return open_failed(rc, err, errlen);
 }
 
 /* Fills u's cost from the price table; applies the unknown-price policy. */

@@ -229,7 +229,7 @@ int lb_dispatch_enqueue(struct llmbill *h, const struct lb_prepared *p, void *he
 
 /* ---- the worker ------------------------------------------------------------ */
 
-struct batch {
+struct lb_batch {
     struct lb_event **ev;
     const struct llmbill_usage **u;
     int *results;
@@ -240,6 +240,46 @@ struct batch {
     const char **dl_why;
     size_t n;
 };
+
+/* A worker's batch of up to cap events, allocated before its thread starts
+ * so that running out of memory fails llmbill_open(), never a running
+ * worker. NULL when out of memory. */
+static struct lb_batch *batch_new(size_t cap)
+{
+    struct lb_batch *b = calloc(1, sizeof *b);
+
+    if (b == NULL)
+        return NULL;
+    b->ev = calloc(cap, sizeof *b->ev);
+    b->u = calloc(cap, sizeof *b->u);
+    b->results = calloc(cap, sizeof *b->results);
+    b->reasons = calloc(cap, sizeof *b->reasons);
+    b->reason_copy = calloc(cap, sizeof *b->reason_copy);
+    b->idx = calloc(cap, sizeof *b->idx);
+    b->dl_ev = calloc(cap, sizeof *b->dl_ev);
+    b->dl_why = calloc(cap, sizeof *b->dl_why);
+    if (!b->ev || !b->u || !b->results || !b->reasons || !b->reason_copy || !b->idx ||
+        !b->dl_ev || !b->dl_why) {
+        lb_batch_free(b);
+        return NULL;
+    }
+    return b;
+}
+
+void lb_batch_free(struct lb_batch *b)
+{
+    if (b == NULL)
+        return;
+    free(b->ev);
+    free(b->u);
+    free(b->results);
+    free(b->reasons);
+    free(b->reason_copy);
+    free(b->idx);
+    free(b->dl_ev);
+    free(b->dl_why);
+    free(b);
+}
 
 static int should_skip(const struct lb_sink *s, const struct lb_event *ev)
 {
@@ -252,7 +292,7 @@ static int should_skip(const struct lb_sink *s, const struct lb_event *ev)
     return 0;
 }
 
-static void set_reason(struct batch *b, size_t i, const char *r)
+static void set_reason(struct lb_batch *b, size_t i, const char *r)
 {
     if (r == NULL)
         return;
@@ -290,7 +330,7 @@ static int64_t backoff_ms(const struct lb_sink *s, uint32_t attempt, int64_t ret
 /* Dead-letters the events of b at idx[0..k). Marks each written one -1 in
  * b->results; when the dead-letter file cannot be written they are marked
  * RETRY instead, so they stay queued and nothing is lost. */
-static void dead_letter(struct lb_sink *s, struct batch *b, size_t *idx, size_t k,
+static void dead_letter(struct lb_sink *s, struct lb_batch *b, size_t *idx, size_t k,
                         uint32_t attempts, const char *fallback)
 {
     struct lb_event **evs = b->dl_ev;
@@ -313,7 +353,7 @@ static void dead_letter(struct lb_sink *s, struct batch *b, size_t *idx, size_t 
 /* Keeps the events of b still marked RETRY, in order, and drops the others
  * (delivered, or written to the dead-letter file). Returns how many of the
  * dropped ones were delivered. */
-static size_t compact(struct batch *b)
+static size_t compact(struct lb_batch *b)
 {
     size_t keep = 0, delivered = 0;
 
@@ -335,7 +375,7 @@ static size_t compact(struct batch *b)
 
 /* Dead-letters every event of b with reason "<why>; last error: <its last
  * error>". Those the file refused stay in b (marked RETRY). */
-static void dead_letter_all(struct lb_sink *s, struct batch *b, const char *why, uint32_t attempts)
+static void dead_letter_all(struct lb_sink *s, struct lb_batch *b, const char *why, uint32_t attempts)
 {
     for (size_t i = 0; i < b->n; i++) {
         char r[LB_ERRLEN];
@@ -351,7 +391,7 @@ static void dead_letter_all(struct lb_sink *s, struct batch *b, const char *why,
 
 /* At shutdown, with the dead-letter file refusing writes, the log is the
  * last place left: every undelivered record goes there whole. */
-static void log_undeliverable(struct lb_sink *s, struct batch *b)
+static void log_undeliverable(struct lb_sink *s, struct lb_batch *b)
 {
     for (size_t i = 0; i < b->n; i++) {
         char line[4096];
@@ -364,7 +404,7 @@ static void log_undeliverable(struct lb_sink *s, struct batch *b)
 
 /* Calls the sink's emit() once for b and normalises its answer into
  * b->results (OK, RETRY or ERROR per event) and b->reason_copy. */
-static void emit_once(struct lb_sink *s, struct batch *b, uint32_t attempt, int64_t *retry_after)
+static void emit_once(struct lb_sink *s, struct lb_batch *b, uint32_t attempt, int64_t *retry_after)
 {
     struct llmbill_sink_batch sb;
     int rc;
@@ -407,7 +447,7 @@ static void emit_once(struct lb_sink *s, struct batch *b, uint32_t attempt, int6
 /* Delivers b until every event is delivered or dead-lettered: retries with
  * backoff forever (or up to retry_limit), dead-letters what the sink
  * rejects, and at a shutdown past its timeout dead-letters the rest. */
-static int deliver(struct lb_sink *s, struct batch *b)
+static int deliver(struct lb_sink *s, struct lb_batch *b)
 {
     struct llmbill *h = s->h;
     uint32_t attempt = 0;
@@ -549,7 +589,7 @@ static void *worker(void *arg)
     struct lb_sink *s = arg;
     struct llmbill *h = s->h;
     size_t cap = s->batch_max;
-    struct batch b;
+    struct lb_batch *b = s->batch;
     uint64_t pos[LB_SHARDS_MAX];
     unsigned first = 0;         /* the shard a batch starts with, in turn */
     int64_t first_seen = 0;
@@ -557,20 +597,6 @@ static void *worker(void *arg)
 
     for (unsigned k = 0; k < h->nshards; k++)
         pos[k] = atomic_load(&s->cursor[k].pos);
-    b.ev = calloc(cap, sizeof *b.ev);
-    b.u = calloc(cap, sizeof *b.u);
-    b.results = calloc(cap, sizeof *b.results);
-    b.reasons = calloc(cap, sizeof *b.reasons);
-    b.reason_copy = calloc(cap, sizeof *b.reason_copy);
-    b.idx = calloc(cap, sizeof *b.idx);
-    b.dl_ev = calloc(cap, sizeof *b.dl_ev);
-    b.dl_why = calloc(cap, sizeof *b.dl_why);
-    b.n = 0;
-    if (!b.ev || !b.u || !b.results || !b.reasons || !b.reason_copy || !b.idx || !b.dl_ev ||
-        !b.dl_why) {
-        lb_log(&h->log, LLMBILL_LOG_ERROR, "sink %s: out of memory starting the worker", s->name);
-        abort(); /* cannot deliver and must not lose: fail loudly (start-up only) */
-    }
     for (;;) {
         size_t n = 0, cnt[LB_SHARDS_MAX];
         struct heads hs = { { 0 } };
@@ -614,7 +640,7 @@ static void *worker(void *arg)
                     if (should_skip(s, ev))
                         skipped++;
                     else
-                        b.ev[b.n++] = ev;
+                        b->ev[b->n++] = ev;
                 }
                 pos[k] += cnt[k];
             }
@@ -622,8 +648,8 @@ static void *worker(void *arg)
             if (skipped > 0)
                 atomic_fetch_add(&s->st_skipped, skipped);
             first_seen = 0;
-            if (b.n > 0)
-                left |= deliver(s, &b);
+            if (b->n > 0)
+                left |= deliver(s, b);
             if (last_jseq != 0 && !left)
                 lb_journal_ack(h, s, last_jseq);
             for (unsigned k = 0; k < h->nshards; k++)
@@ -662,14 +688,6 @@ static void *worker(void *arg)
         pthread_mutex_unlock(&s->mu);
     }
     run_sink_flush(s, atomic_load(&h->flush_gen));
-    free(b.ev);
-    free(b.u);
-    free(b.results);
-    free(b.reasons);
-    free(b.reason_copy);
-    free(b.idx);
-    free(b.dl_ev);
-    free(b.dl_why);
     return NULL;
 }
 
@@ -740,6 +758,11 @@ int lb_dispatch_start(struct llmbill *h, int threads, char *err, size_t errlen)
         init_cond(&s->cv);
         if (!threads)
             continue;
+        if ((s->batch = batch_new(s->batch_max)) == NULL) {
+            lb_errf(err, errlen, "sink %s: out of memory for its batch of %u events", s->name,
+                    (unsigned)s->batch_max);
+            return LLMBILL_ENOMEM;
+        }
         if (pthread_create(&s->thread, NULL, worker, s) != 0) {
             lb_errf(err, errlen, "sink %s: cannot start its worker thread", s->name);
             return LLMBILL_ENOMEM;

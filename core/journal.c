@@ -174,9 +174,9 @@ static int write_ack(struct llmbill *h, struct lb_sink *s, uint64_t seq)
         rc = -1;
 out:
     if (rc != 0)
-        lb_log(&h->log, LLMBILL_LOG_ERROR, "sink %s: cannot write its journal position %s: %s "
+        lb_log(&h->log, LLMBILL_LOG_ERROR, "sink %s: cannot write its journal position in %s: %s "
                "(delivered events may be delivered again after a restart)", s->name,
-               path ? path : "", strerror(errno));
+               j->dir, strerror(errno));
     if (fd >= 0)
         close(fd);
     free(tmp);
@@ -297,6 +297,17 @@ static void close_segment(struct lb_journal *j)
     j->map = NULL;
 }
 
+/* The code for a failed system call while opening the spool: running out
+ * of memory or disk is not a configuration error. */
+static int open_error(int e)
+{
+    if (e == ENOMEM)
+        return LLMBILL_ENOMEM;
+    if (e == ENOSPC || e == EDQUOT || e == EFBIG)
+        return LLMBILL_ESPOOL;
+    return LLMBILL_ECONFIG;
+}
+
 /* Takes spool_dir/lock: two handles appending to one spool would corrupt it.
  * A paused handle (inspect_ok) may instead look at a spool that is in use:
  * it is then read-only (j->readonly). */
@@ -337,8 +348,10 @@ int lb_journal_open(struct llmbill *h, char *err, size_t errlen)
 
     j->lock_fd = -1;
     if (lb_mkdirs(j->dir) != 0) {
-        lb_errf(err, errlen, "spool_dir %s: %s", j->dir, strerror(errno));
-        return LLMBILL_ECONFIG;
+        int e = errno;
+
+        lb_errf(err, errlen, "spool_dir %s: %s", j->dir, strerror(e));
+        return open_error(e);
     }
     {
         /* writers hold the lock for one copy: spin a little before sleeping */
@@ -379,10 +392,12 @@ int lb_journal_open(struct llmbill *h, char *err, size_t errlen)
 
         free(p);
         if (fd < 0) {
+            int e = errno;
+
             lb_errf(err, errlen, "spool_dir %s: cannot open its last segment: %s", j->dir,
-                    strerror(errno));
+                    strerror(e));
             free(segs);
-            return LLMBILL_ECONFIG;
+            return open_error(e);
         }
         good = scan_tail(fd, &last, &torn);
         if (!j->readonly && fstat(fd, &st) == 0 && st.st_size > good) {
@@ -401,8 +416,10 @@ int lb_journal_open(struct llmbill *h, char *err, size_t errlen)
     }
     free(segs);
     if (!j->readonly && open_segment(j, j->seg_first, j->seg_size) != 0) {
-        lb_errf(err, errlen, "spool_dir %s: cannot write a segment: %s", j->dir, strerror(errno));
-        return LLMBILL_ECONFIG;
+        int e = errno;
+
+        lb_errf(err, errlen, "spool_dir %s: cannot write a segment: %s", j->dir, strerror(e));
+        return open_error(e);
     }
     for (size_t i = 0; i < h->nsinks; i++) {
         uint64_t a = read_ack(j, h->sinks[i].name);
@@ -608,29 +625,43 @@ static uint64_t next_segment(const struct lb_journal *j, uint64_t cur)
  * event ids: Lago keeps one of each). */
 #define ACK_EVERY_MS 20
 
-static void *journal_thread(void *arg)
+/* The segment that holds seq `after + 1`, or the first one; 0 when none
+ * could be listed (out of memory: the caller tries again). */
+static uint64_t resume_segment(const struct lb_journal *j, uint64_t after)
 {
-    struct llmbill *h = arg;
-    struct lb_journal *j = h->journal;
-    uint64_t last = j->start_seq, cur = 0, *segs;
-    size_t cap = 1 << 18, have = 0, n;
-    unsigned char *buf = malloc(cap);
-    int fd = -1;
-    off_t off = 0;
-    int64_t last_clean = 0, last_sync = mono_ms(), last_ack = mono_ms();
+    size_t n;
+    uint64_t *segs = list_segments(j, &n), cur = 0;
 
-    /* the segment the slowest sink resumes in */
-    segs = list_segments(j, &n);
     for (size_t i = 0; i < n; i++)
-        if (segs[i] <= last + 1)
+        if (segs[i] <= after + 1)
             cur = segs[i];
     if (cur == 0 && n > 0)
         cur = segs[0];
     free(segs);
-    while (buf != NULL) {
+    return cur;
+}
+
+/* Reads the frames back from the segments and feeds them to the sinks'
+ * queues; writes the sinks' positions, syncs and deletes finished segments.
+ * Running out of memory here delays events, never drops them: every step
+ * is tried again on the next pass. */
+static void *journal_thread(void *arg)
+{
+    struct llmbill *h = arg;
+    struct lb_journal *j = h->journal;
+    uint64_t last = j->start_seq, cur = 0;
+    size_t cap = j->rcap, have = 0;
+    unsigned char *buf = j->rbuf;
+    int fd = -1;
+    off_t off = 0;
+    int64_t last_clean = 0, last_sync = mono_ms(), last_ack = mono_ms(), oom_logged = 0;
+
+    for (;;) {
         uint64_t w = atomic_load_explicit(&j->written, memory_order_acquire), next;
         int progressed = 0;
 
+        if (last < w && cur == 0)
+            cur = resume_segment(j, last); /* the segment the slowest sink resumes in */
         if (last < w && fd < 0 && cur != 0) {
             char *p = seg_path(j, cur);
 
@@ -697,10 +728,14 @@ static void *journal_thread(void *arg)
             if (have == cap) {          /* a frame larger than the buffer */
                 unsigned char *nb = realloc(buf, cap * 2);
 
-                if (nb == NULL)
-                    break;
-                buf = nb;
-                cap *= 2;
+                if (nb != NULL) {
+                    buf = nb;
+                    cap *= 2;
+                } else if (mono_ms() - oom_logged >= 10000) {
+                    lb_log(&h->log, LLMBILL_LOG_ERROR, "spool %s: out of memory reading a "
+                           "frame of more than %zu bytes; trying again", j->dir, cap);
+                    oom_logged = mono_ms();
+                }
             }
             if (!progressed && (r == 0 || data_end) && last < w &&
                 cur != atomic_load(&j->w_seg)) {
@@ -735,7 +770,8 @@ static void *journal_thread(void *arg)
     }
     if (fd >= 0)
         close(fd);
-    free(buf);
+    j->rbuf = buf;              /* freed by lb_journal_free() */
+    j->rcap = cap;
     if (j->durability == LB_DURABLE_FSYNC)
         sync_now(j);
     clean(h);
@@ -746,6 +782,11 @@ int lb_journal_start(struct llmbill *h)
 {
     struct lb_journal *j = h->journal;
 
+    if (j->rbuf == NULL) {
+        j->rcap = (size_t)1 << 18;
+        if ((j->rbuf = malloc(j->rcap)) == NULL)
+            return LLMBILL_ENOMEM;
+    }
     if (pthread_create(&j->thread, NULL, journal_thread, h) != 0)
         return LLMBILL_ENOMEM;
     if (pthread_create(&j->prefault, NULL, lb_journal_prefault_thread, j) != 0) {
@@ -777,6 +818,7 @@ void lb_journal_free(struct lb_journal *j)
         close(j->lock_fd);
         pthread_mutex_destroy(&j->mu);
     }
+    free(j->rbuf);
     free(j->dir);
     free(j);
 }

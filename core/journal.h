@@ -65,6 +65,8 @@ struct lb_journal {
     /* the journal thread, and the thread that faults in pages for the writer */
     pthread_t thread, prefault;
     int started;
+    unsigned char *rbuf;        /* the journal thread's read buffer, from lb_journal_start() */
+    size_t rcap;
     atomic_int stop;
     atomic_uint_fast64_t enqueued;  /* highest seq handed to the ring */
     uint64_t start_seq;             /* the smallest ack at start */

@@ -185,6 +185,9 @@ struct lb_opt_value {
     char *path;                 /* for LLMBILL_OPT_PATH: resolved */
 };
 
+struct lb_batch;
+void lb_batch_free(struct lb_batch *b);
+
 struct lb_sink {
     struct llmbill *h;
     size_t index;
@@ -205,6 +208,7 @@ struct lb_sink {
     int dl_fd;
 
     /* worker */
+    struct lb_batch *batch;     /* its events in flight; allocated at start */
     pthread_t thread;
     int thread_started;
     pthread_mutex_t mu;

@@ -283,9 +283,16 @@ static int plugin_dirs(struct ctx *c, const struct llmbill_open_opts *opts, stru
     }
     dirs[n++] = lb_strdup(LLMBILL_PLUGIN_INSTALL_DIR);
     dirs[n] = NULL;
-    for (size_t i = 0; i < n; i++)
-        if (dirs[i] == NULL)
+    for (size_t i = 0; i < n; i++) {
+        if (dirs[i] == NULL || (*envcopy == NULL && env != NULL && env[0] != '\0')) {
+            /* out of memory: the list ends at its first NULL, so free it all here */
+            for (size_t k = 0; k < n; k++) {
+                free(dirs[k]);
+                dirs[k] = NULL;
+            }
             return LLMBILL_ENOMEM;
+        }
+    }
     return 0;
 }
 
@@ -458,6 +465,7 @@ static void free_handle(struct llmbill *h)
             free(s->opts[k].path);
         }
         free(s->opts);
+        lb_batch_free(s->batch);
         lb_deadletter_close(s);
         free(s->dead_letter_path);
         free(s->name);
@@ -631,16 +639,23 @@ int lb_open_config(struct llmbill **out, struct lb_config *cfg, const struct llm
         h->log.cb = opts->log_cb;
         h->log.ud = opts->log_ud;
     }
-    /* every value of a key that looks secret is redacted, whatever its section */
+    /* every value of a key that looks secret is redacted, whatever its
+     * section; a secret that cannot be registered fails the open, so that
+     * it never reaches a log line unredacted */
     for (size_t i = 0; i < cfg->n; i++)
         for (size_t k = 0; k < cfg->sections[i].n; k++)
             if (lb_key_looks_secret(cfg->sections[i].entries[k].key)) {
                 char *v = NULL;
+                int erc = lb_expand_env(cfg->sections[i].entries[k].value, &v, NULL, 0);
 
-                if (lb_expand_env(cfg->sections[i].entries[k].value, &v, NULL, 0) == 0)
-                    lb_logger_add_secret(&h->log, v);
+                if (erc == LLMBILL_ENOMEM || (erc == 0 && lb_logger_add_secret(&h->log, v) != 0) ||
+                    lb_logger_add_secret(&h->log, cfg->sections[i].entries[k].value) != 0) {
+                    free(v);
+                    lb_errf(err, errlen, "out of memory registering secrets for redaction");
+                    rc = LLMBILL_ENOMEM;
+                    goto fail;
+                }
                 free(v);
-                lb_logger_add_secret(&h->log, cfg->sections[i].entries[k].value);
             }
     main = lb_config_section(cfg, "llmbill");
     if (main == NULL) {

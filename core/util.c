@@ -112,8 +112,10 @@ int lb_mkdirs(const char *dir)
     char *p = lb_strdup(dir);
     int rc = 0;
 
-    if (p == NULL)
+    if (p == NULL) {
+        errno = ENOMEM;
         return -1;
+    }
     for (char *s = p + 1; ; s++) {
         if (*s == '/' || *s == '\0') {
             char c = *s;

@@ -104,6 +104,25 @@ grep -qF "in.jsonl:6: customer_id, subscription_id, user_id, team_id: at least o
 grep -qF "6 lines, 3 recorded, 2 bad" "$T/log" && ok "replay summary" || { bad "replay summary"; cat "$T/log"; }
 [ "$(wc -l <"$T/replayed.jsonl")" -eq 3 ] && ok "replay delivered the good lines" || bad "replay delivered the good lines"
 
+! grep -qF "lines read" "$T/log" && ok "no progress line off a terminal" || bad "no progress line off a terminal"
+
+# on a terminal (a pty from script(1)), replay shows a progress line on stderr
+if command -v script >/dev/null 2>&1; then
+    i=0
+    while [ $i -lt 2000 ]; do
+        printf '{"customer_id":"c%d","model":"gpt-4o","input_tokens":10,"output_tokens":2}\n' $i
+        i=$((i + 1))
+    done >"$T/many.jsonl"
+    rm -f "$T/replayed.jsonl"
+    script -qec "'$BIN' -c '$T/replay.ini' replay '$T/many.jsonl'" /dev/null >"$T/log" 2>&1
+    grep -q "replay: [0-9]* lines read, [0-9]* recorded, 0 bad" "$T/log" \
+        && ok "progress line on a terminal" || { bad "progress line on a terminal"; cat "$T/log"; }
+    grep -qF "2000 lines, 2000 recorded, 0 bad" "$T/log" && [ "$(wc -l <"$T/replayed.jsonl")" -eq 2000 ] \
+        && ok "replay on a terminal delivers everything" || bad "replay on a terminal delivers everything"
+else
+    echo "skip progress line on a terminal (no script(1))"
+fi
+
 # a ledger replays into an identical ledger: ids and timestamps are kept
 rm -f "$T/replayed.jsonl"
 expect "replay a ledger" 0 "1 recorded, 0 bad" -- "$BIN" -c "$T/replay.ini" replay "$T/out/ledger.jsonl"

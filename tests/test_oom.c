@@ -1,0 +1,288 @@
+/* Out of memory at each allocation in turn, across open, record, flush,
+ * stats and close, with and without the journal: never a crash, a clear
+ * error from open, LLMBILL_ENOMEM (never a silent drop) from record, every
+ * accepted event delivered or dead-lettered, and nothing leaked.
+ *
+ * The test replaces malloc and friends for the whole process (glibc lets a
+ * program do that, and its own internal allocations follow), forwarding to
+ * glibc's __libc_* allocator. The N-th allocation after arming fails, once.
+ * Under ASan or TSan, which own malloc, the test only says it is skipped. */
+#include "t.h"
+
+#include <errno.h>
+#include <execinfo.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define OOM_SKIP 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define OOM_SKIP 1
+#endif
+
+#ifndef OOM_SKIP
+extern void *__libc_malloc(size_t n);
+extern void *__libc_calloc(size_t n, size_t size);
+extern void *__libc_realloc(void *p, size_t n);
+extern void __libc_free(void *p);
+extern void *__libc_memalign(size_t align, size_t n);
+
+static atomic_long countdown = -1; /* the allocation that fails is the one that sees 0 */
+static atomic_long live;           /* blocks handed out and not yet freed */
+static atomic_int fired;
+
+static int fail_now(void)
+{
+    if (atomic_load_explicit(&countdown, memory_order_relaxed) < 0)
+        return 0;
+    if (atomic_fetch_sub(&countdown, 1) != 0)
+        return 0;
+    atomic_store(&fired, 1);
+    errno = ENOMEM; /* as glibc's malloc does */
+    if (getenv("OOM_TRACE") != NULL) { /* where the failed allocation was made */
+        void *pcs[32];
+
+        backtrace_symbols_fd(pcs, backtrace(pcs, 32), 2);
+    }
+    return 1;
+}
+
+static void *counted(void *p)
+{
+    if (p != NULL)
+        atomic_fetch_add_explicit(&live, 1, memory_order_relaxed);
+    return p;
+}
+
+void *malloc(size_t n)
+{
+    return fail_now() ? NULL : counted(__libc_malloc(n));
+}
+
+void *calloc(size_t n, size_t size)
+{
+    return fail_now() ? NULL : counted(__libc_calloc(n, size));
+}
+
+void *realloc(void *p, size_t n)
+{
+    void *q;
+
+    if (p == NULL)
+        return malloc(n);
+    if (n == 0) {
+        free(p);
+        return NULL;
+    }
+    if (fail_now())
+        return NULL;
+    q = __libc_realloc(p, n);
+    return q; /* one block for one block, or NULL and p kept */
+}
+
+void free(void *p)
+{
+    if (p != NULL)
+        atomic_fetch_sub_explicit(&live, 1, memory_order_relaxed);
+    __libc_free(p);
+}
+
+void *aligned_alloc(size_t align, size_t n)
+{
+    return fail_now() ? NULL : counted(__libc_memalign(align, n));
+}
+
+void *memalign(size_t align, size_t n)
+{
+    return aligned_alloc(align, n);
+}
+
+int posix_memalign(void **out, size_t align, size_t n)
+{
+    void *p = aligned_alloc(align, n);
+
+    if (p == NULL)
+        return ENOMEM;
+    *out = p;
+    return 0;
+}
+
+static char dir[256];
+
+static void arm(long n)
+{
+    atomic_store(&fired, 0);
+    atomic_store(&countdown, n);
+}
+
+static long disarm(void)
+{
+    atomic_store(&countdown, -1);
+    return atomic_load(&fired);
+}
+
+static long count_lines(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    long n = 0;
+    int c;
+
+    if (f == NULL)
+        return 0;
+    while ((c = fgetc(f)) != EOF)
+        n += c == '\n';
+    fclose(f);
+    return n;
+}
+
+/* One run with the n-th allocation failing (n < 0: none). Returns whether
+ * the failure fired. */
+static int run(long n, int journal)
+{
+    char ini[2048], err[512] = "", ledger[512], dead[512], dead_count[512];
+    struct llmbill_open_opts o = { 0 };
+    struct llmbill_stats st[2];
+    long accepted = 0;
+    llmbill *h = NULL;
+    int rc;
+
+    snprintf(ledger, sizeof ledger, "%s/ledger.jsonl", dir);
+    snprintf(dead, sizeof dead, "%s/dl/ledger.deadletter.jsonl", dir);
+    snprintf(dead_count, sizeof dead_count, "%s/dl/count.deadletter.jsonl", dir);
+    if (system("true") != 0) /* (keeps system() from allocating for the first time below) */
+        exit(1);
+    snprintf(ini, sizeof ini,
+             "[llmbill]\nplugin_dir = %s\ncallbacks = count, ledger\nlinger_ms = 1\n"
+             "queue_max = 64\nretry_base_ms = 1\nretry_max_ms = 2\ndead_letter_dir = %s/dl\n"
+             "log_level = error\n%s%s%s"
+             "[count]\nplugin = testsink\nfail_times = 2\nreject_customer = rejectme\n[ledger]\nplugin = %s/jsonl.so\npath = %s\n",
+             TEST_PLUGIN_DIR, dir, journal ? "spool_dir = " : "", journal ? dir : "",
+             journal ? "/spool\n" : "", PLUGIN_DIR, ledger);
+    o.struct_size = sizeof o;
+    o.errbuf = err;
+    o.errbuf_len = sizeof err;
+
+    arm(n);
+    rc = llmbill_open_string(&h, ini, &o);
+    if (rc != 0) {
+        int fired_now = (int)disarm();
+
+        if (!fired_now || (rc != LLMBILL_ENOMEM && rc != LLMBILL_ELOAD && rc != LLMBILL_ESINK &&
+                           rc != LLMBILL_EIO && rc != LLMBILL_ESPOOL)) {
+            fprintf(stderr, "allocation %ld: open: %s: %s\n", n, llmbill_strerror(rc), err);
+            exit(1);
+        }
+        if (err[0] == '\0' || h != NULL) {
+            fprintf(stderr, "allocation %ld: open returned %s with %s\n", n, llmbill_strerror(rc),
+                    err[0] ? "a handle" : "no message");
+            exit(1);
+        }
+        return 1;
+    }
+    for (int i = 0; i < 20; i++) {
+        struct llmbill_usage u = LLMBILL_USAGE_INIT;
+        char id[64], big[700];
+        struct llmbill_kv kv = { "note", big };
+
+        snprintf(id, sizeof id, "oom-%ld-%d-%d", n, journal, i);
+        memset(big, 'x', sizeof big - 1);
+        big[sizeof big - 1] = '\0';
+        u.event_id = id;
+        u.customer_id = i % 7 == 3 ? "rejectme" : "cust"; /* dead-lettered by count */
+        u.model = "gpt-4o";
+        u.input_tokens = 10;
+        u.output_tokens = (uint64_t)i;
+        if (i % 4 == 0) { /* too big for a ring slot: built on the heap */
+            u.metadata = &kv;
+            u.n_metadata = 1;
+        }
+        rc = llmbill_record(h, &u);
+        if (rc == 0)
+            accepted++;
+        else if (rc != LLMBILL_ENOMEM && !(journal && rc == LLMBILL_ESPOOL)) {
+            fprintf(stderr, "allocation %ld: record: %s\n", n, llmbill_strerror(rc));
+            exit(1);
+        }
+    }
+    rc = llmbill_flush(h, 10000);
+    if (rc != 0) {
+        fprintf(stderr, "allocation %ld: flush: %s\n", n, llmbill_strerror(rc));
+        exit(1);
+    }
+    for (size_t i = 0; i < 2; i++) {
+        st[i].struct_size = sizeof st[i];
+        CHECK_EQ_INT(llmbill_get_stats(h, llmbill_sink_name(h, i), &st[i]), 0);
+        /* nothing accepted is lost: delivered, or dead-lettered with a reason */
+        if ((long)(st[i].delivered + st[i].dead_lettered) != accepted || st[i].pending != 0) {
+            fprintf(stderr, "allocation %ld (journal %d): sink %zu: accepted %ld, delivered %llu, "
+                    "dead-lettered %llu, pending %llu\n", n, journal, i, accepted,
+                    (unsigned long long)st[i].delivered, (unsigned long long)st[i].dead_lettered,
+                    (unsigned long long)st[i].pending);
+            exit(1);
+        }
+    }
+    CHECK_EQ_INT(llmbill_close(h), 0);
+    disarm();
+    /* the ledger holds what it was sent, the dead-letter files what was not */
+    CHECK_EQ_INT(count_lines(ledger), st[1].delivered);
+    CHECK_EQ_INT(count_lines(dead), st[1].dead_lettered);
+    CHECK_EQ_INT(count_lines(dead_count), st[0].dead_lettered);
+    unlink(ledger);
+    unlink(dead);
+    unlink(dead_count);
+    return (int)atomic_load(&fired);
+}
+
+static void sweep(int journal)
+{
+    long base, n, failures = 0;
+
+    run(-1, journal); /* warm up: first-time allocations of libc and the loader */
+    run(-1, journal);
+    base = atomic_load(&live);
+    for (n = 0;; n++) {
+        int fired_now;
+
+        if (journal)
+            CHECK(system("rm -rf \"$OOM_DIR/spool\"") == 0);
+        fired_now = run(n, journal);
+        if (atomic_load(&live) != base) {
+            fprintf(stderr, "allocation %ld (journal %d): %ld block(s) leaked\n", n, journal,
+                    atomic_load(&live) - base);
+            exit(1);
+        }
+        if (!fired_now)
+            break; /* the run needed fewer than n + 1 allocations: all covered */
+        failures++;
+    }
+    printf("ok   journal %d: each of %ld allocations failed in turn\n", journal, failures);
+}
+
+int main(void)
+{
+    void *pc;
+
+    backtrace(&pc, 1); /* loads what backtrace() needs before any failure is armed */
+    snprintf(dir, sizeof dir, "/tmp/llmbill-oom-XXXXXX");
+    CHECK(mkdtemp(dir) != NULL);
+    setenv("OOM_DIR", dir, 1);
+    sweep(0);
+    sweep(1);
+    {
+        char cmd[300];
+
+        snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+        CHECK(system(cmd) == 0);
+    }
+    return 0;
+}
+#else
+int main(void)
+{
+    printf("skipped: the sanitizer owns malloc\n");
+    return 0;
+}
+#endif
