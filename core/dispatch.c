@@ -710,6 +710,9 @@ int lb_dispatch_start(struct llmbill *h, int threads, char *err, size_t errlen)
 {
     uint64_t total = 1;
 
+    /* first, so that lb_dispatch_stop() may run whatever fails below */
+    pthread_mutex_init(&h->wait_mu, NULL);
+    init_cond(&h->wait_cv);
     while (total < h->queue_max)
         total <<= 1;
     h->nshards = shard_count(h, total);
@@ -746,8 +749,6 @@ int lb_dispatch_start(struct llmbill *h, int threads, char *err, size_t errlen)
                 (unsigned long long)total);
         return LLMBILL_ENOMEM;
     }
-    pthread_mutex_init(&h->wait_mu, NULL);
-    init_cond(&h->wait_cv);
     for (size_t i = 0; i < h->nsinks; i++) {
         struct lb_sink *s = &h->sinks[i];
 

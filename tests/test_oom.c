@@ -16,6 +16,7 @@
 #include <execinfo.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <sys/resource.h>
 
 #if defined(__has_feature)
 #if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
@@ -321,6 +322,38 @@ static void sweep(int journal)
     printf("ok   journal %d: each of %ld allocations failed in turn\n", journal, failures);
 }
 
+/* A queue too big for the address space: open says so, and nothing is
+ * touched. (mmap, not malloc: limited with RLIMIT_AS.) */
+static void queue_too_big(void)
+{
+    struct rlimit old, lim;
+    char ini[512], err[512] = "", line[128];
+    struct llmbill_open_opts o = { 0 };
+    long vm_kb = 0;
+    FILE *f = fopen("/proc/self/status", "r");
+    llmbill *h = NULL;
+
+    CHECK(f != NULL);
+    while (fgets(line, sizeof line, f))
+        sscanf(line, "VmSize: %ld kB", &vm_kb);
+    fclose(f);
+    CHECK(vm_kb > 0);
+    CHECK(getrlimit(RLIMIT_AS, &old) == 0);
+    lim = old;
+    lim.rlim_cur = (rlim_t)(vm_kb + 256 * 1024) * 1024; /* 256 MiB more than now */
+    CHECK(setrlimit(RLIMIT_AS, &lim) == 0);
+    snprintf(ini, sizeof ini, "[llmbill]\nplugin_dir = %s\ncallbacks = count\n"
+             "queue_max = 16777216\n[count]\nplugin = testsink\n", TEST_PLUGIN_DIR);
+    o.struct_size = sizeof o;
+    o.errbuf = err;
+    o.errbuf_len = sizeof err;
+    CHECK_EQ_INT(llmbill_open_string(&h, ini, &o), LLMBILL_ENOMEM);
+    CHECK(setrlimit(RLIMIT_AS, &old) == 0);
+    CHECK(h == NULL);
+    CHECK_CONTAINS(err, "out of memory allocating a queue of 16777216 events");
+    printf("ok   a queue larger than the address space: %s\n", err);
+}
+
 int main(void)
 {
     void *pc;
@@ -330,6 +363,7 @@ int main(void)
     snprintf(dir, sizeof dir, "/tmp/llmbill-oom-XXXXXX");
     CHECK(mkdtemp(dir) != NULL);
     setenv("OOM_DIR", dir, 1);
+    queue_too_big();
     sweep(0);
     sweep(1);
     {
