@@ -8,6 +8,7 @@
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "llmbill/llmbill.h"
 #include "llmbill/sink.h"
@@ -19,6 +20,8 @@
 
 /* snprintf into err (if err is not NULL); always NUL-terminates. */
 void lb_errf(char *err, size_t errlen, const char *fmt, ...) LLMBILL_PRINTF(3, 4);
+/* A CLOCK_MONOTONIC deadline ms from now, for pthread_cond_timedwait(). */
+void lb_deadline_ts(struct timespec *ts, int64_t ms_from_now);
 char *lb_strdup(const char *s);
 char *lb_strndup(const char *s, size_t n);
 int64_t lb_now_ms(void);
@@ -185,8 +188,6 @@ struct lb_opt_value {
     char *path;                 /* for LLMBILL_OPT_PATH: resolved */
 };
 
-struct lb_batch;
-void lb_batch_free(struct lb_batch *b);
 
 struct lb_sink {
     struct llmbill *h;
@@ -233,6 +234,32 @@ struct lb_sink {
     atomic_uint_fast64_t st_skipped, st_delivered, st_retried, st_dead;
     char last_error[LB_ERRLEN];
 };
+
+/* ---- delivery (deliver.c) ---------------------------------------------------- */
+
+/* A worker's batch: the events it hands to emit() at once, and scratch
+ * space for the answers, sized for batch_max. */
+struct lb_batch {
+    struct lb_event **ev;
+    const struct llmbill_usage **u;
+    int *results;
+    const char **reasons;
+    char **reason_copy;         /* the last reason per event, for dead letters */
+    size_t *idx;                /* scratch: indices of events to dead-letter */
+    struct lb_event **dl_ev;    /* scratch for lb_deadletter_write() */
+    const char **dl_why;
+    size_t n;
+};
+
+/* Allocates a batch for cap events (before the worker starts: running out
+ * of memory fails the open, never a running worker). NULL when out of memory. */
+struct lb_batch *lb_batch_new(size_t cap);
+void lb_batch_free(struct lb_batch *b);
+/* Is ev not for sink s (its status filter, or finished in an earlier run)? */
+int lb_should_skip(const struct lb_sink *s, const struct lb_event *ev);
+/* Delivers b->ev[0..n) until each is delivered or dead-lettered; empties b.
+ * Returns 1 when a shutdown left events in the journal (ack no further). */
+int lb_deliver(struct lb_sink *s, struct lb_batch *b);
 
 /* A ring slot is one 512-byte block: small events are built in place, so
  * recording allocates nothing. */

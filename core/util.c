@@ -230,3 +230,14 @@ uint64_t lb_rand64(void)
     s[3] = rotl(s[3], 45);
     return r;
 }
+
+void lb_deadline_ts(struct timespec *ts, int64_t ms_from_now)
+{
+    clock_gettime(CLOCK_MONOTONIC, ts);
+    ts->tv_sec += ms_from_now / 1000;
+    ts->tv_nsec += (ms_from_now % 1000) * 1000000;
+    if (ts->tv_nsec >= 1000000000) {
+        ts->tv_sec++;
+        ts->tv_nsec -= 1000000000;
+    }
+}

@@ -1,0 +1,282 @@
+/* llmbill core: delivering a worker's batch to its sink. The core owns
+ * retries (exponential backoff with full jitter, the sink's retry-after as a
+ * floor, forever or up to retry_limit) and dead-letters what the sink
+ * rejects, with the reason; an event leaves the batch only delivered or
+ * written to the dead-letter file. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "lb.h"
+
+/* A worker's batch of up to cap events, allocated before its thread starts
+ * so that running out of memory fails llmbill_open(), never a running
+ * worker. NULL when out of memory. */
+struct lb_batch *lb_batch_new(size_t cap)
+{
+    struct lb_batch *b = calloc(1, sizeof *b);
+
+    if (b == NULL)
+        return NULL;
+    b->ev = calloc(cap, sizeof *b->ev);
+    b->u = calloc(cap, sizeof *b->u);
+    b->results = calloc(cap, sizeof *b->results);
+    b->reasons = calloc(cap, sizeof *b->reasons);
+    b->reason_copy = calloc(cap, sizeof *b->reason_copy);
+    b->idx = calloc(cap, sizeof *b->idx);
+    b->dl_ev = calloc(cap, sizeof *b->dl_ev);
+    b->dl_why = calloc(cap, sizeof *b->dl_why);
+    if (!b->ev || !b->u || !b->results || !b->reasons || !b->reason_copy || !b->idx ||
+        !b->dl_ev || !b->dl_why) {
+        lb_batch_free(b);
+        return NULL;
+    }
+    return b;
+}
+
+void lb_batch_free(struct lb_batch *b)
+{
+    if (b == NULL)
+        return;
+    free(b->ev);
+    free(b->u);
+    free(b->results);
+    free(b->reasons);
+    free(b->reason_copy);
+    free(b->idx);
+    free(b->dl_ev);
+    free(b->dl_why);
+    free(b);
+}
+
+int lb_should_skip(const struct lb_sink *s, const struct lb_event *ev)
+{
+    if (ev->jseq != 0 && ev->jseq <= s->ack_start)
+        return 1; /* finished in an earlier run */
+    if (s->filter == LB_FILTER_SUCCESS)
+        return ev->u.status != LLMBILL_STATUS_SUCCESS;
+    if (s->filter == LB_FILTER_FAILURE)
+        return ev->u.status != LLMBILL_STATUS_FAILURE;
+    return 0;
+}
+
+static void set_reason(struct lb_batch *b, size_t i, const char *r)
+{
+    if (r == NULL)
+        return;
+    free(b->reason_copy[i]);
+    b->reason_copy[i] = lb_strdup(r);
+}
+
+/* Sleeps for ms unless the handle starts aborting. */
+static void backoff_sleep(struct lb_sink *s, int64_t ms)
+{
+    struct timespec ts;
+
+    lb_deadline_ts(&ts, ms);
+    pthread_mutex_lock(&s->mu);
+    while (!atomic_load(&s->h->aborting))
+        if (pthread_cond_timedwait(&s->cv, &s->mu, &ts) == ETIMEDOUT)
+            break;
+    pthread_mutex_unlock(&s->mu);
+}
+
+static int64_t backoff_ms(const struct lb_sink *s, uint32_t attempt, int64_t retry_after)
+{
+    int64_t cap = s->retry_base_ms, d;
+
+    for (uint32_t k = 0; k < attempt && cap < s->retry_max_ms; k++)
+        cap *= 2;
+    if (cap > s->retry_max_ms)
+        cap = s->retry_max_ms;
+    d = cap > 0 ? (int64_t)(lb_rand64() % (uint64_t)(cap + 1)) : 0;
+    if (retry_after > 3600000)
+        retry_after = 3600000;
+    return d > retry_after ? d : retry_after;
+}
+
+/* Dead-letters the events of b at idx[0..k). Marks each written one -1 in
+ * b->results; when the dead-letter file cannot be written they are marked
+ * RETRY instead, so they stay queued and nothing is lost. */
+static void dead_letter(struct lb_sink *s, struct lb_batch *b, size_t *idx, size_t k,
+                        uint32_t attempts, const char *fallback)
+{
+    struct lb_event **evs = b->dl_ev;
+    const char **why = b->dl_why;
+
+    for (size_t j = 0; j < k; j++) {
+        evs[j] = b->ev[idx[j]];
+        why[j] = b->reason_copy[idx[j]] ? b->reason_copy[idx[j]] : fallback;
+    }
+    if (lb_deadletter_write(s, evs, why, k, attempts) == 0) {
+        atomic_fetch_add(&s->st_dead, k);
+        for (size_t j = 0; j < k; j++)
+            b->results[idx[j]] = -1; /* done */
+    } else {
+        for (size_t j = 0; j < k; j++)
+            b->results[idx[j]] = LLMBILL_SINK_RETRY;
+    }
+}
+
+/* Keeps the events of b still marked RETRY, in order, and drops the others
+ * (delivered, or written to the dead-letter file). Returns how many of the
+ * dropped ones were delivered. */
+static size_t compact(struct lb_batch *b)
+{
+    size_t keep = 0, delivered = 0;
+
+    for (size_t i = 0; i < b->n; i++) {
+        if (b->results[i] == LLMBILL_SINK_RETRY) {
+            b->ev[keep] = b->ev[i];
+            b->reason_copy[keep] = b->reason_copy[i];
+            b->results[keep] = LLMBILL_SINK_RETRY;
+            keep++;
+            continue;
+        }
+        if (b->results[i] == LLMBILL_SINK_OK)
+            delivered++;
+        free(b->reason_copy[i]);
+    }
+    b->n = keep;
+    return delivered;
+}
+
+/* Dead-letters every event of b with reason "<why>; last error: <its last
+ * error>". Those the file refused stay in b (marked RETRY). */
+static void dead_letter_all(struct lb_sink *s, struct lb_batch *b, const char *why, uint32_t attempts)
+{
+    for (size_t i = 0; i < b->n; i++) {
+        char r[LB_ERRLEN];
+
+        snprintf(r, sizeof r, "%s%s%s", why, b->reason_copy[i] ? "; last error: " : "",
+                 b->reason_copy[i] ? b->reason_copy[i] : "");
+        set_reason(b, i, r);
+        b->idx[i] = i;
+    }
+    dead_letter(s, b, b->idx, b->n, attempts, why);
+    compact(b);
+}
+
+/* At shutdown, with the dead-letter file refusing writes, the log is the
+ * last place left: every undelivered record goes there whole. */
+static void log_undeliverable(struct lb_sink *s, struct lb_batch *b)
+{
+    for (size_t i = 0; i < b->n; i++) {
+        char line[4096];
+
+        llmbill_usage_to_json(&b->ev[i]->u, line, sizeof line);
+        lb_log(&s->h->log, LLMBILL_LOG_ERROR, "sink %s: dead-letter file unwritable at shutdown; "
+               "undelivered event: %s", s->name, line);
+    }
+}
+
+/* Calls the sink's emit() once for b and normalises its answer into
+ * b->results (OK, RETRY or ERROR per event) and b->reason_copy. */
+static void emit_once(struct lb_sink *s, struct lb_batch *b, uint32_t attempt, int64_t *retry_after)
+{
+    struct llmbill_sink_batch sb;
+    int rc;
+
+    memset(&sb, 0, sizeof sb);
+    sb.struct_size = sizeof sb;
+    sb.attempt = attempt;
+    sb.n = b->n;
+    for (size_t i = 0; i < b->n; i++) {
+        b->u[i] = &b->ev[i]->u;
+        b->results[i] = LLMBILL_SINK_OK;
+        b->reasons[i] = NULL;
+    }
+    sb.events = b->u;
+    sb.results = b->results;
+    sb.reasons = b->reasons;
+    lb_tls_in_sink = s->h;
+    rc = s->plugin.desc.emit(s->state, &sb);
+    lb_tls_in_sink = NULL;
+    if (rc != LLMBILL_SINK_PARTIAL) {
+        if (rc != LLMBILL_SINK_OK && rc != LLMBILL_SINK_RETRY && rc != LLMBILL_SINK_ERROR) {
+            lb_log(&s->h->log, LLMBILL_LOG_ERROR, "sink %s: emit() returned %d, which is not a "
+                   "sink result; retrying", s->name, rc);
+            rc = LLMBILL_SINK_RETRY;
+        }
+        for (size_t i = 0; i < b->n; i++)
+            b->results[i] = rc;
+    }
+    for (size_t i = 0; i < b->n; i++) {
+        int r = b->results[i];
+
+        if (r != LLMBILL_SINK_OK && r != LLMBILL_SINK_RETRY && r != LLMBILL_SINK_ERROR)
+            b->results[i] = r = LLMBILL_SINK_RETRY;
+        if (r != LLMBILL_SINK_OK)
+            set_reason(b, i, b->reasons[i] ? b->reasons[i] : sb.reason);
+    }
+    *retry_after = sb.retry_after_ms;
+}
+
+/* Delivers b until every event is delivered or dead-lettered: retries with
+ * backoff forever (or up to retry_limit), dead-letters what the sink
+ * rejects, and at a shutdown past its timeout dead-letters the rest. */
+int lb_deliver(struct lb_sink *s, struct lb_batch *b)
+{
+    struct llmbill *h = s->h;
+    uint32_t attempt = 0;
+    int left = 0;
+
+    for (size_t i = 0; i < b->n; i++)
+        b->reason_copy[i] = NULL;
+    while (b->n > 0) {
+        size_t nerr = 0, delivered;
+        int64_t retry_after, wait;
+
+        if (atomic_load(&h->aborting)) {
+            if (h->journal != NULL) {
+                /* they stay in the journal, due at the next start */
+                if (!s->abort_logged)
+                    lb_log(&h->log, LLMBILL_LOG_WARN, "sink %s: undelivered events stay in the "
+                           "journal for the next start", s->name);
+                s->abort_logged = 1;
+                left = 1;
+                break;
+            }
+            dead_letter_all(s, b, "undelivered at shutdown (shutdown_timeout_ms reached)", attempt);
+            log_undeliverable(s, b);
+            break;
+        }
+        emit_once(s, b, attempt, &retry_after);
+        for (size_t i = 0; i < b->n; i++)
+            if (b->results[i] == LLMBILL_SINK_ERROR)
+                b->idx[nerr++] = i;
+        if (nerr > 0)
+            dead_letter(s, b, b->idx, nerr, attempt + 1, "rejected by the sink");
+        delivered = compact(b);
+        if (delivered > 0)
+            atomic_fetch_add(&s->st_delivered, delivered);
+        if (b->n == 0)
+            break;
+        attempt++;
+        atomic_fetch_add(&s->st_retried, b->n);
+        pthread_mutex_lock(&s->mu);
+        snprintf(s->last_error, sizeof s->last_error, "%s",
+                 b->reason_copy[0] ? b->reason_copy[0] : "sink asked to retry");
+        pthread_mutex_unlock(&s->mu);
+        if (s->retry_limit >= 0 && attempt > (uint64_t)s->retry_limit) {
+            char why[64];
+
+            snprintf(why, sizeof why, "retry limit (%lld) reached", (long long)s->retry_limit);
+            dead_letter_all(s, b, why, attempt);
+            if (b->n == 0)
+                break;
+        }
+        wait = backoff_ms(s, attempt - 1, retry_after);
+        lb_log(&h->log, attempt == 1 ? LLMBILL_LOG_WARN : LLMBILL_LOG_INFO,
+               "sink %s: %zu event(s) not delivered (%s); retry %u in %lld ms", s->name, b->n,
+               s->last_error, attempt, (long long)wait);
+        backoff_sleep(s, wait);
+    }
+    for (size_t i = 0; i < b->n; i++)
+        free(b->reason_copy[i]);
+    b->n = 0;
+    return left;
+}
