@@ -10,37 +10,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#if defined(__x86_64__)
-#include <x86intrin.h>
-#endif
+
+#include "clock.h"
 
 #include "llmbill/llmbill.h"
 #include "llmbill/price.h"
 
 static double ns_per_tick = 1.0;
 static uint64_t timer_ticks;    /* what two back-to-back reads of the clock measure */
-
-static uint64_t ticks(void)
-{
-#if defined(__x86_64__)
-    unsigned aux;
-
-    return __rdtscp(&aux);
-#else
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-#endif
-}
-
-static double now_s(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static int cmp_u32(const void *a, const void *b)
 {
@@ -162,6 +139,8 @@ static void latency(const char *plugin_dir, int threads, long per_thread, int cp
     long full = 0, n = 0, faults = 0, switches = 0;
     double t0, secs, mean, cpu_s, rec_secs;
     struct rusage ru0, ru1;
+    /* the host's state on this CPU just before: see bench/reference.c */
+    double ref = cpu >= 0 ? reference(cpu, ns_per_tick) : -1;
 
     memset(all, 0xff, sizeof *all * (size_t)(per_thread * threads)); /* no faults on it later */
     getrusage(RUSAGE_SELF, &ru0);
@@ -204,7 +183,7 @@ static void latency(const char *plugin_dir, int threads, long per_thread, int cp
     }
     qsort(all, (size_t)n, sizeof *all, cmp_u32);
     if (cpu >= 0)
-        printf("[on CPU %d] ", cpu);
+        printf("[on CPU %d; reference %.0f ns] ", cpu, ref);
     printf("%s%s%srecord latency, %d thread(s), %ld calls: mean %.1f ns, p50 %.0f ns, p99 %.0f ns, p99.9 %.0f ns, "
            "max %.0f ns; %.2f M records/s accepted, %.2f M events/s end to end (%ld EFULL retries; in the callers: %ld page "
            "faults, %ld context switches; CPU %.2f of %.2f s)\n",
@@ -340,7 +319,8 @@ static int want(int argc, char **argv, const char *name)
     return !named;
 }
 
-/* bench_record PLUGIN_DIR [PRICES.json] [memory | memory1 | memory4] [journal] [startup] */
+/* bench_record PLUGIN_DIR [PRICES.json] [memory | memory1 | memory4] [journal] [startup]
+ *              [reference] */
 int main(int argc, char **argv)
 {
     const char *plugin_dir = argc > 1 ? argv[1] : "bench";
@@ -349,6 +329,13 @@ int main(int argc, char **argv)
     for (int i = 2; i < argc; i++)
         if (strstr(argv[i], ".json") != NULL)
             pricing(argv[i]);
+    if (want(argc, argv, "reference")) {
+        long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+
+        for (int c = 0; c < cpus && c < 8; c++)
+            printf("reference (no llmbill code, bench/reference.c), writing on CPU %d: p50 %.0f ns\n",
+                   c, reference(c, ns_per_tick));
+    }
     if (want(argc, argv, "memory") || want(argc, argv, "memory1")) {
         long cpus = sysconf(_SC_NPROCESSORS_ONLN);
 

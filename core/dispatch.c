@@ -153,16 +153,8 @@ static int try_enqueue(struct llmbill *h, unsigned k, const struct lb_prepared *
      * taken shared costs a second trip to the other core at the store.
      * While a worker reads near the head, only fetch them (taking them
      * would pull lines from under it, and slow the sink that frees room). */
-    for (uint64_t ahead = 1; ahead <= LB_PREFETCH_SLOTS; ahead++) {
-        const char *next = (const char *)&sh->ring[(seq + ahead) & h->mask];
-
-        for (size_t line = 0; line < sizeof *slot; line += 64) {
-            if (awake)
-                __builtin_prefetch(next + line, 1, 3);
-            else
-                lb_prefetch_write(next + line);
-        }
-    }
+    for (uint64_t ahead = 1; ahead <= LB_PREFETCH_SLOTS; ahead++)
+        lb_prefetch_lines(&sh->ring[(seq + ahead) & h->mask], sizeof *slot, !awake);
     return 0;
 }
 

@@ -280,18 +280,24 @@ void lb_ring_free(struct lb_slot *ring, uint64_t n);
 /* Set once by the first lb_ring_alloc(): the CPU has PREFETCHW. */
 extern atomic_int lb_cpu_prefetchw;
 
-/* Starts taking the line at p for writing. A plain prefetch takes it shared,
- * and the store must then go back for ownership: a second trip to whichever
- * core last read it. */
-static inline void lb_prefetch_write(const void *p)
+/* Starts fetching the cache lines of [p, p + len): for writing (taken for
+ * ownership) when own is set and the CPU can, else shared. A line fetched
+ * shared costs a second trip to the core that last read it when it is
+ * stored to. */
+static inline void lb_prefetch_lines(const void *p, size_t len, int own)
 {
+    const char *c = p;
+
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-    if (atomic_load_explicit(&lb_cpu_prefetchw, memory_order_relaxed)) {
-        __asm__ volatile("prefetchw %0" : : "m"(*(const char *)p));
+    if (own && atomic_load_explicit(&lb_cpu_prefetchw, memory_order_relaxed)) {
+        for (size_t off = 0; off < len; off += 64)
+            __asm__ volatile("prefetchw %0" : : "m"(c[off]));
         return;
     }
 #endif
-    __builtin_prefetch(p, 1, 3);
+    (void)own;
+    for (size_t off = 0; off < len; off += 64)
+        __builtin_prefetch(c + off, 1, 3);
 }
 
 #define LB_HEAD_CLOSED (UINT64_C(1) << 63)

@@ -43,7 +43,7 @@ static size_t ring_bytes(uint64_t n, size_t *align)
  * 2 MiB and advised as transparent huge pages: a recording thread walks its
  * ring end to end, and with 4 KiB pages every eighth slot would be a TLB
  * miss, which a hypervisor makes dear. Also probes the CPU once for
- * lb_prefetch_write(). Returns NULL when out of memory. */
+ * lb_prefetch_lines(). Returns NULL when out of memory. */
 struct lb_slot *lb_ring_alloc(uint64_t n)
 {
     size_t align, len = ring_bytes(n, &align), extra = align > 4096 ? align : 0, lead;
