@@ -253,14 +253,15 @@ static int load_options(struct ctx *c, struct lb_sink *s, struct lb_section *sec
     return 0;
 }
 
-/* Builds the list of directories searched for plugins. */
+/* Builds the NULL-ended list of directories searched for plugins, each
+ * malloc'd. On failure the list is freed and empty. */
 static int plugin_dirs(struct ctx *c, const struct llmbill_open_opts *opts, struct lb_section *main,
-                       char **dirs, size_t max, char **envcopy)
+                       char **dirs, size_t max)
 {
     size_t n = 0;
     const char *env = getenv("LLMBILL_PLUGIN_PATH");
     char *pd = NULL;
-    int rc;
+    int rc, oom = 0;
 
     if (opts && opts->plugin_dir) {
         dirs[n++] = lb_strdup(opts->plugin_dir);
@@ -272,26 +273,26 @@ static int plugin_dirs(struct ctx *c, const struct llmbill_open_opts *opts, stru
             free(pd);
         }
     }
-    *envcopy = NULL;
     if (env != NULL && env[0] != '\0') {
-        char *save = NULL, *tok;
+        char *copy = lb_strdup(env), *save = NULL, *tok;
 
-        *envcopy = lb_strdup(env);
-        for (tok = strtok_r(*envcopy, ":", &save); tok && n < max - 2;
+        oom = copy == NULL;
+        for (tok = copy ? strtok_r(copy, ":", &save) : NULL; tok && n < max - 2;
              tok = strtok_r(NULL, ":", &save))
             dirs[n++] = lb_strdup(tok);
+        free(copy);
     }
     dirs[n++] = lb_strdup(LLMBILL_PLUGIN_INSTALL_DIR);
     dirs[n] = NULL;
-    for (size_t i = 0; i < n; i++) {
-        if (dirs[i] == NULL || (*envcopy == NULL && env != NULL && env[0] != '\0')) {
-            /* out of memory: the list ends at its first NULL, so free it all here */
-            for (size_t k = 0; k < n; k++) {
-                free(dirs[k]);
-                dirs[k] = NULL;
-            }
-            return LLMBILL_ENOMEM;
+    for (size_t i = 0; i < n; i++)
+        oom |= dirs[i] == NULL;
+    if (oom) {
+        /* the list ends at its first NULL, so the caller could not free it all */
+        for (size_t i = 0; i < n; i++) {
+            free(dirs[i]);
+            dirs[i] = NULL;
         }
+        return LLMBILL_ENOMEM;
     }
     return 0;
 }
@@ -618,7 +619,7 @@ int lb_open_config(struct llmbill **out, struct lb_config *cfg, const struct llm
     struct llmbill *h = calloc(1, sizeof *h);
     struct ctx c = { h, cfg, err, errlen };
     struct lb_section *main;
-    char *names[MAX_SINKS], *dirs[64], *envcopy = NULL, *dl_dir = NULL;
+    char *names[MAX_SINKS], *dirs[64], *dl_dir = NULL;
     int filters[MAX_SINKS];
     size_t nnames = 0;
     int64_t queue_max = 32768, batch_size = 100;
@@ -678,7 +679,7 @@ int lb_open_config(struct llmbill **out, struct lb_config *cfg, const struct llm
         rc = LLMBILL_ECONFIG;
         goto fail_names;
     }
-    if ((rc = plugin_dirs(&c, opts, main, dirs, sizeof dirs / sizeof dirs[0], &envcopy)) != 0)
+    if ((rc = plugin_dirs(&c, opts, main, dirs, sizeof dirs / sizeof dirs[0])) != 0)
         goto fail_names;
     h->sinks = calloc(nnames, sizeof *h->sinks);
     if (h->sinks == NULL) {
@@ -738,7 +739,6 @@ int lb_open_config(struct llmbill **out, struct lb_config *cfg, const struct llm
     }
     for (size_t i = 0; dirs[i]; i++)
         free(dirs[i]);
-    free(envcopy);
     free(dl_dir);
     *out = h;
     return 0;
@@ -748,7 +748,6 @@ fail_names:
 fail:
     for (size_t i = 0; i < sizeof dirs / sizeof dirs[0] && dirs[i]; i++)
         free(dirs[i]);
-    free(envcopy);
     free(dl_dir);
     if (err != NULL)
         lb_redact(&h->log, err, errlen);

@@ -363,6 +363,7 @@ int main(void)
     snprintf(dir, sizeof dir, "/tmp/llmbill-oom-XXXXXX");
     CHECK(mkdtemp(dir) != NULL);
     setenv("OOM_DIR", dir, 1);
+    setenv("LLMBILL_PLUGIN_PATH", "/nonexistent/a:/nonexistent/b", 1); /* its parsing is swept too */
     queue_too_big();
     sweep(0);
     sweep(1);
