@@ -46,7 +46,7 @@ static size_t ring_bytes(uint64_t n, size_t *align)
  * lb_prefetch_lines(). Returns NULL when out of memory. */
 struct lb_slot *lb_ring_alloc(uint64_t n)
 {
-    size_t align, len = ring_bytes(n, &align), extra = align > 4096 ? align : 0, lead;
+    size_t align, len = ring_bytes(n, &align), extra = align == HUGE_PAGE ? HUGE_PAGE : 0, lead;
     unsigned char *p;
 
     pthread_once(&cpu_once, cpu_probe);
