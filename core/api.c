@@ -122,6 +122,7 @@ static int record_journal(llmbill *h, struct lb_prepared *p, char *id_out, size_
     if (p->u.event_id == NULL) {
         lb_uuidv7(p->u.timestamp_ms, uuid);
         p->u.event_id = uuid;
+        p->lens[0] = sizeof uuid - 1;
     }
     rc = lb_journal_append(h->journal, p);
     if (rc == LLMBILL_EFULL && h->spool_full_block) {

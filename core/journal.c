@@ -444,7 +444,7 @@ int lb_journal_open(struct llmbill *h, char *err, size_t errlen)
 int lb_journal_append(struct lb_journal *j, const struct lb_prepared *p)
 {
     unsigned char stackbuf[2048], *payload = stackbuf, hdr[HDR], *at;
-    size_t len = lb_jrec_size(&p->u);
+    size_t len = lb_jrec_size(&p->u, p->lens);
     uint64_t need;
     uint32_t crc;
     int rc = 0;
@@ -453,7 +453,7 @@ int lb_journal_append(struct lb_journal *j, const struct lb_prepared *p)
         return LLMBILL_EINVAL;
     if (len > sizeof stackbuf && (payload = malloc(len)) == NULL)
         return LLMBILL_ENOMEM;
-    lb_jrec_encode(&p->u, payload);
+    lb_jrec_encode(&p->u, p->lens, payload);
     crc = lb_crc32c(0, payload, len);
     need = HDR + (uint64_t)len;
     lb_put32(hdr, MAGIC);

@@ -83,7 +83,8 @@ struct lb_journal {
  * (a torn tail is cut), reads each sink's ack. Reads no segment but the
  * last, and the one the slowest sink resumes in. 0 or LLMBILL_E* with err. */
 int lb_journal_open(struct llmbill *h, char *err, size_t errlen);
-/* Appends one prepared record (its event id and timestamp already fixed).
+/* Appends one prepared record (its event id and timestamp already fixed,
+ * and p->lens measuring its strings: a generated event id included).
  * 0, LLMBILL_EFULL (spool_max_bytes), LLMBILL_ESPOOL (a new segment could
  * not be allocated: nothing was kept; the next call tries again),
  * LLMBILL_ECLOSED. Thread-safe. */

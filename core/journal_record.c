@@ -20,29 +20,29 @@
 
 #define FIXED 80                /* bytes before the strings */
 
-size_t lb_jrec_size(const struct llmbill_usage *u)
+size_t lb_jrec_size(const struct llmbill_usage *u, const size_t *lens)
 {
     size_t n = FIXED + 2 * LB_NSTR + 4 * u->n_metadata;
 
     for (int i = 0; i < LB_NSTR; i++)
         if (*lb_usage_str(u, i) != NULL)
-            n += strlen(*lb_usage_str(u, i)) + 1;
+            n += lens[i] + 1;
     for (size_t i = 0; i < u->n_metadata; i++)
         n += strlen(u->metadata[i].key) + strlen(u->metadata[i].value) + 2;
     return n;
 }
 
-/* Writes one string with its NUL, after its u16 length. */
-static unsigned char *put_str(unsigned char *p, const char *s)
+/* Writes one string of len bytes with its NUL, after its u16 length. */
+static unsigned char *put_str(unsigned char *p, const char *s, size_t len)
 {
-    size_t n = s ? strlen(s) + 1 : 0;
+    size_t n = s ? len + 1 : 0;
 
     p = lb_put16(p, (uint32_t)n);
     memcpy(p, s ? s : "", n);
     return p + n;
 }
 
-void lb_jrec_encode(const struct llmbill_usage *u, unsigned char *out)
+void lb_jrec_encode(const struct llmbill_usage *u, const size_t *lens, unsigned char *out)
 {
     unsigned char *p = out;
 
@@ -59,7 +59,7 @@ void lb_jrec_encode(const struct llmbill_usage *u, unsigned char *out)
     p = lb_put64(p, (uint64_t)u->cost);
     p = lb_put64(p, u->cache_creation_1h_input_tokens);
     for (int i = 0; i < LB_NSTR; i++)
-        p = put_str(p, *lb_usage_str(u, i));
+        p = put_str(p, *lb_usage_str(u, i), lens[i]);
     for (size_t i = 0; i < u->n_metadata; i++) {
         size_t kl = strlen(u->metadata[i].key) + 1, vl = strlen(u->metadata[i].value) + 1;
 

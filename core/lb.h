@@ -150,11 +150,13 @@ struct lb_event *lb_event_build(const struct lb_prepared *p, void *buf, uint32_t
 /* Validates a record without copying; 0 or LLMBILL_EINVAL with a reason. */
 int lb_usage_validate(const struct llmbill_usage *u, char *err, size_t errlen);
 /* journal_record.c: a record as journal frames hold it (see there). The
- * size of u encoded; encodes u into out (that many bytes); decodes in[len)
- * into u, whose strings then point into in, with up to kv_cap metadata
- * pairs in kv: 0, or -1 when it is not a well-formed record. */
-size_t lb_jrec_size(const struct llmbill_usage *u);
-void lb_jrec_encode(const struct llmbill_usage *u, unsigned char *out);
+ * size of u encoded; encodes u into out (that many bytes); lens[i] is the
+ * strlen of string field i (lb_usage_str order; not read for a NULL
+ * field), as lb_event_prepare() measured them. Decodes in[len) into u,
+ * whose strings then point into in, with up to kv_cap metadata pairs in
+ * kv: 0, or -1 when it is not a well-formed record. */
+size_t lb_jrec_size(const struct llmbill_usage *u, const size_t *lens);
+void lb_jrec_encode(const struct llmbill_usage *u, const size_t *lens, unsigned char *out);
 int lb_jrec_decode(const unsigned char *in, size_t len, struct llmbill_usage *u,
                    struct llmbill_kv *kv, size_t kv_cap);
 /* Writes a UUIDv7 for ms into out[37]. */
@@ -187,7 +189,6 @@ struct lb_opt_value {
     char *value;                /* expanded value, default, or NULL */
     char *path;                 /* for LLMBILL_OPT_PATH: resolved */
 };
-
 
 struct lb_sink {
     struct llmbill *h;

@@ -18,9 +18,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     memcpy(copy, data, size);
     if (lb_jrec_decode(copy, size, &u, kv, LLMBILL_METADATA_MAX) == 0) {
-        if (lb_jrec_size(&u) != size || (again = malloc(size ? size : 1)) == NULL)
+        size_t lens[LB_NSTR];
+
+        for (int i = 0; i < LB_NSTR; i++)
+            lens[i] = *lb_usage_str(&u, i) ? strlen(*lb_usage_str(&u, i)) : 0;
+        if (lb_jrec_size(&u, lens) != size || (again = malloc(size ? size : 1)) == NULL)
             abort();
-        lb_jrec_encode(&u, again);
+        lb_jrec_encode(&u, lens, again);
         if (memcmp(again, copy, size) != 0)
             abort();
         free(again);
