@@ -105,7 +105,7 @@ static const struct frozen layout[] = {
     F(llmbill_option, default_value, 16),
     F(llmbill_option, env, 24),
     F(llmbill_option, description, 32),
-    S(llmbill_sink_batch, 56),
+    S(llmbill_sink_batch, 64),
     F(llmbill_sink_batch, struct_size, 0),
     F(llmbill_sink_batch, attempt, 4),
     F(llmbill_sink_batch, n, 8),
@@ -114,6 +114,7 @@ static const struct frozen layout[] = {
     F(llmbill_sink_batch, reasons, 32),
     F(llmbill_sink_batch, reason, 40),
     F(llmbill_sink_batch, retry_after_ms, 48),
+    F(llmbill_sink_batch, deadline_ms, 56),
     S(llmbill_sink_desc, 88),
     F(llmbill_sink_desc, struct_size, 0),
     F(llmbill_sink_desc, abi, 4),
@@ -200,7 +201,7 @@ int main(void)
     size_t n = sizeof constants / sizeof constants[0];
 
     /* the minor version may grow; a binary built at 1.0 must still load */
-    if (LLMBILL_SINK_ABI_MINOR < 1) {
+    if (LLMBILL_SINK_ABI_MINOR < 2) {
         fprintf(stderr, "ABI change: LLMBILL_SINK_ABI_MINOR went down\n");
         bad++;
     }

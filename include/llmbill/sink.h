@@ -46,7 +46,7 @@ extern "C" {
 #endif
 
 #define LLMBILL_SINK_ABI_MAJOR 1
-#define LLMBILL_SINK_ABI_MINOR 1
+#define LLMBILL_SINK_ABI_MINOR 2
 #define LLMBILL_SINK_ABI (((uint32_t)LLMBILL_SINK_ABI_MAJOR << 16) | LLMBILL_SINK_ABI_MINOR)
 
 #if defined(_WIN32)
@@ -154,8 +154,16 @@ struct llmbill_sink_batch {
     /* out: with RETRY, the least time to wait before the next try, in ms
      * (a server's Retry-After); 0 lets the core's backoff decide. */
     int64_t retry_after_ms;
+    /* ABI 1.2, in: the time by which emit() must return, as Unix ms on the
+     * host's now_ms() clock (llmbill_close() sets it from shutdown_timeout_ms);
+     * 0 when there is none. A sink caps its own timeouts at it. Read it only
+     * when struct_size covers it (LLMBILL_BATCH_HAS). */
+    int64_t deadline_ms;
     /* append only */
 };
+
+#define LLMBILL_BATCH_HAS(b, field) \
+    (offsetof(struct llmbill_sink_batch, field) + sizeof((b)->field) <= (b)->struct_size)
 
 /* The descriptor a sink returns. Static lifetime. */
 struct llmbill_sink_desc {
