@@ -82,7 +82,7 @@ static void bad_bodies(void)
         { "", "empty body" },
         { "{\"model\":\"gpt-4o\",\"usage\":{\"prompt_tokens\":1", "truncated JSON" },
         { "{\"model\":\"gpt-4o\"} x", "malformed JSON" },
-        { "[]", "malformed JSON" },
+        { "[]", "expected a JSON object" },
         { "{\"model\":\"gpt-4o\"}", "the response has no usage" },
         { "{\"model\":\"gpt-4o\",\"usage\":{\"prompt_tokens\":\"12\"}}", "prompt_tokens: expected a non-negative integer" },
         { "{\"model\":\"gpt-4o\",\"usage\":{\"prompt_tokens\":-3}}", "prompt_tokens: expected" },

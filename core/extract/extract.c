@@ -49,30 +49,16 @@ static int count(const struct lb_jdoc *d, int obj, const char *path, uint64_t *o
 
 int lb_jdoc_parse(struct lb_jdoc *d, const char *js, size_t len, char *err, size_t errlen)
 {
-    jsmn_parser p;
     int n;
 
     memset(d, 0, sizeof d[0]);
     d->js = js;
-    jsmn_init(&p);
-    n = jsmn_parse(&p, js, len, NULL, 0);
-    if (n <= 0) {
-        lb_errf(err, errlen, "%s", n == 0 ? "empty body" : n == JSMN_ERROR_PART
-                ? "truncated JSON" : "malformed JSON");
-        return LLMBILL_EINVAL;
-    }
-    d->t = malloc((size_t)n * sizeof *d->t);
-    if (d->t == NULL)
-        return LLMBILL_ENOMEM;
-    jsmn_init(&p);
-    d->n = jsmn_parse(&p, js, len, d->t, (unsigned)n);
-    if (d->n != n || d->t[0].type != JSMN_OBJECT || lb_json_skip(d->t, 0, n) != n) {
-        lb_errf(err, errlen, "%s", d->n == JSMN_ERROR_PART ? "truncated JSON"
-                : "malformed JSON (expected one object)");
-        free(d->t);
-        d->t = NULL;
-        return LLMBILL_EINVAL;
-    }
+    n = lb_json_parse(js, len, LB_JSON_MAX_TOKENS_BODY, &d->t, err, errlen);
+    if (n == 0)
+        lb_errf(err, errlen, "empty body");
+    if (n <= 0)
+        return n == 0 ? LLMBILL_EINVAL : n;
+    d->n = n;
     return 0;
 }
 

@@ -8,31 +8,62 @@
 #include <jsmn.h>
 #include <stdint.h>
 
+/* Caps on every JSON text the core parses (lb_json_parse): nesting depth,
+ * and tokens per kind of input. A token takes sizeof(jsmntok_t) = 20 bytes
+ * and an N-byte text has at most N / 2 + 1 of them, so a parse holds at most
+ * min(10 N + 20, 20 * cap) bytes besides the text. */
+#define LB_JSON_MAX_DEPTH 128
+#define LB_JSON_MAX_TOKENS_BODY (1 << 20)   /* provider bodies, stream events */
+#define LB_JSON_MAX_TOKENS_LINE 4096        /* one usage JSON line */
+#define LB_JSON_MAX_TOKENS_PRICES (1 << 22) /* a price table */
+
+/* Parses js[0..len) into *out (malloc'ed, the caller frees it): one JSON
+ * object, at most LB_JSON_MAX_DEPTH levels deep and max_tokens tokens, in
+ * O(len) time. Returns the token count (> 0); 0 when the text holds no value
+ * (empty or blank; *out NULL, err untouched); LLMBILL_EINVAL with a reason in
+ * err (malformed, truncated, too deep, too many values, not one object) or
+ * LLMBILL_ENOMEM. Thread-safe. */
+int lb_json_parse(const char *js, size_t len, int max_tokens, jsmntok_t **out, char *err,
+                  size_t errlen);
+
 /* Index of the token after t[i] and all its children, or -1 when the tokens
  * run out (jsmn accepts a few malformed shapes, such as a key without a
- * value) or an object key is not a string. */
+ * value), an object key is not a string, or the containers nest deeper than
+ * LB_JSON_MAX_DEPTH. Iterative: the stack is fixed whatever the input. */
 static inline int lb_json_skip(const jsmntok_t *t, int i, int n)
 {
-    int count, type;
+    int left[LB_JSON_MAX_DEPTH];        /* child tokens still to read, per open container */
+    unsigned char obj[LB_JSON_MAX_DEPTH];
+    int sp = 0;
 
-    if (i < 0 || i >= n)
-        return -1;
-    count = t[i].size;
-    type = t[i].type;
-    i++;
-    if (type == JSMN_OBJECT) {
-        while (count-- > 0) {
-            if (i >= n || t[i].type != JSMN_STRING)
+    do {
+        jsmntype_t type;
+        int size;
+
+        if (i < 0 || i >= n)
+            return -1;
+        if (sp > 0 && obj[sp - 1] && left[sp - 1] % 2 == 0) {   /* an object key */
+            if (t[i].type != JSMN_STRING)
                 return -1;
-            i = lb_json_skip(t, lb_json_skip(t, i, n), n);
-            if (i < 0)
-                return -1;
+            i++;
+            left[sp - 1]--;
+            continue;
         }
-    } else if (type == JSMN_ARRAY) {
-        while (count-- > 0)
-            if ((i = lb_json_skip(t, i, n)) < 0)
+        type = t[i].type;
+        size = t[i].size;
+        i++;
+        if (sp > 0)
+            left[sp - 1]--;
+        if ((type == JSMN_OBJECT || type == JSMN_ARRAY) && size > 0) {
+            if (sp == LB_JSON_MAX_DEPTH)
                 return -1;
-    }
+            obj[sp] = type == JSMN_OBJECT;
+            left[sp] = type == JSMN_OBJECT ? 2 * size : size;
+            sp++;
+        }
+        while (sp > 0 && left[sp - 1] == 0)
+            sp--;
+    } while (sp > 0);
     return i;
 }
 

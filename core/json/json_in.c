@@ -6,8 +6,6 @@
 #include "jsmn_util.h"
 #include "lb.h"
 
-#define MAX_TOKENS 4096
-
 static int hexval(char c)
 {
     if (c >= '0' && c <= '9') return c - '0';
@@ -146,7 +144,6 @@ int llmbill_usage_from_json(struct llmbill_usage *u, char *json, size_t len,
         { "cache_creation_1h_input_tokens",
           offsetof(struct llmbill_usage, cache_creation_1h_input_tokens) },
     };
-    jsmn_parser p;
     jsmntok_t *t = NULL;
     int n, i, rc = 0, have_cost_usd = 0;
 
@@ -154,26 +151,12 @@ int llmbill_usage_from_json(struct llmbill_usage *u, char *json, size_t len,
         return LLMBILL_EINVAL;
     memset(u, 0, sizeof *u);
     u->struct_size = sizeof *u;
-    jsmn_init(&p);
-    n = jsmn_parse(&p, json, len, NULL, 0);
-    if (n < 0)
-        FAIL("%s", n == JSMN_ERROR_PART ? "truncated JSON" : "malformed JSON");
-    if (n == 0 || n > MAX_TOKENS)
-        FAIL(n == 0 ? "empty line" : "too many JSON values (more than %d)", MAX_TOKENS);
-    t = malloc((size_t)n * sizeof *t);
-    if (t == NULL)
-        return LLMBILL_ENOMEM;
-    jsmn_init(&p);
-    {
-        int n2 = jsmn_parse(&p, json, len, t, (unsigned)n);
-
-        if (n2 != n)
-            FAIL("%s", n2 == JSMN_ERROR_PART ? "truncated JSON" : "malformed JSON");
+    n = lb_json_parse(json, len, LB_JSON_MAX_TOKENS_LINE, &t, err, errlen);
+    if (n <= 0) {
+        if (n == 0)
+            lb_errf(err, errlen, "empty line");
+        return n == 0 ? LLMBILL_EINVAL : n;
     }
-    if (t[0].type != JSMN_OBJECT)
-        FAIL("expected a JSON object");
-    if (lb_json_skip(t, 0, n) != n)
-        FAIL("malformed JSON (or trailing data after the object)");
     for (i = 1; i < n;) {
         const jsmntok_t *k = &t[i], *v = &t[i + 1];
         int next = lb_json_skip(t, i + 1, n), done = 0;

@@ -236,34 +236,22 @@ int llmbill_prices_load_buffer(llmbill_prices **out, const char *json, size_t le
                                size_t errlen)
 {
     llmbill_prices *p;
-    jsmn_parser jp;
     jsmntok_t *t;
+    char why[128];
     int n, rc = 0;
 
     if (out == NULL || json == NULL)
         return LLMBILL_EINVAL;
     *out = NULL;
-    jsmn_init(&jp);
-    n = jsmn_parse(&jp, json, len, NULL, 0);
+    n = lb_json_parse(json, len, LB_JSON_MAX_TOKENS_PRICES, &t, why, sizeof why);
     if (n <= 0) {
-        lb_errf(err, errlen, "price table: %s", n == JSMN_ERROR_PART ? "truncated JSON"
-                : n == 0 ? "empty" : "malformed JSON");
-        return LLMBILL_EINVAL;
+        if (n != LLMBILL_ENOMEM)
+            lb_errf(err, errlen, "price table: %s", n == 0 ? "empty" : why);
+        return n == 0 ? LLMBILL_EINVAL : n;
     }
-    t = malloc((size_t)n * sizeof *t);
-    p = calloc(1, sizeof *p);
-    if (t == NULL || p == NULL) {
+    if ((p = calloc(1, sizeof *p)) == NULL) {
         free(t);
-        free(p);
         return LLMBILL_ENOMEM;
-    }
-    jsmn_init(&jp);
-    rc = jsmn_parse(&jp, json, len, t, (unsigned)n);
-    if (rc != n || t[0].type != JSMN_OBJECT || lb_json_skip(t, 0, n) != n) {
-        lb_errf(err, errlen, "price table: %s", rc == JSMN_ERROR_PART ? "truncated JSON"
-                : "expected one JSON object of models");
-        rc = LLMBILL_EINVAL;
-        goto out;
     }
     rc = 0;
     for (int i = 1; i < n; i = lb_json_skip(t, i + 1, n)) {

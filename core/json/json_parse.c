@@ -1,0 +1,90 @@
+/* llmbill core: the one entry point through which the core parses JSON
+ * (provider bodies, stream events, usage lines, the price table), with a
+ * depth cap checked before jsmn runs and a token cap, so any input of N bytes
+ * is parsed in O(N) time (jsmn's walk back to the open container at each
+ * closing bracket is bounded by the depth) and bounded memory. */
+#include <stdlib.h>
+
+#include "jsmn_util.h"
+#include "lb.h"
+
+/* The deepest bracket nesting of js[0..len), stopping early once it passes
+ * LB_JSON_MAX_DEPTH. Strings are skipped as jsmn reads them (a backslash
+ * takes the next byte; the scan, like jsmn, stops at a NUL). */
+static int depth_of(const char *js, size_t len)
+{
+    int depth = 0, max = 0, in_str = 0;
+
+    for (size_t i = 0; i < len && js[i] != '\0'; i++) {
+        char c = js[i];
+
+        if (in_str) {
+            if (c == '\\')
+                i++;
+            else if (c == '"')
+                in_str = 0;
+        } else if (c == '"') {
+            in_str = 1;
+        } else if (c == '{' || c == '[') {
+            if (++depth > max && (max = depth) > LB_JSON_MAX_DEPTH)
+                break;
+        } else if (c == '}' || c == ']') {
+            depth--;
+        }
+    }
+    return max;
+}
+
+int lb_json_parse(const char *js, size_t len, int max_tokens, jsmntok_t **out, char *err,
+                  size_t errlen)
+{
+    jsmn_parser p;
+    jsmntok_t *t;
+    int n;
+
+    *out = NULL;
+    if (len > (size_t)INT32_MAX) {
+        lb_errf(err, errlen, "JSON text longer than %d bytes", INT32_MAX);
+        return LLMBILL_EINVAL;
+    }
+    if (depth_of(js, len) > LB_JSON_MAX_DEPTH) {
+        lb_errf(err, errlen, "JSON nested deeper than %d levels", LB_JSON_MAX_DEPTH);
+        return LLMBILL_EINVAL;
+    }
+    jsmn_init(&p);
+    n = jsmn_parse(&p, js, len, NULL, 0);
+    if (n < 0) {
+        lb_errf(err, errlen, "%s", n == JSMN_ERROR_PART ? "truncated JSON" : "malformed JSON");
+        return LLMBILL_EINVAL;
+    }
+    if (n == 0)
+        return 0;
+    if (n > max_tokens) {
+        lb_errf(err, errlen, "too many JSON values (more than %d)", max_tokens);
+        return LLMBILL_EINVAL;
+    }
+    if ((t = malloc((size_t)n * sizeof *t)) == NULL)
+        return LLMBILL_ENOMEM;
+    jsmn_init(&p);
+    {
+        int n2 = jsmn_parse(&p, js, len, t, (unsigned)n);
+
+        if (n2 != n) {
+            lb_errf(err, errlen, "%s", n2 == JSMN_ERROR_PART ? "truncated JSON" : "malformed JSON");
+            free(t);
+            return LLMBILL_EINVAL;
+        }
+    }
+    if (t[0].type != JSMN_OBJECT) {
+        lb_errf(err, errlen, "expected a JSON object");
+        free(t);
+        return LLMBILL_EINVAL;
+    }
+    if (lb_json_skip(t, 0, n) != n) {
+        lb_errf(err, errlen, "malformed JSON (or trailing data after the object)");
+        free(t);
+        return LLMBILL_EINVAL;
+    }
+    *out = t;
+    return n;
+}
