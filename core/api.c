@@ -34,6 +34,8 @@ const char *llmbill_strerror(int rc)
     case LLMBILL_ESINK: return "a sink failed to start";
     case LLMBILL_ENOPRICE: return "no price for the model";
     case LLMBILL_ESPOOL: return "the journal could not be written: the event was not recorded";
+    case LLMBILL_EFORKED: return "the handle belongs to another process (opened before fork()): "
+                                 "open a new handle in this process";
     default: return "unknown error";
     }
 }
@@ -149,6 +151,8 @@ int llmbill_record_id(llmbill *h, const struct llmbill_usage *u, char *id_out, s
 
     if (h == NULL || u == NULL)
         return LLMBILL_EINVAL;
+    if (lb_forked(h))
+        return LLMBILL_EFORKED;
     if (lb_tls_in_sink == h)
         return LLMBILL_ERECURSIVE;
     if (lb_event_prepare(u, &p) != 0) {
@@ -180,17 +184,24 @@ int llmbill_flush(llmbill *h, int timeout_ms)
 {
     if (h == NULL)
         return LLMBILL_EINVAL;
+    if (lb_forked(h))
+        return LLMBILL_EFORKED;
     if (lb_tls_in_sink == h)
         return LLMBILL_ERECURSIVE;
     return lb_dispatch_flush(h, timeout_ms);
 }
 
+/* In a child of fork(), close releases nothing: the handle's threads,
+ * locks and mappings are the parent's (its memory in the child is simply
+ * left, as the child's copy of the parent's heap). */
 int llmbill_close(llmbill *h)
 {
     int rc;
 
     if (h == NULL)
         return 0;
+    if (lb_forked(h))
+        return LLMBILL_EFORKED;
     lb_dispatch_stop(h);
     rc = atomic_load(&h->aborting) ? LLMBILL_ETIMEDOUT : 0;
     lb_handle_free(h);
@@ -203,6 +214,8 @@ int llmbill_get_stats(llmbill *h, const char *instance, struct llmbill_stats *ou
 
     if (h == NULL || out == NULL || out->struct_size == 0)
         return LLMBILL_EINVAL;
+    if (lb_forked(h))
+        return LLMBILL_EFORKED;
     memset(&st, 0, sizeof st);
     if (instance != NULL) {
         size_t i;
@@ -246,12 +259,12 @@ int llmbill_get_stats(llmbill *h, const char *instance, struct llmbill_stats *ou
 
 size_t llmbill_sink_count(llmbill *h)
 {
-    return h ? h->nsinks : 0;
+    return h && !lb_forked(h) ? h->nsinks : 0;
 }
 
 const char *llmbill_sink_name(llmbill *h, size_t i)
 {
-    return h && i < h->nsinks ? h->sinks[i].name : NULL;
+    return h && !lb_forked(h) && i < h->nsinks ? h->sinks[i].name : NULL;
 }
 
 int llmbill_get_sink_info(llmbill *h, size_t i, struct llmbill_sink_info *out)
@@ -262,6 +275,8 @@ int llmbill_get_sink_info(llmbill *h, size_t i, struct llmbill_sink_info *out)
 
     if (h == NULL || out == NULL || out->struct_size == 0)
         return LLMBILL_EINVAL;
+    if (lb_forked(h))
+        return LLMBILL_EFORKED;
     if (i >= h->nsinks)
         return LLMBILL_ENOTFOUND;
     s = &h->sinks[i];
@@ -295,6 +310,8 @@ int llmbill_check_sink(llmbill *h, size_t i, char *msg, size_t cap, int timeout_
 
     if (h == NULL || (msg == NULL && cap > 0))
         return LLMBILL_EINVAL;
+    if (lb_forked(h))
+        return LLMBILL_EFORKED;
     if (i >= h->nsinks)
         return LLMBILL_ENOTFOUND;
     if (lb_tls_in_sink == h)

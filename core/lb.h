@@ -39,6 +39,18 @@ int lb_utf8_valid(const char *s, size_t n);
 /* A fast per-thread PRNG (xoshiro256**), seeded from getrandom(). */
 uint64_t lb_rand64(void);
 
+/* ---- fork.c: a handle belongs to the process that opened it ----------- */
+
+/* Bumped in every child of fork() (a pthread_atfork() child handler). */
+extern atomic_uint lb_fork_gen;
+/* Registers the handler (once) and returns the generation of this process,
+ * for struct llmbill.fork_gen. */
+unsigned lb_fork_init(void);
+/* Tracks a journal lock descriptor, which the child handler closes in the
+ * child (0, or -1 out of memory); untrack it before closing it. */
+int lb_fork_track_fd(int fd);
+void lb_fork_untrack_fd(int fd);
+
 /* ---- decimal.c: exact decimal <-> scaled integers ---------------------- */
 
 /* Parses a JSON-style decimal ("12", "-0.5", "1.25e-06") into an integer
@@ -348,6 +360,7 @@ struct llmbill {
 
     /* the durable journal, with [llmbill] spool_dir (else NULL) */
     struct lb_journal *journal;
+    unsigned fork_gen;          /* lb_fork_gen of the process that opened it */
     int paused;                 /* LLMBILL_OPEN_PAUSED: no threads */
     int spool_full_block;       /* spool_full = block */
 
@@ -359,6 +372,13 @@ struct llmbill {
 #define LB_UNKNOWN_UNPRICED 0
 #define LB_UNKNOWN_ERROR    1
 #define LB_UNKNOWN_ZERO     2
+
+/* Is h used from a process other than the one that opened it (a child of
+ * fork())? One relaxed load and a compare: cheap enough for every record. */
+static inline int lb_forked(const struct llmbill *h)
+{
+    return atomic_load_explicit(&lb_fork_gen, memory_order_relaxed) != h->fork_gen;
+}
 
 /* dispatch.c */
 /* Allocates the ring; starts one worker per sink unless threads is 0. */

@@ -64,6 +64,8 @@ struct lb_slot *lb_ring_alloc(uint64_t n)
         (void)madvise(p, len, MADV_HUGEPAGE); /* a hint: without THP, 4 KiB pages */
 #endif
     }
+    /* a child of fork() cannot use the handle (fork.c): no copy for it */
+    (void)madvise(p, len, MADV_DONTFORK);
     return (struct lb_slot *)(void *)p;
 }
 

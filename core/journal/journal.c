@@ -268,6 +268,9 @@ static int open_segment(struct lb_journal *j, uint64_t first, uint64_t need)
         errno = e;
         return -1;
     }
+    /* a child of fork() does not inherit the mapping: it could only
+     * overwrite the frames this process writes next (fork.c) */
+    (void)madvise(map, (size_t)size, MADV_DONTFORK);
     if (j->durability == LB_DURABLE_FSYNC)
         (void)sync_dir(j);
     j->fd = fd;
@@ -320,6 +323,12 @@ static int lock_spool(struct lb_journal *j, int inspect_ok, char *err, size_t er
         return LLMBILL_ENOMEM;
     snprintf(p, n, "%s/lock", j->dir);
     j->lock_fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+    if (j->lock_fd >= 0 && lb_fork_track_fd(j->lock_fd) != 0) {
+        close(j->lock_fd);
+        j->lock_fd = -1;
+        free(p);
+        return LLMBILL_ENOMEM;
+    }
     if (j->lock_fd < 0 || flock(j->lock_fd, LOCK_EX | LOCK_NB) != 0) {
         if (j->lock_fd >= 0 && errno == EWOULDBLOCK && inspect_ok) {
             j->readonly = 1;
@@ -815,6 +824,7 @@ void lb_journal_free(struct lb_journal *j)
         return;
     if (j->lock_fd >= 0) {          /* lb_journal_open got as far as the lock */
         close_segment(j);
+        lb_fork_untrack_fd(j->lock_fd);
         close(j->lock_fd);
         pthread_mutex_destroy(&j->mu);
     }

@@ -14,6 +14,17 @@
  *   - llmbill_close() must be called once, after every other call on the handle
  *     has returned; the handle is invalid afterwards.
  *
+ * Processes: a handle belongs to the process that opened it. In a child of
+ * fork() every call on an inherited handle returns LLMBILL_EFORKED (the
+ * functions that return a count or a name return 0 or NULL), writes nothing
+ * and changes nothing the parent owns; the parent's handle goes on as
+ * before. llmbill_close() in the child returns LLMBILL_EFORKED and releases
+ * nothing (the parent's threads, locks and journal mappings are not the
+ * child's; the handle's memory stays as the child's copy of the heap). The
+ * journal's mappings are not inherited (MADV_DONTFORK). A child that records
+ * opens its own handle: pre-fork servers open one per worker on the same
+ * config and spool_dir, and each gets its own journal (docs/journal.md).
+ *
  * Errors: functions return 0 or a negative LLMBILL_E* code. llmbill_strerror()
  * names a code; open errors also fill the caller's error buffer with the file,
  * line, key and what was expected. Secret values never appear in messages.
@@ -55,6 +66,7 @@ typedef struct llmbill llmbill; /* opaque */
 #define LLMBILL_ENOPRICE  -13  /* no price for the record's model ([pricing] unknown = error) */
 #define LLMBILL_ESPOOL    -14  /* the journal could not be written (disk full, I/O error):
                                   the record was NOT accepted */
+#define LLMBILL_EFORKED   -15  /* the handle was opened in another process (before fork()) */
 
 /* Log levels, for the log callback and the sink host's log(). */
 #define LLMBILL_LOG_ERROR 0
@@ -117,7 +129,8 @@ LLMBILL_API LLMBILL_NODISCARD int llmbill_open_string(llmbill **out, const char 
  *   LLMBILL_ENOPRICE   no price for its model, with [pricing] unknown = error,
  *   LLMBILL_ESPOOL     the journal could not be written (nothing was kept),
  *   LLMBILL_ECLOSED    the handle is closing,
- *   LLMBILL_ERECURSIVE called from one of this handle's own sinks. */
+ *   LLMBILL_ERECURSIVE called from one of this handle's own sinks,
+ *   LLMBILL_EFORKED    the handle was opened in another process (nothing was kept). */
 LLMBILL_API int llmbill_record(llmbill *h, const struct llmbill_usage *u);
 LLMBILL_API int llmbill_record_id(llmbill *h, const struct llmbill_usage *u,
                                   char *event_id_out, size_t event_id_cap);
