@@ -3,4 +3,4 @@
 set -eu
 cd "$(dirname "$0")/.."
 scripts/setup.sh
-cd build && ctest --output-on-failure -j2
+cd build && ctest --output-on-failure -j2 --timeout 300

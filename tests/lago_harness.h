@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -19,46 +20,95 @@ struct lago_server {
     char base[64];
 };
 
-/* Spawns the server script; returns 0 once it printed its port. */
+/* Every server started and not yet stopped: killed at exit and on a fatal
+ * signal, so that no test leaves one running (holding ctest's output pipe). */
+#define HARNESS_SERVERS 8
+static pid_t harness_pids[HARNESS_SERVERS];
+static pid_t harness_owner; /* a forked child of the test leaves them alone */
+
+static void harness_kill_all(void)
+{
+    if (getpid() != harness_owner)
+        return;
+    for (int i = 0; i < HARNESS_SERVERS; i++) {
+        if (harness_pids[i] > 0) {
+            kill(-harness_pids[i], SIGKILL); /* its process group: the server and anything it started */
+            waitpid(harness_pids[i], NULL, 0);
+            harness_pids[i] = 0;
+        }
+    }
+}
+
+static inline void lago_server_stop(struct lago_server *s)
+{
+    if (s->pid > 0) {
+        kill(-s->pid, SIGTERM);
+        waitpid(s->pid, NULL, 0);
+        for (int i = 0; i < HARNESS_SERVERS; i++)
+            if (harness_pids[i] == s->pid)
+                harness_pids[i] = 0;
+        s->pid = 0;
+    }
+}
+
+static void harness_on_signal(int sig)
+{
+    harness_kill_all();
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+/* Spawns the server script in a process group of its own; returns 0 once it
+ * printed its port. The server dies with this process however it ends: at
+ * exit() (atexit), on SIGTERM/SIGINT/SIGHUP (a handler) and on anything
+ * else, SIGKILL from ctest's timeout included (PR_SET_PDEATHSIG). */
 static inline int lago_server_start(struct lago_server *s, const char *script, const char *key)
 {
-    int fds[2];
+    static int hooked;
+    int fds[2], slot;
+    pid_t parent = getpid();
     FILE *f;
     char line[64];
 
-    if (pipe(fds) != 0)
+    for (slot = 0; slot < HARNESS_SERVERS && harness_pids[slot] != 0; slot++)
+        ;
+    if (slot == HARNESS_SERVERS || pipe(fds) != 0)
         return -1;
+    if (!hooked) {
+        hooked = 1;
+        harness_owner = parent;
+        atexit(harness_kill_all);
+        signal(SIGTERM, harness_on_signal);
+        signal(SIGINT, harness_on_signal);
+        signal(SIGHUP, harness_on_signal);
+    }
     s->pid = fork();
     if (s->pid < 0)
         return -1;
     if (s->pid == 0) {
+        setpgid(0, 0);
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent) /* the parent died before prctl() */
+            _exit(127);
         dup2(fds[1], 1);
         close(fds[0]);
         close(fds[1]);
         execlp("python3", "python3", script, "--port", "0", "--api-key", key, (char *)NULL);
         _exit(127);
     }
+    setpgid(s->pid, s->pid); /* also here: no race with a kill of the group */
+    harness_pids[slot] = s->pid;
     close(fds[1]);
     f = fdopen(fds[0], "r");
     if (f == NULL || fgets(line, sizeof line, f) == NULL || sscanf(line, "PORT %d", &s->port) != 1) {
         if (f)
             fclose(f);
-        kill(s->pid, SIGKILL);
-        waitpid(s->pid, NULL, 0);
+        lago_server_stop(s);
         return -1;
     }
     fclose(f);
     snprintf(s->base, sizeof s->base, "http://127.0.0.1:%d", s->port);
     return 0;
-}
-
-static inline void lago_server_stop(struct lago_server *s)
-{
-    if (s->pid > 0) {
-        kill(s->pid, SIGTERM);
-        waitpid(s->pid, NULL, 0);
-        s->pid = 0;
-    }
 }
 
 static size_t harness_write(char *d, size_t size, size_t n, void *ud)

@@ -7,6 +7,7 @@
 #define _GNU_SOURCE
 #endif
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -166,6 +167,90 @@ static inline struct llmbill_usage t_usage(const char *customer, const char *id)
     u.input_tokens = 100;
     u.output_tokens = 20;
     return u;
+}
+
+/* A set of strings with a count each (open addressing, FNV-1a): linear
+ * checks of "every id exactly once" over large id lists. Keys are copied. */
+struct t_idset {
+    char **key;
+    int *count;
+    size_t cap, n;
+};
+
+static inline uint64_t t_hash(const char *s, size_t len)
+{
+    uint64_t h = 1469598103934665603ull;
+
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ (unsigned char)s[i]) * 1099511628211ull;
+    return h;
+}
+
+static inline void t_idset_init(struct t_idset *set, size_t expected)
+{
+    set->cap = 64;
+    while (set->cap < expected * 2)
+        set->cap *= 2;
+    set->key = calloc(set->cap, sizeof *set->key);
+    set->count = calloc(set->cap, sizeof *set->count);
+    set->n = 0;
+    CHECK(set->key != NULL && set->count != NULL);
+}
+
+/* The count slot of s[0..len), inserted (count 0) when absent and add is set;
+ * NULL when absent and not added. */
+static inline int *t_idset_slot(struct t_idset *set, const char *s, size_t len, int add)
+{
+    size_t i = (size_t)t_hash(s, len) & (set->cap - 1);
+
+    for (; set->key[i] != NULL; i = (i + 1) & (set->cap - 1))
+        if (strlen(set->key[i]) == len && memcmp(set->key[i], s, len) == 0)
+            return &set->count[i];
+    if (!add)
+        return NULL;
+    CHECK(set->n * 2 < set->cap); /* sized for what t_idset_init() was told */
+    set->key[i] = strndup(s, len);
+    CHECK(set->key[i] != NULL);
+    set->n++;
+    return &set->count[i];
+}
+
+static inline void t_idset_add(struct t_idset *set, const char *s, size_t len)
+{
+    (*t_idset_slot(set, s, len, 1))++;
+}
+
+static inline int t_idset_count(struct t_idset *set, const char *s)
+{
+    int *c = t_idset_slot(set, s, strlen(s), 0);
+
+    return c ? *c : 0;
+}
+
+static inline void t_idset_free(struct t_idset *set)
+{
+    for (size_t i = 0; i < set->cap; i++)
+        free(set->key[i]);
+    free(set->key);
+    free(set->count);
+}
+
+/* Adds to set the value of every `"field": "VALUE"` in text. */
+static inline void t_idset_add_field(struct t_idset *set, const char *text, const char *field)
+{
+    char key[128];
+    size_t kl;
+    const char *p = text;
+
+    snprintf(key, sizeof key, "\"%s\": \"", field);
+    kl = strlen(key);
+    while ((p = strstr(p, key)) != NULL) {
+        const char *v = p + kl, *end = strchr(v, '"');
+
+        CHECK(end != NULL);
+        t_idset_add(set, v, (size_t)(end - v));
+        p = end;
+    }
 }
 
 #endif

@@ -4,7 +4,8 @@
 set -u
 BIN=$1 PLUGINS=$2 TPLUGINS=$3
 T=$(mktemp -d /tmp/llmbill-cli-XXXXXX)
-trap 'rm -rf "$T"' EXIT
+locker=
+trap '[ -n "$locker" ] && kill "$locker" 2>/dev/null; rm -rf "$T"' EXIT
 fails=0
 ok() { printf 'ok   %s\n' "$1"; }
 bad() { printf 'FAIL %s\n' "$1"; fails=$((fails + 1)); }
@@ -197,15 +198,19 @@ expect "spool drain" 0 "spool drain: done" -- "$BIN" -c "$T/spool-up.ini" spool 
 expect "spool status after drain" 0 "journal backlog: 0 event(s)" -- "$BIN" -c "$T/spool-up.ini" spool status
 # a spool has one writer: while another process holds it, drain is refused
 # and status reads it without touching it
-flock -o "$T/spool/lock" sleep 3 &
+# (held until $T/hold goes; waited for up to a generous 60 s)
+touch "$T/hold"
+flock -o "$T/spool/lock" sh -c 'touch "$1/held"; while [ -e "$1/hold" ]; do sleep 0.05; done' sh "$T" &
 locker=$!
-sleep 0.3
+i=0
+while [ ! -e "$T/held" ] && [ $i -lt 1200 ]; do sleep 0.05; i=$((i + 1)); done
 expect "spool drain, spool held by another process" 1 "in use by another llmbill handle or process" -- \
     "$BIN" -c "$T/spool-up.ini" spool drain
 expect "spool status, spool held by another process" 0 "journal backlog: 0 event(s)" -- \
     "$BIN" -c "$T/spool-up.ini" spool status
-kill "$locker" 2>/dev/null
+rm -f "$T/hold"
 wait "$locker" 2>/dev/null
+locker=
 expect "spool --help" 0 "usage: llmbill [-c FILE] spool status" -- "$BIN" spool --help
 expect "spool bad verb" 2 "usage:" -- "$BIN" -c "$T/spool-up.ini" spool shrink
 

@@ -117,6 +117,11 @@ static void env_expansion(void)
     free(s);
 }
 
+/* the host's sink ABI minor, as the loader prints it */
+#define ABI_STR_(x) #x
+#define ABI_STR(x) ABI_STR_(x)
+#define ABI_MINOR_STR ABI_STR(LLMBILL_SINK_ABI_MINOR)
+
 static void loader_errors(void)
 {
     expect_file_error("[llmbill]\n" P "callbacks = testsink, nope\n", LLMBILL_ELOAD,
@@ -129,9 +134,9 @@ static void loader_errors(void)
     expect_file_error("[llmbill]\n" P "callbacks = bad_nosym\n", LLMBILL_ELOAD,
                       "does not export llmbill_sink_describe()");
     expect_file_error("[llmbill]\n" P "callbacks = bad_refuse\n", LLMBILL_EABI,
-                      "refused host sink ABI 1.1");
+                      "refused host sink ABI 1." ABI_MINOR_STR);
     expect_file_error("[llmbill]\n" P "callbacks = bad_major\n", LLMBILL_EABI,
-                      "was built for sink ABI 2.0; this host speaks 1.1");
+                      "was built for sink ABI 2.0; this host speaks 1." ABI_MINOR_STR);
     expect_file_error("[llmbill]\n" P "callbacks = bad_noemit\n", LLMBILL_EABI,
                       "descriptor lacks emit()");
     expect_file_error("[llmbill]\n" P "callbacks = bad_small\n", LLMBILL_EABI,

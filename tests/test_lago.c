@@ -104,7 +104,7 @@ static void happy_path_and_mapping(void)
     u.cost = 5615000000LL; /* 0.005615 USD */
     u.cache_creation_input_tokens = 7;
     CHECK_EQ_INT(llmbill_record(h, &u), 0);
-    CHECK_EQ_INT(llmbill_flush(h, 10000), 0);
+    CHECK_EQ_INT(llmbill_flush(h, 60000), 0);
     CHECK_EQ_INT(st(h).delivered, 251);
     CHECK_EQ_INT(stored(), 251);
     llmbill_close(h);
@@ -142,7 +142,7 @@ static void litellm_style_and_charge_by(void)
     u.event_id = "ll-no-team";
     u.team_id = NULL;
     CHECK_EQ_INT(llmbill_record(h, &u), 0);
-    CHECK_EQ_INT(llmbill_flush(h, 10000), 0);
+    CHECK_EQ_INT(llmbill_flush(h, 60000), 0);
     CHECK_EQ_INT(st(h).delivered, 1);
     CHECK_EQ_INT(st(h).dead_lettered, 1);
     llmbill_close(h);
@@ -171,7 +171,7 @@ static void strings_are_escaped(void)
     CHECK_EQ_INT(llmbill_record(h, &u), 0);
     u.customer_id = "bad\xff";
     CHECK_EQ_INT(llmbill_record(h, &u), LLMBILL_EINVAL); /* invalid UTF-8 is never sent */
-    CHECK_EQ_INT(llmbill_flush(h, 10000), 0);
+    CHECK_EQ_INT(llmbill_flush(h, 60000), 0);
     llmbill_close(h);
     all = lago_server_call(&srv, "/_events", NULL, NULL);
     /* as Python's json.dumps writes the string the server decoded */
@@ -187,13 +187,13 @@ static void events_lago_already_holds(void)
     reset_server();
     h = open_lago("", "");
     record_n(h, "held", 0, 50, "acme");
-    CHECK_EQ_INT(llmbill_flush(h, 10000), 0);
+    CHECK_EQ_INT(llmbill_flush(h, 60000), 0);
     llmbill_close(h);
     CHECK_EQ_INT(stored(), 50);
     /* a second run sends 150, 50 of which Lago has: batches mix old and new */
     h = open_lago("", "");
     record_n(h, "held", 0, 150, "acme");
-    CHECK_EQ_INT(llmbill_flush(h, 10000), 0);
+    CHECK_EQ_INT(llmbill_flush(h, 60000), 0);
     CHECK_EQ_INT(st(h).delivered, 150);
     CHECK_EQ_INT(st(h).dead_lettered, 0);
     llmbill_close(h);
@@ -208,18 +208,18 @@ static void outage_resets_and_slow_answers(void)
     reset_server();
     h = open_lago("", "timeout_ms = 400\n");
     record_n(h, "out", 0, 100, "acme");
-    CHECK_EQ_INT(llmbill_flush(h, 10000), 0);
+    CHECK_EQ_INT(llmbill_flush(h, 60000), 0);
     /* the middle of the stream: 5xx, cut connections (before and after
      * Lago stored the batch), and answers slower than the timeout */
     lago_server_control(&srv, "{\"fail_5xx\": 4, \"reset\": 2, \"reset_after_store\": 2}");
     record_n(h, "out", 100, 300, "acme");
-    CHECK_EQ_INT(llmbill_flush(h, 20000), 0);
+    CHECK_EQ_INT(llmbill_flush(h, 60000), 0);
     lago_server_control(&srv, "{\"slow_ms\": 900}");
     record_n(h, "out", 400, 100, "acme");
     usleep(1500 * 1000);
     lago_server_control(&srv, "{\"slow_ms\": 0}");
     record_n(h, "out", 500, 100, "acme");
-    CHECK_EQ_INT(llmbill_flush(h, 20000), 0);
+    CHECK_EQ_INT(llmbill_flush(h, 60000), 0);
     CHECK_EQ_INT(st(h).delivered, 600);
     CHECK_EQ_INT(st(h).dead_lettered, 0);
     CHECK(st(h).retried > 0);
@@ -238,12 +238,12 @@ static void rate_limit_storm(void)
     lago_server_control(&srv, "{\"rate_limit\": 3, \"retry_after\": \"1\", \"ratelimit_reset\": \"\"}");
     t0 = t_mono_ms();
     record_n(h, "rl", 0, 30, "acme");
-    CHECK_EQ_INT(llmbill_flush(h, 20000), 0);
+    CHECK_EQ_INT(llmbill_flush(h, 60000), 0);
     CHECK(t_mono_ms() - t0 >= 3000); /* Retry-After: 1 honoured three times */
     lago_server_control(&srv, "{\"rate_limit\": 1, \"retry_after\": \"\", \"ratelimit_reset\": \"2\"}");
     t0 = t_mono_ms();
     record_n(h, "rl", 30, 30, "acme");
-    CHECK_EQ_INT(llmbill_flush(h, 20000), 0);
+    CHECK_EQ_INT(llmbill_flush(h, 60000), 0);
     CHECK(t_mono_ms() - t0 >= 2000); /* X-RateLimit-Reset: 2 */
     CHECK_EQ_INT(st(h).delivered, 60);
     llmbill_close(h);
@@ -261,7 +261,7 @@ static void per_index_errors_dead_letter_only_those(void)
     record_n(h, "pi", 0, 10, "acme");
     record_n(h, "pi", 10, 3, "bad-sub");
     record_n(h, "pi", 13, 10, "acme");
-    CHECK_EQ_INT(llmbill_flush(h, 10000), 0);
+    CHECK_EQ_INT(llmbill_flush(h, 60000), 0);
     CHECK_EQ_INT(st(h).delivered, 20);
     CHECK_EQ_INT(st(h).dead_lettered, 3);
     llmbill_close(h);
@@ -285,9 +285,9 @@ static void bad_request_dead_letters(void)
     h = open_lago("", "");
     lago_server_control(&srv, "{\"bad_request\": 1}");
     record_n(h, "br", 0, 5, "acme");
-    CHECK_EQ_INT(llmbill_flush(h, 10000), 0);
+    CHECK_EQ_INT(llmbill_flush(h, 60000), 0);
     record_n(h, "br", 5, 5, "acme");
-    CHECK_EQ_INT(llmbill_flush(h, 10000), 0);
+    CHECK_EQ_INT(llmbill_flush(h, 60000), 0);
     CHECK_EQ_INT(st(h).dead_lettered, 5);
     CHECK_EQ_INT(st(h).delivered, 5);
     llmbill_close(h);
@@ -316,7 +316,7 @@ static void unauthorized_keeps_events(void)
     CHECK_NOT_CONTAINS(logbuf, "test-key");
     pthread_mutex_unlock(&log_mu);
     lago_server_control(&srv, "{\"api_key\": \"test-key\"}"); /* the operator fixes it */
-    CHECK_EQ_INT(llmbill_flush(h, 10000), 0);
+    CHECK_EQ_INT(llmbill_flush(h, 60000), 0);
     CHECK_EQ_INT(st(h).delivered, 10);
     llmbill_close(h);
     CHECK_EQ_INT(stored(), 10);
@@ -353,7 +353,7 @@ static void server_batch_limit_is_learned(void)
     lago_server_control(&srv, "{\"max_batch\": 10}");
     h = open_lago("", "");
     record_n(h, "tm", 0, 100, "acme");
-    CHECK_EQ_INT(llmbill_flush(h, 10000), 0);
+    CHECK_EQ_INT(llmbill_flush(h, 60000), 0);
     CHECK_EQ_INT(st(h).delivered, 100);
     llmbill_close(h);
     CHECK_EQ_INT(stored(), 100);

@@ -207,7 +207,8 @@ static int run(long n, int journal)
         exit(1);
     snprintf(ini, sizeof ini,
              "[llmbill]\nplugin_dir = %s\ncallbacks = count, ledger, lago\nlinger_ms = 1\n"
-             "queue_max = 64\nretry_base_ms = 1\nretry_max_ms = 2\ndead_letter_dir = %s/dl\n"
+             "queue_max = 64\nretry_base_ms = 1\nretry_max_ms = 2\nshutdown_timeout_ms = 60000\n"
+             "dead_letter_dir = %s/dl\n"
              "log_level = error\n%s%s%s"
              "[count]\nplugin = testsink\nfail_times = 2\nreject_customer = rejectme\n"
              "[ledger]\nplugin = %s/jsonl.so\npath = %s\n"
@@ -263,7 +264,7 @@ static int run(long n, int journal)
             exit(1);
         }
     }
-    rc = llmbill_flush(h, 10000);
+    rc = llmbill_flush(h, 60000); /* generous: the outcome matters, not the speed */
     if (rc != 0) {
         fprintf(stderr, "allocation %ld: flush: %s\n", n, llmbill_strerror(rc));
         exit(1);

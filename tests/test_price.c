@@ -242,7 +242,7 @@ static void record_time_pricing(void)
     u.cost = 7;
     CHECK_EQ_INT(llmbill_record(h, &u), 0);
     u.flags = 0;
-    CHECK_EQ_INT(llmbill_flush(h, 5000), 0);
+    CHECK_EQ_INT(llmbill_flush(h, 60000), 0);
     memset(&st, 0, sizeof st);
     st.struct_size = sizeof st;
     llmbill_get_stats(h, NULL, &st);

@@ -10,6 +10,7 @@
  *   retry_customer C   events of customer C get a per-event RETRY, once
  *   block_file PATH    emit() waits while this file exists
  *   sleep_ms N         emit() sleeps N ms
+ *   stall_after N      once N events were received, every emit() returns RETRY
  *   attempts_log PATH  one line per emit(): "attempt n mono_ms"
  *   secret S           a secret option; fail_create echoes it in its error
  *   fail_create BOOL   create() fails */
@@ -26,7 +27,7 @@ struct ts {
     const struct llmbill_host *host;
     llmbill_sink_ctx *ctx;
     const char *output, *always, *reject, *retry_cust, *block_file, *attempts_log;
-    int64_t per_thread, id_space, fail_times, retry_after, sleep_ms;
+    int64_t per_thread, id_space, fail_times, retry_after, sleep_ms, stall_after;
     unsigned char *seen;
     uint64_t received, unique, dups, batches, max_batch, emits, other_ids, retried_cust;
     char reason[128];
@@ -53,6 +54,7 @@ static const struct llmbill_option ts_options[] = {
     { "retry_customer", LLMBILL_OPT_STRING, 0, NULL, NULL, "customer to retry once" },
     { "block_file", LLMBILL_OPT_PATH, 0, NULL, NULL, "block while it exists" },
     { "sleep_ms", LLMBILL_OPT_INT, 0, "0", NULL, "sleep per emit" },
+    { "stall_after", LLMBILL_OPT_INT, 0, "-1", NULL, "events received before every emit retries" },
     { "attempts_log", LLMBILL_OPT_PATH, 0, NULL, NULL, "log of emits" },
     { "secret", LLMBILL_OPT_STRING, LLMBILL_OPT_SECRET, NULL, "TESTSINK_SECRET", "a secret" },
     { "required_thing", LLMBILL_OPT_STRING, 0, NULL, NULL, "unused" },
@@ -95,6 +97,7 @@ static int ts_create(const struct llmbill_host *host, llmbill_sink_ctx *ctx, voi
     host->config_get_int(ctx, "fail_times", &t->fail_times);
     host->config_get_int(ctx, "retry_after_ms", &t->retry_after);
     host->config_get_int(ctx, "sleep_ms", &t->sleep_ms);
+    host->config_get_int(ctx, "stall_after", &t->stall_after);
     if (t->id_space > 0 && (t->seen = calloc((size_t)t->id_space, 1)) == NULL) {
         free(t);
         return -1;
@@ -150,6 +153,10 @@ static int ts_emit(void *state, struct llmbill_sink_batch *b)
                  (long long)t->fail_times);
         b->reason = t->reason;
         b->retry_after_ms = t->retry_after;
+        return LLMBILL_SINK_RETRY;
+    }
+    if (t->stall_after >= 0 && t->received >= (uint64_t)t->stall_after) {
+        b->reason = "stalled";
         return LLMBILL_SINK_RETRY;
     }
     if (t->always && strcmp(t->always, "retry") == 0) {
