@@ -83,10 +83,22 @@ struct lb_logger {
 
 void lb_log(const struct lb_logger *lg, int level, const char *fmt, ...) LLMBILL_PRINTF(3, 4);
 void lb_logv(const struct lb_logger *lg, int level, const char *prefix, const char *fmt, va_list ap);
-/* Adds a secret (copied); values shorter than 4 bytes are not tracked. */
+#define LB_SECRET_MIN 4        /* shorter values are not tracked as secrets */
+/* Adds a secret (copied); values shorter than LB_SECRET_MIN are not tracked.
+ * 0, or -1 when out of memory. Open time only (not thread-safe). */
 int lb_logger_add_secret(struct lb_logger *lg, const char *value);
-/* Replaces every secret in buf (in place, NUL-terminated) by "[REDACTED]". */
+/* Adds the userinfo of every URL in value ("https://user:pass@host": the
+ * "user:pass", the password alone and its base64, as an HTTP Basic header
+ * carries it) as secrets. 0, or -1 when out of memory. */
+int lb_logger_add_url_secrets(struct lb_logger *lg, const char *value);
+/* Replaces every secret in buf (in place, NUL-terminated, cap bytes) by
+ * "[REDACTED]", and a cut-off prefix of one (LB_SECRET_MIN bytes or more)
+ * where the text ends or before a final "..." as well. Where a text is
+ * stored, redact it whole before any cut (lb_redact_dup), so no piece of a
+ * secret is left at the cut. */
 void lb_redact(const struct lb_logger *lg, char *buf, size_t cap);
+/* A malloc'ed, redacted copy of text, never cut; NULL when out of memory. */
+char *lb_redact_dup(const struct lb_logger *lg, const char *text);
 void lb_logger_free(struct lb_logger *lg);
 
 /* ---- config.c: the INI model --------------------------------------------- */

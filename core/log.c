@@ -3,6 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <stdint.h>
+
 #include "lb.h"
 
 #define REDACTED "[REDACTED]"
@@ -13,7 +15,7 @@ int lb_logger_add_secret(struct lb_logger *lg, const char *value)
 {
     char **n;
 
-    if (value == NULL || strlen(value) < 4)
+    if (value == NULL || strlen(value) < LB_SECRET_MIN)
         return 0;
     for (size_t i = 0; i < lg->nsecrets; i++)
         if (strcmp(lg->secrets[i], value) == 0)
@@ -28,38 +30,130 @@ int lb_logger_add_secret(struct lb_logger *lg, const char *value)
     return 0;
 }
 
+/* Replaces buf[off, off + n) by the marker then the rest of buf, within cap
+ * (the tail is cut to fit; with no room for the marker, buf ends at off). */
+static void splice(char *buf, size_t cap, size_t off, size_t n)
+{
+    size_t rl = strlen(REDACTED), tail = strlen(buf + off + n);
+
+    if (off + rl + 1 > cap) {
+        buf[off] = '\0';
+        return;
+    }
+    if (off + rl + tail + 1 > cap)
+        tail = cap - off - rl - 1;
+    memmove(buf + off + rl, buf + off + n, tail);
+    memcpy(buf + off, REDACTED, rl);
+    buf[off + rl + tail] = '\0';
+}
+
+/* The start of a cut-off prefix of sec (at least LB_SECRET_MIN bytes of it)
+ * that ends buf[0, end), or -1. */
+static long cut_prefix(const char *buf, size_t end, const char *sec)
+{
+    size_t sl = strlen(sec);
+
+    for (size_t k = sl - 1 < end ? sl - 1 : end; k >= LB_SECRET_MIN; k--)
+        if (memcmp(buf + end - k, sec, k) == 0)
+            return (long)(end - k);
+    return -1;
+}
+
 void lb_redact(const struct lb_logger *lg, char *buf, size_t cap)
 {
     if (lg == NULL || cap == 0)
         return;
     for (size_t i = 0; i < lg->nsecrets; i++) {
         const char *sec = lg->secrets[i];
-        size_t sl = strlen(sec), rl = strlen(REDACTED);
+        size_t sl = strlen(sec);
         char *p = buf;
 
         while ((p = strstr(p, sec)) != NULL) {
-            size_t tail = strlen(p + sl);
-            size_t off = (size_t)(p - buf);
-
-            if (off + rl + tail + 1 > cap)
-                tail = cap > off + rl + 1 ? cap - off - rl - 1 : 0;
-            if (off + rl + 1 > cap) {
-                /* no room for the marker: cut the line at the secret */
-                *p = '\0';
-                break;
-            }
-            memmove(p + rl, p + sl, tail);
-            memcpy(p, REDACTED, rl);
-            p[rl + tail] = '\0';
-            p += rl;
+            splice(buf, cap, (size_t)(p - buf), sl);
+            p += strlen(p) < strlen(REDACTED) ? strlen(p) : strlen(REDACTED);
         }
     }
+    /* a secret cut short where the text ends, or before a "..." or "\u2026"
+     * that marks an excerpt's cut */
+    for (size_t i = 0; i < lg->nsecrets; i++) {
+        size_t len = strlen(buf), end = len;
+        long at;
+
+        if (len >= 3 && (memcmp(buf + len - 3, "...", 3) == 0 ||
+                         memcmp(buf + len - 3, "\xe2\x80\xa6", 3) == 0))
+            end = len - 3;
+        if ((at = cut_prefix(buf, end, lg->secrets[i])) >= 0)
+            splice(buf, cap, (size_t)at, end - (size_t)at);
+    }
+}
+
+char *lb_redact_dup(const struct lb_logger *lg, const char *text)
+{
+    /* each secret is at least LB_SECRET_MIN (4) bytes and its marker 10, so
+     * the redacted text is at most 2.5 times as long */
+    size_t len = strlen(text), cap = len * 3 + strlen(REDACTED) + 1;
+    char *out = malloc(cap);
+
+    if (out == NULL)
+        return NULL;
+    memcpy(out, text, len + 1);
+    lb_redact(lg, out, cap);
+    return out;
+}
+
+/* Appends the standard base64 of s[0, n) to out (cap bytes), NUL-ended. */
+static void base64(const char *s, size_t n, char *out, size_t cap)
+{
+    static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    size_t o = 0;
+
+    for (size_t i = 0; i < n && o + 5 <= cap; i += 3) {
+        uint32_t v = (uint32_t)(unsigned char)s[i] << 16;
+
+        if (i + 1 < n)
+            v |= (uint32_t)(unsigned char)s[i + 1] << 8;
+        if (i + 2 < n)
+            v |= (uint32_t)(unsigned char)s[i + 2];
+        out[o++] = tab[v >> 18 & 63];
+        out[o++] = tab[v >> 12 & 63];
+        out[o++] = i + 1 < n ? tab[v >> 6 & 63] : '=';
+        out[o++] = i + 2 < n ? tab[v & 63] : '=';
+    }
+    out[o] = '\0';
+}
+
+int lb_logger_add_url_secrets(struct lb_logger *lg, const char *value)
+{
+    const char *p = value;
+
+    while (p != NULL && (p = strstr(p, "://")) != NULL) {
+        const char *auth = p + 3, *end = auth + strcspn(auth, "/?#"), *at = NULL;
+        char ui[1024], b64[1400];
+        size_t n;
+
+        for (const char *q = auth; q < end; q++)
+            if (*q == '@')
+                at = q;
+        p = end;
+        if (at == NULL || (n = (size_t)(at - auth)) == 0)
+            continue;
+        if (n >= sizeof ui)
+            n = sizeof ui - 1;
+        memcpy(ui, auth, n);
+        ui[n] = '\0';
+        base64(ui, n, b64, sizeof b64);
+        if (lb_logger_add_secret(lg, ui) != 0 || lb_logger_add_secret(lg, b64) != 0 ||
+            (strchr(ui, ':') != NULL && lb_logger_add_secret(lg, strchr(ui, ':') + 1) != 0))
+            return -1;
+    }
+    return 0;
 }
 
 void lb_logv(const struct lb_logger *lg, int level, const char *prefix, const char *fmt, va_list ap)
 {
-    char msg[2048];
-    int n = 0;
+    char msg[2048], *full = NULL;
+    int n = 0, m;
+    va_list ap2;
 
     if (lg == NULL || level > lg->level)
         return;
@@ -67,7 +161,19 @@ void lb_logv(const struct lb_logger *lg, int level, const char *prefix, const ch
         n = snprintf(msg, sizeof msg, "%s: ", prefix);
     if (n < 0 || (size_t)n >= sizeof msg)
         n = 0;
-    vsnprintf(msg + n, sizeof msg - (size_t)n, fmt, ap);
+    va_copy(ap2, ap);
+    m = vsnprintf(msg + n, sizeof msg - (size_t)n, fmt, ap);
+    /* a message longer than the line is redacted whole, then cut, so that
+     * the cut never leaves a piece of a secret */
+    if (m > 0 && (size_t)n + (size_t)m >= sizeof msg &&
+        (full = malloc((size_t)(n + m) * 3 + 16)) != NULL) {
+        memcpy(full, msg, (size_t)n);
+        vsnprintf(full + n, (size_t)m + 1, fmt, ap2);
+        lb_redact(lg, full, (size_t)(n + m) * 3 + 16);
+        snprintf(msg, sizeof msg, "%s", full);
+        free(full);
+    }
+    va_end(ap2);
     lb_redact(lg, msg, sizeof msg);
     if (lg->cb != NULL) {
         lg->cb(lg->ud, level, msg);

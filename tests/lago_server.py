@@ -20,6 +20,11 @@ Fault switches, set with POST /_control {"name": value, ...}:
   api_key K           the key accepted from now on
   expression_fail S   events of external_subscription_id S fail as an expression error
   max_batch N         LAGO_EVENTS_BATCH_MAX_LENGTH
+  echo_headers N      the next N API requests (GET or POST, before the auth check)
+                      answer 400 with the request's headers in the body, as a
+                      careless server or proxy does; echo_key_at K pads the body
+                      so that the bearer key starts at byte K of it; echo_status
+                      S answers S instead of 400
 GET /_stats answers {"stored", "posts", "batch_sizes", "duplicates_flagged", ...};
 GET /_events answers every stored event.
 
@@ -51,7 +56,8 @@ class State:
         self.order = []
         self.faults = {"fail_5xx": 0, "status_5xx": 503, "rate_limit": 0, "retry_after": "1",
                        "ratelimit_reset": "1", "reset": 0, "reset_after_store": 0, "slow_ms": 0,
-                       "bad_request": 0, "expression_fail": None, "max_batch": 100}
+                       "bad_request": 0, "expression_fail": None, "max_batch": 100,
+                       "echo_headers": 0, "echo_key_at": 0, "echo_status": 400}
         self.stats = {"posts": 0, "batch_sizes": [], "duplicates_flagged": 0, "answered": {},
                       "user_agents": [], "connections": 0}
 
@@ -142,6 +148,29 @@ class Handler(BaseHTTPRequestHandler):
         self.close_connection = True
         self.connection.close()
 
+    def echo_headers(self):
+        """Answers 400 with the request's headers (the bearer key among them)
+        if the echo_headers switch is on; True when it answered."""
+        st = self.server.state
+        with st.lock:
+            if not st.take("echo_headers"):
+                return False
+            at = st.faults["echo_key_at"]
+            status = st.faults["echo_status"]
+        auth = self.headers.get("Authorization", "")
+        key = auth.split()[-1] if auth.split() else ""
+        head = '{"status": %d, "error": "echo", "pad": "' % status
+        mid = '", "authorization": "' + auth[:len(auth) - len(key)]
+        pad = "x" * max(0, at - len(head) - len(mid))
+        body = (head + pad + mid + key + '", "headers": ' +
+                json.dumps(dict(self.headers.items())) + "}").encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+        return True
+
     def unprocessable(self, details):
         self.answer(422, {"status": 422, "error": "Unprocessable Entity",
                           "code": "validation_errors", "error_details": details})
@@ -171,6 +200,8 @@ class Handler(BaseHTTPRequestHandler):
         m = re.match(r"^/api/v1/events/([^/?]+)$", self.path)
         if not m:
             return self.answer(404, {"status": 404, "error": "Not Found", "code": "resource_not_found"})
+        if self.echo_headers():
+            return None
         if not self.authorized():
             return self.answer(401, {"status": 401, "error": "Unauthorized"})
         txid = m.group(1)
@@ -191,6 +222,8 @@ class Handler(BaseHTTPRequestHandler):
             return self.answer(200, {"ok": True})
         if self.path not in ("/api/v1/events", "/api/v1/events/batch"):
             return self.answer(404, {"status": 404, "error": "Not Found", "code": "resource_not_found"})
+        if self.echo_headers():
+            return None
         fault = None
         with st.lock:
             st.stats["posts"] += 1

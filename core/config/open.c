@@ -228,9 +228,11 @@ static int load_options(struct ctx *c, struct lb_sink *s, struct lb_section *sec
             }
             continue;
         }
-        if ((o->flags & LLMBILL_OPT_SECRET) || lb_key_looks_secret(o->name))
-            if (lb_logger_add_secret(&c->h->log, ov->value) != 0)
-                return LLMBILL_ENOMEM;
+        if (((o->flags & LLMBILL_OPT_SECRET) || lb_key_looks_secret(o->name)) &&
+            lb_logger_add_secret(&c->h->log, ov->value) != 0)
+            return LLMBILL_ENOMEM;
+        if (lb_logger_add_url_secrets(&c->h->log, ov->value) != 0)
+            return LLMBILL_ENOMEM;
         if (o->type == LLMBILL_OPT_INT || o->type == LLMBILL_OPT_BOOL) {
             int64_t iv;
             int bv;
@@ -642,23 +644,27 @@ int lb_open_config(struct llmbill **out, struct lb_config *cfg, const struct llm
         h->log.ud = opts->log_ud;
     }
     /* every value of a key that looks secret is redacted, whatever its
-     * section; a secret that cannot be registered fails the open, so that
-     * it never reaches a log line unredacted */
+     * section, and so is the userinfo of every URL in any value
+     * ("https://user:pass@host"); a secret that cannot be registered fails
+     * the open, so that it never reaches a log line unredacted */
     for (size_t i = 0; i < cfg->n; i++)
-        for (size_t k = 0; k < cfg->sections[i].n; k++)
-            if (lb_key_looks_secret(cfg->sections[i].entries[k].key)) {
-                char *v = NULL;
-                int erc = lb_expand_env(cfg->sections[i].entries[k].value, &v, NULL, 0);
+        for (size_t k = 0; k < cfg->sections[i].n; k++) {
+            const char *raw = cfg->sections[i].entries[k].value;
+            int secret = lb_key_looks_secret(cfg->sections[i].entries[k].key);
+            char *v = NULL;
+            int erc = lb_expand_env(raw, &v, NULL, 0);
 
-                if (erc == LLMBILL_ENOMEM || (erc == 0 && lb_logger_add_secret(&h->log, v) != 0) ||
-                    lb_logger_add_secret(&h->log, cfg->sections[i].entries[k].value) != 0) {
-                    free(v);
-                    lb_errf(err, errlen, "out of memory registering secrets for redaction");
-                    rc = LLMBILL_ENOMEM;
-                    goto fail;
-                }
+            if (erc == LLMBILL_ENOMEM || (secret && lb_logger_add_secret(&h->log, raw) != 0) ||
+                (erc == 0 && secret && lb_logger_add_secret(&h->log, v) != 0) ||
+                lb_logger_add_url_secrets(&h->log, raw) != 0 ||
+                (erc == 0 && lb_logger_add_url_secrets(&h->log, v) != 0)) {
                 free(v);
+                lb_errf(err, errlen, "out of memory registering secrets for redaction");
+                rc = LLMBILL_ENOMEM;
+                goto fail;
             }
+            free(v);
+        }
     main = lb_config_section(cfg, "llmbill");
     if (main == NULL) {
         lb_errf(err, errlen, "%s: no [llmbill] section (it lists the sinks: callbacks = jsonl)",

@@ -63,12 +63,14 @@ int lb_should_skip(const struct lb_sink *s, const struct lb_event *ev)
     return 0;
 }
 
-static void set_reason(struct lb_batch *b, size_t i, const char *r)
+/* Stores reason r of event i, redacted whole (the dead-letter file, the
+ * sink's last_error and the log lines take it from here). */
+static void set_reason(struct lb_sink *s, struct lb_batch *b, size_t i, const char *r)
 {
     if (r == NULL)
         return;
     free(b->reason_copy[i]);
-    b->reason_copy[i] = lb_strdup(r);
+    b->reason_copy[i] = lb_redact_dup(&s->h->log, r);
 }
 
 /* Sleeps for ms unless the handle starts aborting. */
@@ -153,7 +155,7 @@ static void dead_letter_all(struct lb_sink *s, struct lb_batch *b, const char *w
 
         snprintf(r, sizeof r, "%s%s%s", why, b->reason_copy[i] ? "; last error: " : "",
                  b->reason_copy[i] ? b->reason_copy[i] : "");
-        set_reason(b, i, r);
+        set_reason(s, b, i, r);
         b->idx[i] = i;
     }
     dead_letter(s, b, b->idx, b->n, attempts, why);
@@ -210,7 +212,7 @@ static void emit_once(struct lb_sink *s, struct lb_batch *b, uint32_t attempt, i
         if (r != LLMBILL_SINK_OK && r != LLMBILL_SINK_RETRY && r != LLMBILL_SINK_ERROR)
             b->results[i] = r = LLMBILL_SINK_RETRY;
         if (r != LLMBILL_SINK_OK)
-            set_reason(b, i, b->reasons[i] ? b->reasons[i] : sb.reason);
+            set_reason(s, b, i, b->reasons[i] ? b->reasons[i] : sb.reason);
     }
     *retry_after = sb.retry_after_ms;
 }
