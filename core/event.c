@@ -131,6 +131,30 @@ static int check_usage(const struct llmbill_usage *u, size_t *lens, char *err, s
         lb_errf(err, errlen, "output_tokens: must include reasoning_tokens");
         return -1;
     }
+    if (u->cached_audio_tokens > u->cached_input_tokens ||
+        u->cached_audio_tokens > u->input_audio_tokens) {
+        lb_errf(err, errlen, "cached_audio_tokens: must be part of cached_input_tokens and of "
+                             "input_audio_tokens");
+        return -1;
+    }
+    {
+        /* uncached audio, image and video are parts of the uncached input */
+        uint64_t room = u->input_tokens - u->cached_input_tokens - u->cache_creation_input_tokens;
+        uint64_t audio = u->input_audio_tokens - u->cached_audio_tokens;
+
+        if (audio > room || u->input_image_tokens > room - audio ||
+            u->input_video_tokens > room - audio - u->input_image_tokens) {
+            lb_errf(err, errlen, "input_tokens: must include input_audio_tokens, "
+                                 "input_image_tokens and input_video_tokens");
+            return -1;
+        }
+        room = u->output_tokens - u->reasoning_tokens;
+        if (u->output_audio_tokens > room || u->output_image_tokens > room - u->output_audio_tokens) {
+            lb_errf(err, errlen, "output_tokens: must include reasoning_tokens, "
+                                 "output_audio_tokens and output_image_tokens");
+            return -1;
+        }
+    }
     if ((u->flags & LLMBILL_USAGE_COST_KNOWN) && u->cost < 0) {
         lb_errf(err, errlen, "cost: negative");
         return -1;

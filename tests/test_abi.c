@@ -29,7 +29,7 @@ struct frozen {
 
 #if defined(__LP64__) || defined(_LP64)
 static const struct frozen layout[] = {
-    S(llmbill_extracted, 608),
+    S(llmbill_extracted, 712),
     F(llmbill_extracted, struct_size, 0),
     F(llmbill_extracted, shape, 4),
     F(llmbill_extracted, provider, 8),
@@ -42,6 +42,17 @@ static const struct frozen layout[] = {
     F(llmbill_extracted, output_tokens, 584),
     F(llmbill_extracted, reasoning_tokens, 592),
     F(llmbill_extracted, created_ms, 600),
+    F(llmbill_extracted, status, 608),
+    F(llmbill_extracted, flags, 612),
+    F(llmbill_extracted, service_tier, 616),
+    F(llmbill_extracted, input_audio_tokens, 648),
+    F(llmbill_extracted, cached_audio_tokens, 656),
+    F(llmbill_extracted, input_image_tokens, 664),
+    F(llmbill_extracted, input_video_tokens, 672),
+    F(llmbill_extracted, output_audio_tokens, 680),
+    F(llmbill_extracted, output_image_tokens, 688),
+    F(llmbill_extracted, web_search_requests, 696),
+    F(llmbill_extracted, reported_cost, 704),
     S(llmbill_open_opts, 48),
     F(llmbill_open_opts, struct_size, 0),
     F(llmbill_open_opts, flags, 4),
@@ -132,7 +143,7 @@ static const struct frozen layout[] = {
     S(llmbill_kv, 16),
     F(llmbill_kv, key, 0),
     F(llmbill_kv, value, 8),
-    S(llmbill_usage, 184),
+    S(llmbill_usage, 240),
     F(llmbill_usage, struct_size, 0),
     F(llmbill_usage, flags, 4),
     F(llmbill_usage, event_id, 8),
@@ -158,6 +169,13 @@ static const struct frozen layout[] = {
     F(llmbill_usage, metadata, 160),
     F(llmbill_usage, cache_creation_1h_input_tokens, 168),
     F(llmbill_usage, service_tier, 176),
+    F(llmbill_usage, input_audio_tokens, 184),
+    F(llmbill_usage, cached_audio_tokens, 192),
+    F(llmbill_usage, input_image_tokens, 200),
+    F(llmbill_usage, input_video_tokens, 208),
+    F(llmbill_usage, output_audio_tokens, 216),
+    F(llmbill_usage, output_image_tokens, 224),
+    F(llmbill_usage, web_search_requests, 232),
 };
 #endif
 

@@ -200,8 +200,69 @@ static void unknown_keys_and_nulls(void)
     }
 }
 
+/* The modality and tool counts: JSON out and in, the journal's record
+ * (with its optional tail, and without it), and record-time validation. */
+static void modality_counts(void)
+{
+    struct llmbill_usage u = LLMBILL_USAGE_INIT, back, jr;
+    struct llmbill_kv kv[4];
+    char buf[2048], err[256];
+    size_t lens[LB_NSTR];
+    unsigned char rec[1024];
+    size_t n;
+
+    u.customer_id = "c";
+    u.model = "gpt-4o-audio-preview";
+    u.input_tokens = 5000;
+    u.cached_input_tokens = 2000;
+    u.input_audio_tokens = 1710;
+    u.cached_audio_tokens = 1200;
+    u.input_image_tokens = 1290;
+    u.input_video_tokens = 1000;
+    u.output_tokens = 900;
+    u.output_audio_tokens = 800;
+    u.output_image_tokens = 50;
+    u.web_search_requests = 3;
+    CHECK_EQ_INT(llmbill_usage_validate(&u, err, sizeof err), 0);
+    CHECK(llmbill_usage_to_json(&u, buf, sizeof buf) > 0);
+    CHECK_CONTAINS(buf, "\"input_audio_tokens\":1710,\"cached_audio_tokens\":1200,"
+                        "\"input_image_tokens\":1290,\"input_video_tokens\":1000,"
+                        "\"output_audio_tokens\":800,\"output_image_tokens\":50,"
+                        "\"web_search_requests\":3");
+    CHECK_EQ_INT(llmbill_usage_from_json(&back, buf, strlen(buf), kv, 4, err, sizeof err), 0);
+    CHECK(back.input_audio_tokens == 1710 && back.cached_audio_tokens == 1200 &&
+          back.input_image_tokens == 1290 && back.input_video_tokens == 1000 &&
+          back.output_audio_tokens == 800 && back.output_image_tokens == 50 &&
+          back.web_search_requests == 3);
+    /* the journal keeps them in a tail, and reads a record without one as zeros */
+    for (int i = 0; i < LB_NSTR; i++)
+        lens[i] = *lb_usage_str(&u, i) ? strlen(*lb_usage_str(&u, i)) : 0;
+    n = lb_jrec_size(&u, lens);
+    CHECK(n <= sizeof rec);
+    lb_jrec_encode(&u, lens, rec);
+    CHECK_EQ_INT(lb_jrec_decode(rec, n, &jr, kv, 4), 0);
+    CHECK(jr.cached_audio_tokens == 1200 && jr.web_search_requests == 3 &&
+          jr.output_image_tokens == 50);
+    CHECK_EQ_INT(lb_jrec_decode(rec, n - 56, &jr, kv, 4), 0);
+    CHECK(jr.input_audio_tokens == 0 && jr.web_search_requests == 0 && jr.input_tokens == 5000);
+    CHECK_EQ_INT(lb_jrec_decode(rec, n - 8, &jr, kv, 4), -1);
+    /* each count is a part of its total */
+    u.input_video_tokens = 1300; /* 510 + 1290 + 1300 > 3000 uncached */
+    CHECK_EQ_INT(llmbill_usage_validate(&u, err, sizeof err), LLMBILL_EINVAL);
+    CHECK_CONTAINS(err, "input_tokens: must include input_audio_tokens");
+    u.input_video_tokens = 1000;
+    u.cached_audio_tokens = 2001;
+    CHECK_EQ_INT(llmbill_usage_validate(&u, err, sizeof err), LLMBILL_EINVAL);
+    CHECK_CONTAINS(err, "cached_audio_tokens");
+    u.cached_audio_tokens = 1200;
+    u.output_image_tokens = 101;
+    CHECK_EQ_INT(llmbill_usage_validate(&u, err, sizeof err), LLMBILL_EINVAL);
+    CHECK_CONTAINS(err, "output_tokens: must include");
+}
+
 int main(void)
 {
+    RUN(modality_counts);
     RUN(decimals);
     RUN(round_trip);
     RUN(invalid_utf8_is_replaced);

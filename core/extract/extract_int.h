@@ -14,7 +14,8 @@ struct lb_jdoc {
 
 /* Anthropic's raw counts, gathered over message_start and message_delta. */
 struct lb_anthropic {
-    uint64_t input, cache_read, cache_write, cache_write_1h, output;
+    uint64_t input, cache_read, cache_write, cache_write_1h, output, web_search;
+    char tier[32];
 };
 
 int lb_jdoc_parse(struct lb_jdoc *d, const char *js, size_t len, char *err, size_t errlen);
@@ -34,6 +35,10 @@ int lb_extract_anthropic_message(const struct lb_jdoc *d, int obj, struct lb_ant
 void lb_anthropic_finish(const struct lb_anthropic *a, struct llmbill_extracted *x);
 int lb_extract_gemini(const struct lb_jdoc *d, int obj, struct llmbill_extracted *x, char *err,
                       size_t errlen);
+int lb_gemini_final(const struct lb_jdoc *d, int obj);
+int lb_extract_bedrock(const struct lb_jdoc *d, int obj, struct llmbill_extracted *x, char *err,
+                       size_t errlen);
+const char *lb_shape_provider(uint32_t shape);
 /* Final checks: a model, consistent counts. */
 int lb_extract_check(struct llmbill_extracted *x, char *err, size_t errlen);
 uint32_t lb_shape_for(const char *provider);

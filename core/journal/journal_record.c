@@ -10,7 +10,11 @@
  *   then the 11 string fields in struct order (event_id, customer_id, ...,
  *   currency, service_tier), each u16 length with its NUL, 0 for NULL,
  *   and the bytes with the NUL; then n_metadata pairs, u16 key length and
- *   u16 value length (NULs included), key bytes, value bytes.
+ *   u16 value length (NULs included), key bytes, value bytes; then, only
+ *   when one of them is not 0, the EXT_COUNTS modality and tool counts
+ *   (u64 each, struct order from input_audio_tokens to web_search_requests).
+ *   A record without that tail (all of them 0, or written before they
+ *   existed) reads back with zeros.
  *
  * Strings keep their NUL so that a decoded record points into the frame. */
 #include <string.h>
@@ -19,6 +23,22 @@
 #include "le.h"
 
 #define FIXED 80                /* bytes before the strings */
+#define EXT_COUNTS 7            /* input_audio_tokens .. web_search_requests */
+
+static uint64_t *ext_counts(struct llmbill_usage *u)
+{
+    return &u->input_audio_tokens;
+}
+
+static int has_ext(const struct llmbill_usage *u)
+{
+    const uint64_t *c = ext_counts((struct llmbill_usage *)u);
+
+    for (int i = 0; i < EXT_COUNTS; i++)
+        if (c[i] != 0)
+            return 1;
+    return 0;
+}
 
 size_t lb_jrec_size(const struct llmbill_usage *u, const size_t *lens)
 {
@@ -29,7 +49,7 @@ size_t lb_jrec_size(const struct llmbill_usage *u, const size_t *lens)
             n += lens[i] + 1;
     for (size_t i = 0; i < u->n_metadata; i++)
         n += strlen(u->metadata[i].key) + strlen(u->metadata[i].value) + 2;
-    return n;
+    return n + (has_ext(u) ? 8 * EXT_COUNTS : 0);
 }
 
 /* Writes one string of len bytes with its NUL, after its u16 length. */
@@ -69,6 +89,9 @@ void lb_jrec_encode(const struct llmbill_usage *u, const size_t *lens, unsigned 
         memcpy(p + kl, u->metadata[i].value, vl);
         p += kl + vl;
     }
+    if (has_ext(u))
+        for (int i = 0; i < EXT_COUNTS; i++)
+            p = lb_put64(p, ext_counts((struct llmbill_usage *)u)[i]);
 }
 
 /* Reads a string of n bytes (NUL included) at *p, bounded by end: it must
@@ -134,5 +157,9 @@ int lb_jrec_decode(const unsigned char *in, size_t len, struct llmbill_usage *u,
             ok = 0;
     }
     u->metadata = u->n_metadata > 0 ? kv : NULL;
+    if (ok && end - p == 8 * EXT_COUNTS) {
+        for (int i = 0; i < EXT_COUNTS; i++, p += 8)
+            ext_counts(u)[i] = lb_get64(p);
+    }
     return ok && p == end ? 0 : -1;
 }

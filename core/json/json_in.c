@@ -143,6 +143,9 @@ int llmbill_usage_from_json(struct llmbill_usage *u, char *json, size_t len,
         { "reasoning_tokens", offsetof(struct llmbill_usage, reasoning_tokens) },
         { "cache_creation_1h_input_tokens",
           offsetof(struct llmbill_usage, cache_creation_1h_input_tokens) },
+#define COUNT_FIELD(f) { #f, offsetof(struct llmbill_usage, f) },
+        LLMBILL_USAGE_COUNTS(COUNT_FIELD)
+#undef COUNT_FIELD
     };
     jsmntok_t *t = NULL;
     int n, i, rc = 0, have_cost_usd = 0;

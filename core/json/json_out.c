@@ -159,6 +159,12 @@ int llmbill_usage_to_json(const struct llmbill_usage *u, char *buf, size_t cap)
     field_u64(&o, "output_tokens", u->output_tokens, &first);
     field_u64(&o, "reasoning_tokens", u->reasoning_tokens, &first);
     field_str(&o, "service_tier", u->service_tier, &first);
+    if (LLMBILL_USAGE_HAS_COUNTS(u)) {
+        /* the modality and tool counts, each written when set */
+#define COUNT_FIELD(f) if (u->f > 0) field_u64(&o, #f, u->f, &first);
+        LLMBILL_USAGE_COUNTS(COUNT_FIELD)
+#undef COUNT_FIELD
+    }
     if (u->flags & LLMBILL_USAGE_COST_KNOWN) {
         int usd = u->currency == NULL || strcmp(u->currency, "USD") == 0;
 

@@ -34,6 +34,10 @@ extern "C" {
 #define LLMBILL_SHAPE_OPENAI_RESPONSES 2
 #define LLMBILL_SHAPE_ANTHROPIC        3
 #define LLMBILL_SHAPE_GEMINI           4
+#define LLMBILL_SHAPE_BEDROCK          5 /* Converse, ConverseStream, InvokeModel (Anthropic) */
+
+/* flags */
+#define LLMBILL_EXTRACTED_REPORTED_COST 0x1u /* reported_cost holds a value */
 
 /* Size-versioned; strings are owned by the struct. */
 struct llmbill_extracted {
@@ -49,6 +53,23 @@ struct llmbill_extracted {
     uint64_t output_tokens;
     uint64_t reasoning_tokens;
     int64_t created_ms;         /* when the provider says it answered (Unix ms), or 0 */
+    uint32_t status;            /* LLMBILL_STATUS_FAILURE: the response failed or was cut
+                                   short and still reports (billed) usage */
+    uint32_t flags;             /* LLMBILL_EXTRACTED_* */
+    char service_tier[32];      /* as the response says it ("flex", "priority", "batch",
+                                   "standard", "default"), or "" */
+    /* modality and tool counts, as in struct llmbill_usage */
+    uint64_t input_audio_tokens;
+    uint64_t cached_audio_tokens;
+    uint64_t input_image_tokens;
+    uint64_t input_video_tokens;
+    uint64_t output_audio_tokens;
+    uint64_t output_image_tokens;
+    uint64_t web_search_requests;
+    /* the cost the provider itself reports (OpenRouter usage.cost, xAI
+     * cost_in_usd_ticks), LLMBILL_COST_SCALE units, with
+     * LLMBILL_EXTRACTED_REPORTED_COST; read from its decimal text, exactly */
+    int64_t reported_cost;
     /* append only */
 };
 

@@ -77,13 +77,33 @@ struct llmbill_usage {
     /* of cache_creation_input_tokens, those written with a 1-hour TTL
      * (Anthropic); they are priced at the 1-hour cache-write rate */
     uint64_t cache_creation_1h_input_tokens;
-    const char *service_tier;   /* "flex" or "priority" picks those rates; NULL: standard */
+    const char *service_tier;   /* "flex", "priority" or "batch" picks those rates; NULL: standard */
+
+    /* Modality and tool counts (0 when not reported). Each is a part of the
+     * total named beside it, never added to it: */
+    uint64_t input_audio_tokens;   /* of input_tokens, cached audio included */
+    uint64_t cached_audio_tokens;  /* of cached_input_tokens and of input_audio_tokens */
+    uint64_t input_image_tokens;   /* of input_tokens (uncached) */
+    uint64_t input_video_tokens;   /* of input_tokens (uncached) */
+    uint64_t output_audio_tokens;  /* of output_tokens */
+    uint64_t output_image_tokens;  /* of output_tokens */
+    uint64_t web_search_requests;  /* server-side web searches, billed per request */
     /* append only */
 };
 
+/* The modality and tool counts, in struct order, each named as its field
+ * (and its JSON key): X(input_audio_tokens) ... X(web_search_requests). For
+ * writers of the record, sinks included; each is present in a record whose
+ * struct_size covers web_search_requests. */
+#define LLMBILL_USAGE_COUNTS(X) \
+    X(input_audio_tokens) X(cached_audio_tokens) X(input_image_tokens) X(input_video_tokens) \
+    X(output_audio_tokens) X(output_image_tokens) X(web_search_requests)
+#define LLMBILL_USAGE_HAS_COUNTS(u) \
+    ((u)->struct_size >= offsetof(struct llmbill_usage, web_search_requests) + sizeof(uint64_t))
+
 #define LLMBILL_USAGE_INIT { sizeof(struct llmbill_usage), 0, NULL, 0, NULL, NULL, NULL, NULL, \
                              NULL, NULL, NULL, NULL, 0, 0, 0, 0, 0, 0, 0, 0, NULL, 0, NULL, \
-                             0, NULL }
+                             0, NULL, 0, 0, 0, 0, 0, 0, 0 }
 
 #ifdef __cplusplus
 }

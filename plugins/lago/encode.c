@@ -124,6 +124,12 @@ static void put_event(const struct lago_map *m, const struct llmbill_usage *u, s
         put_u64(b, "cached_input_tokens", u->cached_input_tokens);
         put_u64(b, "cache_creation_input_tokens", u->cache_creation_input_tokens);
         put_u64(b, "reasoning_tokens", u->reasoning_tokens);
+        /* modality and tool counts, when set (their names as in the JSON form) */
+        if (LLMBILL_USAGE_HAS_COUNTS(u)) {
+#define COUNT_FIELD(f) if (u->f > 0) put_u64(b, #f, u->f);
+            LLMBILL_USAGE_COUNTS(COUNT_FIELD)
+#undef COUNT_FIELD
+        }
     }
     put_u64(b, "total_tokens", u->input_tokens + u->output_tokens);
     if ((u->flags & LLMBILL_USAGE_COST_KNOWN) && m->host->cost_format(u->cost, num, sizeof num) > 0)

@@ -1,6 +1,7 @@
 /* llmbill sink "stdout": one readable line per event, for development. */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
+#include <stddef.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,6 +49,22 @@ static const char *or_dash(const char *s)
     return s && *s ? s : "-";
 }
 
+/* " input_audio_tokens=N ..." for the modality and tool counts that are
+ * set (their JSON names), or "". */
+static void extras(const struct llmbill_usage *u, char *buf, size_t cap)
+{
+    size_t len = 0;
+
+    buf[0] = '\0';
+    if (!LLMBILL_USAGE_HAS_COUNTS(u))
+        return;
+#define COUNT_FIELD(f)                                                               \
+    if (u->f > 0 && len < cap)                                                       \
+        len += (size_t)snprintf(buf + len, cap - len, " %s=%" PRIu64, #f, u->f);
+    LLMBILL_USAGE_COUNTS(COUNT_FIELD)
+#undef COUNT_FIELD
+}
+
 static int stdout_emit(void *state, struct llmbill_sink_batch *b)
 {
     struct out *o = state;
@@ -56,7 +73,7 @@ static int stdout_emit(void *state, struct llmbill_sink_batch *b)
         const struct llmbill_usage *u = b->events[i];
         time_t secs = (time_t)(u->timestamp_ms / 1000);
         struct tm tm;
-        char when[32], cost[48] = "unpriced";
+        char when[32], cost[48] = "unpriced", more[256];
 
         gmtime_r(&secs, &tm);
         strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%S", &tm);
@@ -66,15 +83,16 @@ static int stdout_emit(void *state, struct llmbill_sink_batch *b)
             o->host->cost_format(u->cost, num, sizeof num);
             snprintf(cost, sizeof cost, "%s %s", num, u->currency ? u->currency : "USD");
         }
+        extras(u, more, sizeof more);
         fprintf(o->f, "%s.%03dZ %s customer=%s model=%s%s%s in=%" PRIu64 " (cached %" PRIu64
-                ", cache-write %" PRIu64 ") out=%" PRIu64 " (reasoning %" PRIu64 ") cost=%s "
+                ", cache-write %" PRIu64 ") out=%" PRIu64 " (reasoning %" PRIu64 ")%s cost=%s "
                 "id=%s\n", when, (int)(u->timestamp_ms % 1000),
                 u->status == 1 ? "FAILURE" : "success",
                 or_dash(u->customer_id ? u->customer_id : u->subscription_id ? u->subscription_id
                         : u->user_id ? u->user_id : u->team_id),
                 u->provider ? u->provider : "", u->provider ? "/" : "", u->model,
                 u->input_tokens, u->cached_input_tokens, u->cache_creation_input_tokens,
-                u->output_tokens, u->reasoning_tokens, cost, u->event_id);
+                u->output_tokens, u->reasoning_tokens, more, cost, u->event_id);
     }
     if (fflush(o->f) != 0) {
         snprintf(o->reason, sizeof o->reason, "write: %s", strerror(errno));

@@ -11,7 +11,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static const char *const providers[] = { "openai", "anthropic", "gemini" };
+    static const char *const providers[] = { "openai", "anthropic", "gemini", "bedrock", "xai",
+                                             "deepseek", "groq", "openrouter" };
     const char *prov;
     struct llmbill_extracted x;
     llmbill_stream *s;
@@ -20,7 +21,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     if (size < 1)
         return 0;
-    prov = providers[data[0] % 3];
+    prov = providers[data[0] % (sizeof providers / sizeof providers[0])];
     data++;
     size--;
     memset(&x, 0, sizeof x);
@@ -32,7 +33,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     for (size_t i = 0; i < size && rc == 0; i += 7)
         rc = llmbill_stream_feed(s, (const char *)data + i, size - i < 7 ? size - i : 7, err, sizeof err);
     if (rc == 0 && llmbill_stream_finish(s, &x, err, sizeof err) == 0 &&
-        (x.model[0] == '\0' || x.reasoning_tokens > x.output_tokens))
+        ((x.model[0] == '\0' && x.shape != LLMBILL_SHAPE_BEDROCK) ||
+         x.reasoning_tokens > x.output_tokens || x.cached_input_tokens > x.input_tokens ||
+         x.input_audio_tokens - x.cached_audio_tokens + x.input_image_tokens + x.input_video_tokens >
+             x.input_tokens - x.cached_input_tokens - x.cache_creation_input_tokens))
         abort();
     llmbill_stream_free(s);
     return 0;
