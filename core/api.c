@@ -52,11 +52,14 @@ static char *errbuf_of(const struct llmbill_open_opts *o, size_t *len)
     return o->errbuf;
 }
 
-/* Every failed open says why in the error buffer, if only the code's text. */
+/* Every failed open says why in the error buffer, if only the code's text,
+ * and in the thread's last error. */
 static int open_failed(int rc, char *err, size_t errlen)
 {
     if (rc != 0 && err != NULL && errlen > 0 && err[0] == '\0')
         snprintf(err, errlen, "%s", llmbill_strerror(rc));
+    if (rc != 0)
+        lb_set_last_error(NULL, "%s", err);
     return rc;
 }
 
@@ -64,11 +67,17 @@ int llmbill_open(llmbill **out, const char *path, const struct llmbill_open_opts
 {
     struct lb_config *cfg;
     size_t errlen;
-    char *err = errbuf_of(opts, &errlen);
+    char local[LB_ERRLEN], *err = errbuf_of(opts, &errlen);
     int rc;
 
+    if (err == NULL || errlen == 0) { /* the reason still reaches llmbill_last_error() */
+        err = local;
+        errlen = sizeof local;
+        local[0] = '\0';
+    }
+
     if (out == NULL || path == NULL)
-        return LLMBILL_EINVAL;
+        return open_failed(LLMBILL_EINVAL, err, errlen);
     *out = NULL;
     if ((rc = lb_config_load_file(path, &cfg, err, errlen)) == 0)
         rc = lb_open_config(out, cfg, opts, err, errlen);
@@ -79,11 +88,17 @@ int llmbill_open_string(llmbill **out, const char *ini_text, const struct llmbil
 {
     struct lb_config *cfg;
     size_t errlen;
-    char *err = errbuf_of(opts, &errlen);
+    char local[LB_ERRLEN], *err = errbuf_of(opts, &errlen);
     int rc;
 
+    if (err == NULL || errlen == 0) { /* the reason still reaches llmbill_last_error() */
+        err = local;
+        errlen = sizeof local;
+        local[0] = '\0';
+    }
+
     if (out == NULL || ini_text == NULL)
-        return LLMBILL_EINVAL;
+        return open_failed(LLMBILL_EINVAL, err, errlen);
     *out = NULL;
     if ((rc = lb_config_load_string(ini_text, &cfg, err, errlen)) == 0)
         rc = lb_open_config(out, cfg, opts, err, errlen);
@@ -143,7 +158,7 @@ static int record_journal(llmbill *h, struct lb_prepared *p, char *id_out, size_
     return rc;
 }
 
-int llmbill_record_id(llmbill *h, const struct llmbill_usage *u, char *id_out, size_t id_cap)
+static int record_id(llmbill *h, const struct llmbill_usage *u, char *id_out, size_t id_cap)
 {
     struct lb_prepared p;
     void *heap = NULL;
@@ -172,6 +187,15 @@ int llmbill_record_id(llmbill *h, const struct llmbill_usage *u, char *id_out, s
         if (rc == LLMBILL_EFULL)
             atomic_fetch_add_explicit(&h->rejected_full, 1, memory_order_relaxed);
     }
+    return rc;
+}
+
+int llmbill_record_id(llmbill *h, const struct llmbill_usage *u, char *id_out, size_t id_cap)
+{
+    int rc = record_id(h, u, id_out, id_cap);
+
+    if (rc != 0)
+        lb_record_failed(h, u, rc);
     return rc;
 }
 

@@ -101,6 +101,15 @@ void lb_redact(const struct lb_logger *lg, char *buf, size_t cap);
 char *lb_redact_dup(const struct lb_logger *lg, const char *text);
 void lb_logger_free(struct lb_logger *lg);
 
+/* ---- lasterr.c: the thread's last error (llmbill_last_error) ------------ */
+
+/* Sets the calling thread's last error reason, redacted with lg's secrets
+ * when lg is not NULL. */
+void lb_set_last_error(const struct lb_logger *lg, const char *fmt, ...) LLMBILL_PRINTF(2, 3);
+/* Sets the last error for a llmbill_record*() call on h that returned rc
+ * (the field and the problem for LLMBILL_EINVAL). */
+void lb_record_failed(const struct llmbill *h, const struct llmbill_usage *u, int rc);
+
 /* ---- config.c: the INI model --------------------------------------------- */
 
 struct lb_entry {

@@ -94,7 +94,7 @@ static const struct frozen layout[] = {
     F(llmbill_cost_breakdown, output, 48),
     F(llmbill_cost_breakdown, reasoning, 56),
     F(llmbill_cost_breakdown, total, 64),
-    S(llmbill_host, 104),
+    S(llmbill_host, 112),
     F(llmbill_host, struct_size, 0),
     F(llmbill_host, abi, 4),
     F(llmbill_host, host_version, 8),
@@ -109,6 +109,7 @@ static const struct frozen layout[] = {
     F(llmbill_host, usage_to_json, 80),
     F(llmbill_host, cost_format, 88),
     F(llmbill_host, json_string, 96),
+    F(llmbill_host, cost_text, 104),
     S(llmbill_option, 40),
     F(llmbill_option, name, 0),
     F(llmbill_option, type, 8),
@@ -197,7 +198,7 @@ static const struct frozen constants[] = {
     C(LLMBILL_STATUS_FAILURE, 1), C(LLMBILL_ID_MAX, 255), C(LLMBILL_METADATA_MAX, 64),
     C(LLMBILL_METADATA_VALUE_MAX, 4096), C(LLMBILL_SHAPE_OPENAI_CHAT, 1),
     C(LLMBILL_SHAPE_OPENAI_RESPONSES, 2), C(LLMBILL_SHAPE_ANTHROPIC, 3),
-    C(LLMBILL_SHAPE_GEMINI, 4),
+    C(LLMBILL_SHAPE_GEMINI, 4), C(LLMBILL_COST_BUFSZ, 32), C(LLMBILL_EVENT_ID_BUFSZ, 256),
 };
 
 static int check(const struct frozen *t, size_t n)
@@ -214,6 +215,40 @@ static int check(const struct frozen *t, size_t n)
     return bad;
 }
 
+#if defined(__LP64__) || defined(_LP64)
+/* llmbill_usage_field_offset(), which bindings check their copy against,
+ * agrees with the header for every llmbill_usage entry above (a field
+ * appended to the struct and here, but not to its table, fails). */
+static int check_field_offsets(void)
+{
+    static const char pre[] = "offsetof(struct llmbill_usage, ";
+    int bad = 0;
+
+    for (size_t i = 0; i < sizeof layout / sizeof layout[0]; i++) {
+        char name[64];
+        long got;
+
+        if (strncmp(layout[i].what, pre, sizeof pre - 1) != 0)
+            continue;
+        snprintf(name, sizeof name, "%s", layout[i].what + sizeof pre - 1);
+        name[strcspn(name, ")")] = '\0';
+        got = llmbill_usage_field_offset(name);
+        if (got != layout[i].got) {
+            fprintf(stderr, "llmbill_usage_field_offset(\"%s\") is %ld, the header says %lld "
+                    "(core/api_json.c)\n", name, got, layout[i].got);
+            bad++;
+        }
+    }
+    if (llmbill_usage_field_offset("sizeof") != (long)sizeof(struct llmbill_usage) ||
+        llmbill_usage_field_offset("no_such_field") != LLMBILL_ENOTFOUND ||
+        llmbill_usage_field_offset(NULL) != LLMBILL_EINVAL) {
+        fprintf(stderr, "llmbill_usage_field_offset: sizeof, unknown or NULL answered wrong\n");
+        bad++;
+    }
+    return bad;
+}
+#endif
+
 int main(void)
 {
     int bad = check(constants, sizeof constants / sizeof constants[0]);
@@ -226,6 +261,7 @@ int main(void)
     }
 #if defined(__LP64__) || defined(_LP64)
     bad += check(layout, sizeof layout / sizeof layout[0]);
+    bad += check_field_offsets();
     n += sizeof layout / sizeof layout[0];
 #else
     printf("not LP64: struct layouts not checked\n");

@@ -141,7 +141,10 @@ static void parse_errors(void)
         { "{\"input_tokens\":18446744073709551616}", "input_tokens: expected a non-negative integer" },
         { "{\"model\":5}", "model: expected a string" },
         { "{\"status\":\"ok\"}", "status: expected \"success\" or \"failure\"" },
-        { "{\"cost_usd\":\"0.1\"}", "cost_usd: expected a non-negative decimal number" },
+        { "{\"cost_usd\":\"0.1x\"}", "cost_usd: expected a non-negative decimal number" },
+        { "{\"cost_usd\":\"-0.1\"}", "cost_usd: expected a non-negative decimal number" },
+        { "{\"cost\":\"\"}", "cost: expected a non-negative decimal number" },
+        { "{\"cost_usd\":true}", "cost_usd: expected a non-negative decimal number" },
         { "{\"cost_usd\":-1}", "cost_usd: expected a non-negative decimal number" },
         { "{\"metadata\":{\"a\":1}}", "metadata: value of 'a' is not a string" },
         { "{\"metadata\":[]}", "metadata: expected an object of strings" },
@@ -198,6 +201,14 @@ static void unknown_keys_and_nulls(void)
         llmbill_usage_to_json(&u, out, sizeof out);
         CHECK_CONTAINS(out, "\"cost\":2,\"currency\":\"EUR\"");
     }
+    /* a cost as a string holding a decimal (Python's Decimal, JS big numbers): exact */
+    strcpy(buf, "{\"model\":\"m\",\"cost_usd\":\"0.123456789012345\"}");
+    CHECK_EQ_INT(llmbill_usage_from_json(&u, buf, strlen(buf), kv, 2, why, sizeof why), 0);
+    CHECK(u.flags & LLMBILL_USAGE_COST_KNOWN);
+    CHECK_EQ_INT(u.cost, 123456789012); /* rounded half away from zero at 10^-12 */
+    strcpy(buf, "{\"model\":\"m\",\"cost\":\"1e-3\",\"currency\":\"EUR\"}");
+    CHECK_EQ_INT(llmbill_usage_from_json(&u, buf, strlen(buf), kv, 2, why, sizeof why), 0);
+    CHECK_EQ_INT(u.cost, LLMBILL_COST_SCALE / 1000);
 }
 
 /* The modality and tool counts: JSON out and in, the journal's record

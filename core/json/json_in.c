@@ -213,10 +213,12 @@ int llmbill_usage_from_json(struct llmbill_usage *u, char *json, size_t len,
         } else if (key_is(json, k, "cost_usd") || key_is(json, k, "cost")) {
             int usd = key_is(json, k, "cost_usd");
 
-            if (v->type != JSMN_PRIMITIVE ||
+            /* a number, or a string holding one ("0.1": Decimal's habit) */
+            if ((v->type != JSMN_PRIMITIVE && v->type != JSMN_STRING) ||
                 llmbill_cost_parse(json + v->start, (size_t)(v->end - v->start), &u->cost) != 0 ||
                 u->cost < 0)
-                FAIL("%s: expected a non-negative decimal number", usd ? "cost_usd" : "cost");
+                FAIL("%s: expected a non-negative decimal number (or a string holding one)",
+                     usd ? "cost_usd" : "cost");
             u->flags |= LLMBILL_USAGE_COST_KNOWN;
             have_cost_usd |= usd;
         } else if (key_is(json, k, "metadata")) {

@@ -80,6 +80,17 @@ static int host_config_get_bool(llmbill_sink_ctx *ctx, const char *key, int *out
     return 0;
 }
 
+/* snprintf's convention for a cost's text (ABI 1.2). */
+static int host_cost_text(int64_t cost, char *buf, size_t cap)
+{
+    char tmp[LLMBILL_COST_BUFSZ];
+    int n = llmbill_cost_format(cost, tmp, sizeof tmp);
+
+    if (n >= 0 && cap > 0)
+        snprintf(buf, cap, "%s", tmp);
+    return n;
+}
+
 const struct llmbill_host lb_host_table = {
     .struct_size = sizeof(struct llmbill_host),
     .abi = LLMBILL_SINK_ABI,
@@ -95,4 +106,5 @@ const struct llmbill_host lb_host_table = {
     .usage_to_json = llmbill_usage_to_json,
     .cost_format = llmbill_cost_format,
     .json_string = lb_json_string,
+    .cost_text = host_cost_text,
 };

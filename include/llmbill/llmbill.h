@@ -27,7 +27,15 @@
  *
  * Errors: functions return 0 or a negative LLMBILL_E* code. llmbill_strerror()
  * names a code; open errors also fill the caller's error buffer with the file,
- * line, key and what was expected. Secret values never appear in messages.
+ * line, key and what was expected. llmbill_last_error() gives the calling
+ * thread's reason for its last failed open or record (which field, what was
+ * expected). Secret values never appear in messages.
+ *
+ * Buffers: functions added from 0.2 on that write text into a caller's
+ * buffer follow one convention, snprintf's: they write at most cap bytes
+ * (NUL included, truncating) and return the length the whole text needs
+ * (excluding NUL), or a negative LLMBILL_E* code for invalid arguments.
+ * Older functions keep theirs (each says which).
  */
 #ifndef LLMBILL_LLMBILL_H
 #define LLMBILL_LLMBILL_H
@@ -135,6 +143,47 @@ LLMBILL_API int llmbill_record(llmbill *h, const struct llmbill_usage *u);
 LLMBILL_API int llmbill_record_id(llmbill *h, const struct llmbill_usage *u,
                                   char *event_id_out, size_t event_id_cap);
 
+/* A buffer this size holds any event id (LLMBILL_ID_MAX bytes and the NUL). */
+#define LLMBILL_EVENT_ID_BUFSZ 256
+
+/* Records one event given in the usage JSON form (the form
+ * llmbill_usage_to_json() writes and `llmbill send` reads: one object,
+ * json[0..len), need not be NUL-terminated; json is not modified), with the
+ * validation, pricing and guarantees of llmbill_record(). For FFI callers,
+ * log shippers and queue consumers: one call, no struct to lay out.
+ * Costs: "cost_usd" (or "cost" with "currency") as a JSON number (0.1,
+ * 1.5e-3) or as a string holding one ("0.1", the exact-decimal habit of
+ * Python's Decimal and JavaScript's big-number libraries); exact to 10^-12,
+ * rounded half away from zero past that; negative costs are rejected.
+ * When event_id_out is not NULL, event_id_cap must be at least
+ * LLMBILL_EVENT_ID_BUFSZ (else LLMBILL_EINVAL, nothing recorded) and it
+ * receives the event id. Returns what llmbill_record() returns; LLMBILL_EINVAL
+ * for JSON that does not parse or a record that is invalid, with the reason
+ * in llmbill_last_error(). Thread-safe, like llmbill_record(). */
+LLMBILL_API int llmbill_record_json(llmbill *h, const char *json, size_t len,
+                                    char *event_id_out, size_t event_id_cap);
+
+/* The reason for the calling thread's last failed llmbill_open*(),
+ * llmbill_record*() (the field and the problem for LLMBILL_EINVAL; the
+ * model for LLMBILL_ENOPRICE) or llmbill_record_json() call; "" before any.
+ * Like errno, it is meaningful only right after a call that failed: a
+ * successful call does not clear it. Redacted like every message. The
+ * string is the thread's own and stays valid until its next llmbill call. */
+LLMBILL_API const char *llmbill_last_error(void);
+
+/* For bindings that copy struct llmbill_usage into another language:
+ * llmbill_usage_init() zeroes size bytes of *u and sets struct_size = size.
+ * Returns 0 when the library reads every field of a struct that size,
+ * LLMBILL_EABI when size is larger than the library's struct (the caller
+ * was built against a newer usage.h: fields past the library's would be
+ * ignored), LLMBILL_EINVAL when size is below the first release's struct
+ * or u is NULL. llmbill_usage_field_offset() returns the library's offset
+ * of the named field ("model", "input_tokens", ...; "sizeof" gives the
+ * struct's size), or LLMBILL_ENOTFOUND for a name it does not have, so a
+ * binding can check every field it copied at load time. */
+LLMBILL_API int llmbill_usage_init(struct llmbill_usage *u, size_t size);
+LLMBILL_API long llmbill_usage_field_offset(const char *field);
+
 /* Waits until every event recorded before the call has been delivered or
  * dead-lettered by every sink, and each sink's flush() has run. timeout_ms < 0
  * waits forever. Returns 0, or LLMBILL_ETIMEDOUT with events still pending
@@ -220,7 +269,9 @@ LLMBILL_API int llmbill_usage_from_json(struct llmbill_usage *u, char *json, siz
                                         char *err, size_t err_len);
 
 /* Formats an exact decimal for a cost in LLMBILL_COST_SCALE units
- * ("0.005615"). Returns the length, or LLMBILL_EINVAL if cap is too small. */
+ * ("0.005615"). Returns the length, or LLMBILL_EINVAL if cap is too small
+ * (an older convention than snprintf's: a buffer of LLMBILL_COST_BUFSZ bytes
+ * always suffices). */
 LLMBILL_API int llmbill_cost_format(int64_t cost, char *buf, size_t cap);
 
 /* Parses an exact decimal ("0.005615", "12", "1e-3") into LLMBILL_COST_SCALE

@@ -33,6 +33,18 @@
  *     destroy() returns.
  *   - Reason strings a sink stores in a batch stay the sink's; they must stay
  *     valid until emit() returns (the host copies them).
+ *
+ * Text into a caller's buffer: usage_to_json() and json_string() follow
+ * snprintf's convention (write at most cap bytes, NUL included; return the
+ * length the whole text needs, excluding NUL), as does every function added
+ * from ABI 1.2 on (cost_text()). cost_format(), from ABI 1.0, is the one
+ * exception: it returns -1 when cap is too small; LLMBILL_COST_BUFSZ bytes
+ * always suffice for a cost.
+ *
+ * Events: an event's struct_size is the host's; a field the sink was not
+ * built with is simply not read, and a sink built against a newer usage.h
+ * checks LLMBILL_USAGE_HAS(u, field) before reading a field the host may not
+ * have. Costs are never negative (credits are rejected at record time).
  */
 #ifndef LLMBILL_SINK_H
 #define LLMBILL_SINK_H
@@ -96,7 +108,11 @@ struct llmbill_host {
     /* The value of an option declared in the descriptor: the config's value
      * after ${ENV} expansion, else its default, else NULL. Types were checked
      * at open time, so the integer and bool getters cannot fail for declared
-     * options; they return -1 for an unset option with no default. */
+     * options: they return 0 and fill *out. They return -1 (and leave *out
+     * alone) for an unset option with no default and for a key the
+     * descriptor does not declare. Integer options have no declared range
+     * in ABI 1.x: a sink checks its own bounds in create() and reports a bad
+     * value with set_error() (the host then fails the open with it). */
     const char *(*config_get)(llmbill_sink_ctx *ctx, const char *key);
     int (*config_get_int)(llmbill_sink_ctx *ctx, const char *key, int64_t *out);
     int (*config_get_bool)(llmbill_sink_ctx *ctx, const char *key, int *out);
@@ -104,15 +120,21 @@ struct llmbill_host {
     const char *(*config_get_path)(llmbill_sink_ctx *ctx, const char *key);
 
     int64_t (*now_ms)(void);                        /* Unix time in ms */
-    /* The canonical usage JSON form (see llmbill_usage_to_json). */
+    /* The canonical usage JSON form (see llmbill_usage_to_json): snprintf's
+     * convention, or -1 (LLMBILL_EINVAL) for a NULL record. */
     int (*usage_to_json)(const struct llmbill_usage *u, char *buf, size_t cap);
-    /* Exact decimal text of a cost (see llmbill_cost_format). */
+    /* Exact decimal text of a cost (see llmbill_cost_format): the length
+     * written, or -1 when cap is too small (use LLMBILL_COST_BUFSZ). */
     int (*cost_format)(int64_t cost, char *buf, size_t cap);
 
     /* ABI 1.1: writes s as a quoted JSON string (escaped; invalid UTF-8
      * becomes U+FFFD) into buf and returns the length it needs, like
      * snprintf. */
     size_t (*json_string)(const char *s, char *buf, size_t cap);
+
+    /* ABI 1.2: exact decimal text of a cost with snprintf's convention (the
+     * length it needs; at most LLMBILL_COST_BUFSZ - 1). */
+    int (*cost_text)(int64_t cost, char *buf, size_t cap);
     /* append only */
 };
 
@@ -145,14 +167,19 @@ struct llmbill_sink_batch {
     size_t n;                                   /* in: number of events, >= 1 */
     const struct llmbill_usage *const *events;  /* in */
     /* out, with LLMBILL_SINK_PARTIAL: one LLMBILL_SINK_OK/RETRY/ERROR per
-     * event, pre-filled with LLMBILL_SINK_OK. */
+     * event, pre-filled with LLMBILL_SINK_OK. Read only with PARTIAL. */
     int *results;
-    /* out: an optional reason per event (for ERROR and RETRY), pre-filled NULL. */
+    /* out: an optional reason per event (for ERROR and RETRY), pre-filled
+     * NULL. For each failed event, reasons[i] wins over reason when set,
+     * with PARTIAL or with RETRY/ERROR for the whole batch. */
     const char **reasons;
-    /* out: a reason for the whole batch (RETRY or ERROR), or NULL. */
+    /* out: a reason for the whole batch (RETRY or ERROR), or NULL; with
+     * PARTIAL, the reason of each failed event whose reasons[i] is NULL. */
     const char *reason;
     /* out: with RETRY, the least time to wait before the next try, in ms
-     * (a server's Retry-After); 0 lets the core's backoff decide. */
+     * (a server's Retry-After); 0 lets the core's backoff decide. With
+     * PARTIAL it applies to the events marked RETRY (the core retries them
+     * together). Ignored when nothing is to be retried. */
     int64_t retry_after_ms;
     /* ABI 1.2, in: the time by which emit() must return, as Unix ms on the
      * host's now_ms() clock (llmbill_close() sets it from shutdown_timeout_ms);
@@ -182,7 +209,11 @@ struct llmbill_sink_desc {
     /* Delivers a batch: returns LLMBILL_SINK_OK, _RETRY, _ERROR or _PARTIAL. */
     int (*emit)(void *state, struct llmbill_sink_batch *batch);
     /* Optional: makes delivered events durable (fsync, drain buffers). Called
-     * on the worker thread when the host flushes. Returns 0 or nonzero. */
+     * on the worker thread when the host flushes. Returns 0 or nonzero. A
+     * nonzero return is logged as a warning; it does not fail
+     * llmbill_flush() and does not un-deliver the events emit()
+     * acknowledged, so a sink whose acknowledgement depends on durability
+     * must make it so in emit(). */
     int (*flush)(void *state);
     /* Frees the instance. Required. */
     void (*destroy)(void *state);

@@ -8,7 +8,10 @@
  * Versioning: struct_size is set by the caller to sizeof(struct llmbill_usage)
  * as compiled. New fields are only ever appended; the core treats fields past
  * the caller's struct_size as zero. Use LLMBILL_USAGE_INIT to start from a
- * zeroed record with the right size.
+ * zeroed record with the right size (or llmbill_usage_init() from another
+ * language). A reader that was built against an older usage.h sees only the
+ * fields it knows; LLMBILL_USAGE_HAS(u, field) tells whether a record
+ * carries a field (a sink reading an event from a newer or older core).
  */
 #ifndef LLMBILL_USAGE_H
 #define LLMBILL_USAGE_H
@@ -23,6 +26,8 @@ extern "C" {
 /* Money is an exact integer: LLMBILL_COST_SCALE units per unit of currency
  * (1e-12 USD when currency is "USD"). int64 holds up to ~9.2 million per event. */
 #define LLMBILL_COST_SCALE 1000000000000LL
+/* Bytes that always hold a formatted cost ("-9223372.036854775808" and NUL). */
+#define LLMBILL_COST_BUFSZ 32
 
 /* flags */
 #define LLMBILL_USAGE_COST_KNOWN   0x1u /* cost holds a real value (0 is a real zero) */
@@ -68,7 +73,8 @@ struct llmbill_usage {
     uint64_t output_tokens;     /* total completion tokens, reasoning included */
     uint64_t reasoning_tokens;
 
-    int64_t cost;               /* LLMBILL_COST_SCALE units, with LLMBILL_USAGE_COST_KNOWN */
+    int64_t cost;               /* LLMBILL_COST_SCALE units, with LLMBILL_USAGE_COST_KNOWN;
+                                   never negative: credits are rejected (LLMBILL_EINVAL) */
     const char *currency;       /* ISO 4217 code; NULL means "USD" */
 
     size_t n_metadata;          /* free-form string tags */
@@ -88,8 +94,13 @@ struct llmbill_usage {
     uint64_t output_audio_tokens;  /* of output_tokens */
     uint64_t output_image_tokens;  /* of output_tokens */
     uint64_t web_search_requests;  /* server-side web searches, billed per request */
-    /* append only */
+    /* append only (and add the field to llmbill_usage_field_offset() in
+     * core/api_json.c and to tests/test_abi.c) */
 };
+
+/* Does the record u carry field (is it inside u's struct_size)? */
+#define LLMBILL_USAGE_HAS(u, field) \
+    (offsetof(struct llmbill_usage, field) + sizeof((u)->field) <= (u)->struct_size)
 
 /* The modality and tool counts, in struct order, each named as its field
  * (and its JSON key): X(input_audio_tokens) ... X(web_search_requests). For
