@@ -140,6 +140,13 @@ expect "price" 0 "gpt-4o: 0.005615 USD" -- "$BIN" price --prices "$PRICES" --mod
 grep -qF "  cache reads  0.0024 USD" "$T/log" && ok "price breakdown" || bad "price breakdown"
 expect "price unknown model" 1 "model nope is not in the price table" -- "$BIN" price \
     --prices "$PRICES" --model nope --input-tokens 1 --output-tokens 1
+expect "price audio" 0 "gpt-realtime: 0.1296 USD" -- "$BIN" price --prices "$PRICES" \
+    --model gpt-realtime --input-tokens 10000 --cached-input-tokens 6000 --input-audio-tokens 7000 \
+    --cached-audio-tokens 4000 --output-tokens 500 --output-audio-tokens 400
+grep -qF "  audio        0.1232 USD" "$T/log" && ok "price audio part" || bad "price audio part"
+expect "price web search in a batch" 0 "claude-sonnet-4-5: 0.030225 USD (service tier batch)" -- \
+    "$BIN" price --prices "$PRICES" --model claude-sonnet-4-5 --input-tokens 100 \
+    --output-tokens 10 --web-search-requests 3 --service-tier batch
 expect "price needs a model" 2 "price needs --model" -- "$BIN" price --input-tokens 1
 
 # replay --from: provider response bodies, priced, with stable event ids

@@ -450,6 +450,7 @@ static void openai_batch(void)
     CHECK_EQ_INT(llmbill_extract("openai", line, strlen(line), &x, err, sizeof err), 0);
     check_x("batch chat", &x, &(struct want){ "gpt-4o-2024-08-06", "chatcmpl-B1", 2006, 1920, 0, 0,
                                               300, 0 });
+    CHECK(strcmp(x.service_tier, "batch") == 0); /* priced at batch rates */
     line = strtok(NULL, "\n");
     CHECK_EQ_INT(llmbill_extract("openai", line, strlen(line), &x, err, sizeof err), 0);
     CHECK_EQ_INT(x.shape, LLMBILL_SHAPE_OPENAI_RESPONSES);

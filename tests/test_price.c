@@ -63,29 +63,38 @@ static struct llmbill_usage usage_of(const struct golden *g)
     return u;
 }
 
+/* Prices u and checks the exact total, the threshold applied, and that the
+ * parts (each rounded once) add up to it within their rounding. */
+static void expect_cost(const struct llmbill_usage *u, const char *cost, uint64_t threshold)
+{
+    struct llmbill_cost_breakdown b;
+    char err[256] = "", got[48];
+    int64_t want, parts;
+    int rc;
+
+    memset(&b, 0, sizeof b);
+    b.struct_size = sizeof b;
+    rc = llmbill_price(table, u, &b, err, sizeof err);
+    CHECK_EQ_INT(llmbill_cost_parse(cost, strlen(cost), &want), 0);
+    llmbill_cost_format(b.total, got, sizeof got);
+    if (rc != 0 || b.total != want || b.threshold_tokens != threshold) {
+        fprintf(stderr, "%s (%llu in, tier %s): rc %d (%s), cost %s, want %s; threshold %llu\n",
+                u->model, (unsigned long long)u->input_tokens,
+                u->service_tier ? u->service_tier : "-", rc, err, got, cost,
+                (unsigned long long)b.threshold_tokens);
+        exit(1);
+    }
+    parts = b.input + b.cache_read + b.cache_write + b.output + b.reasoning + b.audio + b.image +
+            b.video + b.web_search;
+    CHECK(parts - b.total <= 9 && b.total - parts <= 9);
+}
+
 static void golden_costs(void)
 {
     for (size_t i = 0; i < sizeof goldens / sizeof goldens[0]; i++) {
-        const struct golden *g = &goldens[i];
-        struct llmbill_usage u = usage_of(g);
-        struct llmbill_cost_breakdown b;
-        char err[256], got[48];
-        int64_t want;
-        int rc;
+        struct llmbill_usage u = usage_of(&goldens[i]);
 
-        memset(&b, 0, sizeof b);
-        b.struct_size = sizeof b;
-        rc = llmbill_price(table, &u, &b, err, sizeof err);
-        CHECK_EQ_INT(llmbill_cost_parse(g->cost, strlen(g->cost), &want), 0);
-        llmbill_cost_format(b.total, got, sizeof got);
-        if (rc != 0 || b.total != want || b.threshold_tokens != g->threshold) {
-            fprintf(stderr, "%s (%llu in): rc %d (%s), cost %s, want %s; threshold %llu\n",
-                    g->model, (unsigned long long)g->in, rc, err, got, g->cost,
-                    (unsigned long long)b.threshold_tokens);
-            exit(1);
-        }
-        CHECK(b.input + b.cache_read + b.cache_write + b.output + b.reasoning - b.total <= 5 &&
-              b.total - (b.input + b.cache_read + b.cache_write + b.output + b.reasoning) <= 5);
+        expect_cost(&u, goldens[i].cost, goldens[i].threshold);
     }
 }
 
@@ -297,6 +306,163 @@ static void pricing_config_errors(void)
               "non-negative decimal");
 }
 
+/* Modality, tool, tier and batch pricing. Each expected cost is exact
+ * (Python's Decimal over the shipped table's decimal text) and, unless a
+ * comment says otherwise, what LiteLLM's generic_cost_per_token
+ * (llm_cost_calc/utils.py, 001b531a) gives for the same usage. */
+struct modal {
+    const char *model, *tier;
+    uint64_t in, cached, cwrite, out, reasoning;
+    uint64_t ain, acached, iin, vin, aout, iout, ws;
+    const char *cost;
+    uint64_t threshold;
+};
+
+static const struct modal modals[] = {
+    /* text 200 x 2.5e-6 + audio 1000 x 4e-5 + text out 100 x 1e-5 + audio out 800 x 8e-5 */
+    { "gpt-4o-audio-preview", NULL, 1200, 0, 0, 900, 0, 1000, 0, 0, 0, 800, 0, 0, "0.1055", 0 },
+    /* OpenAI realtime with cached audio: text 1000 x 4e-6 + cached text 2000 x 4e-7 + cached
+     * audio 4000 x 4e-7 (cache_creation_input_audio_token_cost: the table's name for the cached
+     * audio price) + audio 3000 x 3.2e-5 + out 100 x 1.6e-5 + audio out 400 x 6.4e-5.
+     * LiteLLM is wrong here: it counts cached audio both in cached_tokens (at the text
+     * cache-read rate) and in audio_tokens, clips audio into the uncached budget (4000) and
+     * bills 0.1576: 1000 text tokens at the audio rate. */
+    { "gpt-realtime", NULL, 10000, 6000, 0, 500, 0, 7000, 4000, 0, 0, 400, 0, 0, "0.1296", 0 },
+    /* Gemini audio input at input_cost_per_audio_token: 3290 x 3e-7 + 1710 x 1e-6 + 300 x 2.5e-6 */
+    { "gemini/gemini-2.5-flash", NULL, 5000, 0, 0, 300, 0, 1710, 0, 0, 0, 0, 0, 0, "0.003447", 0 },
+    /* a grounded request: the token cost (0.00489) + 1 x 0.035 (search_context_size_medium) */
+    { "gemini/gemini-2.5-flash", NULL, 9000, 3000, 0, 1200, 800, 0, 0, 0, 0, 0, 0, 1, "0.03989", 0 },
+    /* Anthropic web search: 0.0183 + 2 x 0.01 */
+    { "claude-sonnet-4-5", NULL, 12100, 10000, 2000, 500, 0, 0, 0, 0, 0, 0, 0, 2, "0.0383", 0 },
+    /* image tokens: 50 x 5e-6 + 1000 x 1e-5 + 4000 x 4e-5 */
+    { "gpt-image-1", NULL, 1050, 0, 0, 4000, 0, 0, 0, 1000, 0, 0, 4000, 0, "0.17025", 0 },
+    /* a model without an audio input rate bills audio at the input rate; LiteLLM is wrong
+     * here: calculate_cost_component() makes it 0 (gpt-4o: 3000 x 2.5e-6 = 0.0075, not 0) */
+    { "gpt-4o", NULL, 3000, 0, 0, 0, 0, 3000, 0, 0, 0, 0, 0, 0, "0.0075", 0 },
+    /* tiered_pricing: the tier whose range holds the prompt prices every token */
+    { "dashscope/qwen3-coder-plus", NULL, 50000, 10000, 0, 1000, 0, 0, 0, 0, 0, 0, 0, 0, "0.0828",
+      32000 },
+    { "dashscope/qwen3-coder-plus", NULL, 32000, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, "0.032", 0 },
+    { "dashscope/qwen3-coder-plus", NULL, 32001, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, "0.0576018",
+      32000 },
+    { "dashscope/qwen3-coder-plus", NULL, 2000000, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, "12", 256000 },
+    /* a tier without a cache-read rate: the tier's input rate (LiteLLM's fallback) */
+    { "dashscope/qwen3-coder-plus-2025-07-22", NULL, 50000, 10000, 0, 1000, 0, 0, 0, 0, 0, 0, 0, 0,
+      "0.099", 32000 },
+    /* the tier's reasoning rate: 300000 x 1.2e-6 + 500 x 3.6e-6 + 1500 x 1.2e-5 */
+    { "dashscope/qwen-plus-latest", NULL, 300000, 0, 0, 2000, 1500, 0, 0, 0, 0, 0, 0, 0, "0.3798",
+      256000 },
+    /* batch: the _batches rates, else half the standard one (cache reads 1920 x 6.25e-7).
+     * LiteLLM's batch_cost_calculator bills every prompt token at
+     * input_cost_per_token_batches, cached ones too (0.0040075): wrong by the cache discount */
+    { "gpt-4o", "batch", 2006, 1920, 0, 300, 0, 0, 0, 0, 0, 0, 0, 0, "0.0028075", 0 },
+    /* Anthropic Message Batches: every rate halved, cache reads and writes too */
+    { "claude-sonnet-4-5", "batch", 12100, 10000, 2000, 500, 0, 0, 0, 0, 0, 0, 0, 0, "0.00915", 0 },
+    /* search fees are not halved in a batch */
+    { "claude-sonnet-4-5", "batch", 12100, 10000, 2000, 500, 0, 0, 0, 0, 0, 0, 0, 1, "0.01915", 0 },
+    /* DeepSeek cache hits: 256 x 2.8e-7 + 1280 x 2.8e-8 + 120 x 4.2e-7 */
+    { "deepseek/deepseek-chat", NULL, 1536, 1280, 0, 120, 0, 0, 0, 0, 0, 0, 0, 0, "0.00015792", 0 },
+    /* OpenAI's "fast" is its priority tier */
+    { "o3", "fast", 1000, 200, 0, 500, 400, 0, 0, 0, 0, 0, 0, 0, "0.009975", 0 },
+};
+
+static struct llmbill_usage modal_usage(const struct modal *g)
+{
+    struct llmbill_usage u = LLMBILL_USAGE_INIT;
+
+    u.customer_id = "c";
+    u.model = g->model;
+    u.service_tier = g->tier;
+    u.input_tokens = g->in;
+    u.cached_input_tokens = g->cached;
+    u.cache_creation_input_tokens = g->cwrite;
+    u.output_tokens = g->out;
+    u.reasoning_tokens = g->reasoning;
+    u.input_audio_tokens = g->ain;
+    u.cached_audio_tokens = g->acached;
+    u.input_image_tokens = g->iin;
+    u.input_video_tokens = g->vin;
+    u.output_audio_tokens = g->aout;
+    u.output_image_tokens = g->iout;
+    u.web_search_requests = g->ws;
+    return u;
+}
+
+static void modal_costs(void)
+{
+    for (size_t i = 0; i < sizeof modals / sizeof modals[0]; i++) {
+        struct llmbill_usage u = modal_usage(&modals[i]);
+
+        expect_cost(&u, modals[i].cost, modals[i].threshold);
+    }
+    {
+        /* the parts of the realtime case */
+        struct llmbill_usage u = modal_usage(&modals[1]);
+        struct llmbill_cost_breakdown b;
+
+        memset(&b, 0, sizeof b);
+        b.struct_size = sizeof b;
+        CHECK_EQ_INT(llmbill_price(table, &u, &b, NULL, 0), 0);
+        CHECK_EQ_INT(b.audio, 123200000000LL);  /* 0.0016 + 0.096 + 0.0256 */
+        CHECK_EQ_INT(b.input, 4000000000LL);
+        CHECK_EQ_INT(b.cache_read, 800000000LL);
+        CHECK_EQ_INT(b.output, 1600000000LL);
+        u = modal_usage(&modals[4]);
+        CHECK_EQ_INT(llmbill_price(table, &u, &b, NULL, 0), 0);
+        CHECK_EQ_INT(b.web_search, 20000000000LL);
+    }
+}
+
+/* What the table cannot price is an error naming the rate, never $0. */
+static void modal_failures(void)
+{
+    struct llmbill_usage u = LLMBILL_USAGE_INIT;
+    struct llmbill_cost_breakdown b;
+    char err[256];
+
+    memset(&b, 0, sizeof b);
+    b.struct_size = sizeof b;
+    u.customer_id = "c";
+    u.model = "gpt-4o";
+    u.input_tokens = 100;
+    u.web_search_requests = 1;
+    CHECK_EQ_INT(llmbill_price(table, &u, &b, err, sizeof err), LLMBILL_EINVAL);
+    CHECK_CONTAINS(err, "model gpt-4o has no search_context_cost_per_query, and the record has 1 "
+                        "such web search requests");
+    u.web_search_requests = 0;
+    u.model = "gemini/gemini-2.5-flash"; /* Gemini's cached audio price is not in the table */
+    u.cached_input_tokens = 50;
+    u.input_audio_tokens = 60;
+    u.cached_audio_tokens = 40;
+    CHECK_EQ_INT(llmbill_price(table, &u, &b, err, sizeof err), LLMBILL_EINVAL);
+    CHECK_CONTAINS(err, "has no cache_read_input_audio_token_cost, and the record has 40 such tokens");
+    /* and [price.M] can add it */
+    CHECK_EQ_INT(llmbill_prices_set(table, "gemini/gemini-2.5-flash",
+                                    "cache_read_input_audio_token_cost", "1e-7", err, sizeof err), 0);
+    CHECK_EQ_INT(llmbill_price(table, &u, &b, err, sizeof err), 0);
+    /* 50 uncached (30 text + 20 audio): 30 x 3e-7 + 20 x 1e-6 + 10 x 3e-8 + 40 x 1e-7 */
+    CHECK_EQ_INT(b.total, 33300000);
+    CHECK_EQ_INT(llmbill_prices_set(table, "my-search-model", "search_context_cost_per_query",
+                                    "0.025", err, sizeof err), 0);
+    CHECK_EQ_INT(llmbill_prices_set(table, "my-search-model", "input_cost_per_token_batches",
+                                    "1e-6", err, sizeof err), 0);
+    u = (struct llmbill_usage)LLMBILL_USAGE_INIT;
+    u.customer_id = "c";
+    u.model = "my-search-model";
+    u.web_search_requests = 4;
+    CHECK_EQ_INT(llmbill_price(table, &u, &b, err, sizeof err), 0);
+    CHECK_EQ_INT(b.total, 100000000000LL);
+    /* a tiered_pricing entry that is not one */
+    {
+        static const char bad[] = "{\"m\":{\"tiered_pricing\":[{\"range\":\"x\"}]}}";
+        llmbill_prices *p = NULL;
+
+        CHECK_EQ_INT(llmbill_prices_load_buffer(&p, bad, sizeof bad - 1, err, sizeof err),
+                     LLMBILL_EINVAL);
+        CHECK_CONTAINS(err, "model m: tiered_pricing: expected objects with \"range\"");
+    }
+}
+
 int main(int argc, char **argv)
 {
     char err[512];
@@ -307,6 +473,8 @@ int main(int argc, char **argv)
     fprintf(stderr, "loaded %zu models in %lld ms\n", llmbill_prices_count(table), t_mono_ms() - t0);
     CHECK_EQ_INT(llmbill_prices_count(table), 2982);
     RUN(golden_costs);
+    RUN(modal_costs);
+    RUN(modal_failures);
     RUN(breakdown_parts);
     RUN(failures);
     RUN(overrides);

@@ -1,6 +1,7 @@
 /* llmbill CLI: `llmbill price`, the cost of one call and its breakdown. */
 #define _GNU_SOURCE
 #include <getopt.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -21,7 +22,14 @@ static void price_usage(FILE *f)
         "  --cache-creation-input-tokens N  of the input tokens, cache writes\n"
         "  --cache-creation-1h-input-tokens N  of the cache writes, 1-hour ones\n"
         "  --reasoning-tokens N             of the output tokens, reasoning\n"
-        "  --service-tier flex|priority\n"
+        "  --input-audio-tokens N           of the input tokens, audio (cached audio included)\n"
+        "  --cached-audio-tokens N          of the cached and audio tokens, cached audio\n"
+        "  --input-image-tokens N           of the input tokens, images\n"
+        "  --input-video-tokens N           of the input tokens, video\n"
+        "  --output-audio-tokens N          of the output tokens, audio\n"
+        "  --output-image-tokens N          of the output tokens, images\n"
+        "  --web-search-requests N          server-side web searches (per-request fee)\n"
+        "  --service-tier flex|priority|batch\n"
         "  --prices FILE                    price table (default: $LLMBILL_PRICES, else\n"
         "                                   %s)\n",
         LLMBILL_PRICES_DEFAULT);
@@ -38,7 +46,13 @@ static void line(const char *what, int64_t v)
 int cmd_price(struct cli *c, int argc, char **argv)
 {
     enum { O_MODEL = 256, O_PROV, O_IN, O_CACHED, O_CWRITE, O_CW1H, O_OUT, O_REASON, O_TIER,
-           O_PRICES };
+           O_PRICES, O_COUNTS };
+    /* the modality and tool counts: --input-audio-tokens ... --web-search-requests */
+    static const size_t counts[] = {
+#define COUNT_OFF(f) offsetof(struct llmbill_usage, f),
+        LLMBILL_USAGE_COUNTS(COUNT_OFF)
+#undef COUNT_OFF
+    };
     static const struct option longopts[] = {
         { "model", required_argument, NULL, O_MODEL },
         { "provider", required_argument, NULL, O_PROV },
@@ -50,6 +64,13 @@ int cmd_price(struct cli *c, int argc, char **argv)
         { "reasoning-tokens", required_argument, NULL, O_REASON },
         { "service-tier", required_argument, NULL, O_TIER },
         { "prices", required_argument, NULL, O_PRICES },
+        { "input-audio-tokens", required_argument, NULL, O_COUNTS + 0 },
+        { "cached-audio-tokens", required_argument, NULL, O_COUNTS + 1 },
+        { "input-image-tokens", required_argument, NULL, O_COUNTS + 2 },
+        { "input-video-tokens", required_argument, NULL, O_COUNTS + 3 },
+        { "output-audio-tokens", required_argument, NULL, O_COUNTS + 4 },
+        { "output-image-tokens", required_argument, NULL, O_COUNTS + 5 },
+        { "web-search-requests", required_argument, NULL, O_COUNTS + 6 },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 }
     };
@@ -79,6 +100,12 @@ int cmd_price(struct cli *c, int argc, char **argv)
             if (opt == O_CW1H) u.cache_creation_1h_input_tokens = v;
             if (opt == O_OUT) u.output_tokens = v;
             if (opt == O_REASON) u.reasoning_tokens = v;
+            break;
+        case O_COUNTS + 0: case O_COUNTS + 1: case O_COUNTS + 2: case O_COUNTS + 3:
+        case O_COUNTS + 4: case O_COUNTS + 5: case O_COUNTS + 6:
+            if (cli_u64(longopts[opt - O_MODEL].name, optarg, &v) != 0)
+                return 2;
+            *(uint64_t *)((char *)&u + counts[opt - O_COUNTS]) = v;
             break;
         case 'h':
             price_usage(stdout);
@@ -123,6 +150,14 @@ int cmd_price(struct cli *c, int argc, char **argv)
     line("cache writes", b.cache_write);
     line("output", b.output);
     line("reasoning", b.reasoning);
+    if (b.audio)
+        line("audio", b.audio);
+    if (b.image)
+        line("images", b.image);
+    if (b.video)
+        line("video", b.video);
+    if (b.web_search)
+        line("web search", b.web_search);
     llmbill_prices_free(table);
     return 0;
 }

@@ -576,6 +576,9 @@ static int extract_body(uint32_t shape, const char *body, size_t len, struct llm
             shape = x->shape = LLMBILL_SHAPE_OPENAI_RESPONSES;
     }
     rc = extract_obj(shape, &d, obj, x, err, errlen);
+    /* a Batch API result is billed at batch rates, whatever tier its body names */
+    if (rc == 0 && obj > 0 && shape != LLMBILL_SHAPE_ANTHROPIC)
+        snprintf(x->service_tier, sizeof x->service_tier, "batch");
     lb_jdoc_free(&d);
     return rc;
 }

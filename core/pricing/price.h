@@ -11,13 +11,24 @@
 #define LB_RATE_CWRITE   3      /* cache_creation_input_token_cost */
 #define LB_RATE_CWRITE1H 4      /* cache_creation_input_token_cost_above_1hr */
 #define LB_RATE_REASON   5      /* output_cost_per_reasoning_token */
-#define LB_NRATES        6
+#define LB_RATE_AUDIO_IN 6      /* input_cost_per_audio_token */
+#define LB_RATE_AUDIO_OUT 7     /* output_cost_per_audio_token */
+#define LB_RATE_AUDIO_CREAD 8   /* cache_read_input_audio_token_cost */
+#define LB_RATE_AUDIO_CACHED 9  /* cache_creation_input_audio_token_cost: in every table
+                                   entry, OpenAI's cached audio input price (misnamed) */
+#define LB_RATE_IMAGE_IN 10     /* input_cost_per_image_token */
+#define LB_RATE_IMAGE_OUT 11    /* output_cost_per_image_token */
+#define LB_RATE_VIDEO_IN 12     /* input_cost_per_video_token */
+#define LB_RATE_SEARCH   13     /* search_context_cost_per_query.search_context_size_medium,
+                                   per request */
+#define LB_NRATES        14
 
 /* service tiers */
 #define LB_TIER_STD      0
 #define LB_TIER_FLEX     1
 #define LB_TIER_PRIORITY 2
-#define LB_NTIERS        3
+#define LB_TIER_BATCH    3      /* _batches keys; without one, half the standard rate */
+#define LB_NTIERS        4
 
 #define LB_MAX_ROWS      6      /* base rates + up to 5 thresholds */
 #define LB_RATE_SCALE    18     /* rates count 1e-18 USD per token */
@@ -31,8 +42,9 @@ struct lb_rate_row {
 
 struct lb_model {
     char *name;
-    struct lb_rate_row rows[LB_MAX_ROWS];
+    struct lb_rate_row *rows;   /* rows[0] is the base (above 0); allocated as needed */
     uint8_t nrows;
+    uint8_t tiered;             /* the rows are tiered_pricing tiers (all-or-nothing) */
 };
 
 struct llmbill_prices {
@@ -47,6 +59,8 @@ const struct lb_model *lb_prices_find(const llmbill_prices *p, const char *name,
 /* Parses a rate key; 0 with its kind, threshold and tier, or -1 for a key
  * that is not a token rate (limits, flags, per-image prices, ...). */
 int lb_rate_key(const char *key, size_t len, int *kind, uint64_t *above, int *tier);
+/* The JSON key of a rate kind, for messages. */
+const char *lb_rate_name(int kind);
 /* llmbill_price() for a record already validated (and normalised). */
 int lb_price_valid(const llmbill_prices *p, const struct llmbill_usage *u,
                    struct llmbill_cost_breakdown *out, char *err, size_t errlen);

@@ -5,12 +5,6 @@
 #include "lb.h"
 #include "price.h"
 
-static const char *const rate_names[LB_NRATES] = {
-    "input_cost_per_token", "output_cost_per_token", "cache_read_input_token_cost",
-    "cache_creation_input_token_cost", "cache_creation_input_token_cost_above_1hr",
-    "output_cost_per_reasoning_token"
-};
-
 /* Looks the record's model up: exact, provider/model, then without prefix. */
 static const struct lb_model *find(const llmbill_prices *p, const struct llmbill_usage *u)
 {
@@ -33,27 +27,67 @@ static const struct lb_model *find(const llmbill_prices *p, const struct llmbill
     return m;
 }
 
-/* The rate of kind k: the service tier's, else the standard one, first in
- * the threshold row, then in the base row. -1 when the table has none. */
-static int64_t rate(const struct lb_model *m, const struct lb_rate_row *row, int tier, int k)
+/* The rate of kind k in one row: the service tier's, else (batch: half)
+ * the standard one. Sets *half for a halved standard rate. -1 when none. */
+static int64_t row_rate(const struct lb_rate_row *row, int tier, int k, int *half)
 {
-    const struct lb_rate_row *rows[2] = { row, &m->rows[0] };
-
-    for (int r = 0; r < 2; r++) {
-        if (rows[r] == NULL)
-            continue;
-        if (rows[r]->have[tier][k])
-            return rows[r]->rate[tier][k];
-        if (rows[r]->have[LB_TIER_STD][k])
-            return rows[r]->rate[LB_TIER_STD][k];
+    *half = 0;
+    if (row->have[tier][k])
+        return row->rate[tier][k];
+    if (row->have[LB_TIER_STD][k]) {
+        *half = tier == LB_TIER_BATCH && k != LB_RATE_SEARCH;
+        return row->rate[LB_TIER_STD][k];
     }
     return -1;
 }
 
-/* tokens x rate (1e-18 USD) rounded to LLMBILL_COST_SCALE (1e-12) units. */
-static int64_t to_cost(__int128 atto)
+/* The rate of kind k: in the threshold row, then in the base row. A tiered
+ * model's tier stands alone, with LiteLLM's fallbacks inside it (cache
+ * reads and writes at the tier's input rate, the 1-hour write at its write
+ * rate). */
+static int64_t rate(const struct lb_model *m, const struct lb_rate_row *row, int tier, int k,
+                    int *half)
 {
-    return (int64_t)((atto + 500000) / 1000000);
+    const struct lb_rate_row *rows[2] = { row, &m->rows[0] };
+    int64_t r = -1;
+
+    if (m->tiered) {
+        const struct lb_rate_row *tr = row ? row : &m->rows[0];
+
+        r = row_rate(tr, tier, k, half);
+        if (r < 0 && k == LB_RATE_CWRITE1H)
+            r = row_rate(tr, tier, k = LB_RATE_CWRITE, half);
+        if (r < 0 && (k == LB_RATE_CREAD || k == LB_RATE_CWRITE))
+            r = row_rate(tr, tier, LB_RATE_IN, half);
+        return r;
+    }
+    for (int i = 0; i < 2 && r < 0; i++)
+        if (rows[i] != NULL)
+            r = row_rate(rows[i], tier, k, half);
+    return r;
+}
+
+/* What a kind falls back to when the table has no rate for it, or -1
+ * (then the tokens are an error, never a silent zero). */
+static int fallback(int k)
+{
+    switch (k) {
+    case LB_RATE_REASON: case LB_RATE_AUDIO_OUT: case LB_RATE_IMAGE_OUT:
+        return LB_RATE_OUT;         /* as LiteLLM */
+    case LB_RATE_AUDIO_IN:          /* LiteLLM bills these at 0: see test_price */
+    case LB_RATE_IMAGE_IN: case LB_RATE_VIDEO_IN:
+        return LB_RATE_IN;
+    case LB_RATE_AUDIO_CREAD:       /* the misnamed key holds the cached audio price */
+        return LB_RATE_AUDIO_CACHED;
+    default:
+        return -1;
+    }
+}
+
+/* tokens x rate (1e-18 USD, doubled) rounded to LLMBILL_COST_SCALE (1e-12) units. */
+static int64_t to_cost(__int128 atto2)
+{
+    return (int64_t)((atto2 + 1000000) / 2000000);
 }
 
 int lb_price_valid(const llmbill_prices *p, const struct llmbill_usage *u,
@@ -64,8 +98,7 @@ int lb_price_valid(const llmbill_prices *p, const struct llmbill_usage *u,
     struct llmbill_cost_breakdown b;
     int tier = LB_TIER_STD;
     uint64_t count[LB_NRATES];
-    int kind_of[LB_NRATES] = { LB_RATE_IN, LB_RATE_OUT, LB_RATE_CREAD, LB_RATE_CWRITE,
-                               LB_RATE_CWRITE1H, LB_RATE_REASON };
+    /* parts in units of 0.5e-18 USD, so that a halved batch rate stays exact */
     __int128 part[LB_NRATES], sum = 0;
 
     if ((m = find(p, u)) == NULL) {
@@ -75,9 +108,12 @@ int lb_price_valid(const llmbill_prices *p, const struct llmbill_usage *u,
     }
     if (u->service_tier != NULL && strcmp(u->service_tier, "flex") == 0)
         tier = LB_TIER_FLEX;
-    else if (u->service_tier != NULL && strcmp(u->service_tier, "priority") == 0)
+    else if (u->service_tier != NULL && (strcmp(u->service_tier, "priority") == 0 ||
+                                         strcmp(u->service_tier, "fast") == 0))
         tier = LB_TIER_PRIORITY;
-    /* threshold: the largest N with input tokens > N that has an input rate */
+    else if (u->service_tier != NULL && strcmp(u->service_tier, "batch") == 0)
+        tier = LB_TIER_BATCH;
+    /* threshold (or tier): the largest N with input tokens > N that has an input rate */
     for (uint8_t r = 1; r < m->nrows; r++) {
         const struct lb_rate_row *c = &m->rows[r];
 
@@ -85,31 +121,42 @@ int lb_price_valid(const llmbill_prices *p, const struct llmbill_usage *u,
             (row == NULL || c->above > row->above))
             row = c;
     }
-    count[LB_RATE_IN] = u->input_tokens - u->cached_input_tokens - u->cache_creation_input_tokens;
-    count[LB_RATE_CREAD] = u->cached_input_tokens;
+    /* each token in exactly one class (the record was validated: no underflow) */
+    count[LB_RATE_AUDIO_CREAD] = u->cached_audio_tokens;
+    count[LB_RATE_AUDIO_IN] = u->input_audio_tokens - u->cached_audio_tokens;
+    count[LB_RATE_IMAGE_IN] = u->input_image_tokens;
+    count[LB_RATE_VIDEO_IN] = u->input_video_tokens;
+    count[LB_RATE_IN] = u->input_tokens - u->cached_input_tokens - u->cache_creation_input_tokens -
+                        count[LB_RATE_AUDIO_IN] - count[LB_RATE_IMAGE_IN] - count[LB_RATE_VIDEO_IN];
+    count[LB_RATE_CREAD] = u->cached_input_tokens - u->cached_audio_tokens;
     count[LB_RATE_CWRITE] = u->cache_creation_input_tokens - u->cache_creation_1h_input_tokens;
     count[LB_RATE_CWRITE1H] = u->cache_creation_1h_input_tokens;
-    count[LB_RATE_OUT] = u->output_tokens - u->reasoning_tokens;
+    count[LB_RATE_AUDIO_OUT] = u->output_audio_tokens;
+    count[LB_RATE_IMAGE_OUT] = u->output_image_tokens;
+    count[LB_RATE_OUT] = u->output_tokens - u->reasoning_tokens - u->output_audio_tokens -
+                         u->output_image_tokens;
     count[LB_RATE_REASON] = u->reasoning_tokens;
-    for (int i = 0; i < LB_NRATES; i++) {
-        int k = kind_of[i];
+    count[LB_RATE_AUDIO_CACHED] = 0; /* a rate only (the cached audio fallback) */
+    count[LB_RATE_SEARCH] = u->web_search_requests;
+    for (int k = 0; k < LB_NRATES; k++) {
         int64_t r;
+        int half = 0, f = k;
 
         part[k] = 0;
         if (count[k] == 0)
             continue;
-        r = rate(m, row, tier, k);
-        if (r < 0 && k == LB_RATE_REASON)
-            r = rate(m, row, tier, LB_RATE_OUT); /* reasoning is output unless priced apart */
+        while ((r = rate(m, row, tier, f, &half)) < 0 && (f = fallback(f)) >= 0)
+            ;
         if (r < 0) {
-            lb_errf(err, errlen, "model %s has no %s, and the record has %llu such tokens",
-                    m->name, rate_names[k], (unsigned long long)count[k]);
+            lb_errf(err, errlen, "model %s has no %s, and the record has %llu such %s", m->name,
+                    lb_rate_name(k), (unsigned long long)count[k],
+                    k == LB_RATE_SEARCH ? "web search requests" : "tokens");
             return LLMBILL_EINVAL;
         }
-        part[k] = (__int128)count[k] * r;
+        part[k] = (__int128)count[k] * r * (half ? 1 : 2);
         sum += part[k];
     }
-    if (sum / 1000000 > (__int128)INT64_MAX) {
+    if (sum / 2000000 > (__int128)INT64_MAX) {
         lb_errf(err, errlen, "cost out of range");
         return LLMBILL_EINVAL;
     }
@@ -122,6 +169,10 @@ int lb_price_valid(const llmbill_prices *p, const struct llmbill_usage *u,
     b.cache_write = to_cost(part[LB_RATE_CWRITE] + part[LB_RATE_CWRITE1H]);
     b.output = to_cost(part[LB_RATE_OUT]);
     b.reasoning = to_cost(part[LB_RATE_REASON]);
+    b.audio = to_cost(part[LB_RATE_AUDIO_IN] + part[LB_RATE_AUDIO_CREAD] + part[LB_RATE_AUDIO_OUT]);
+    b.image = to_cost(part[LB_RATE_IMAGE_IN] + part[LB_RATE_IMAGE_OUT]);
+    b.video = to_cost(part[LB_RATE_VIDEO_IN]);
+    b.web_search = to_cost(part[LB_RATE_SEARCH]);
     b.total = to_cost(sum);
     memcpy(out, &b, out->struct_size < sizeof b ? out->struct_size : sizeof b);
     return 0;

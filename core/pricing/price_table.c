@@ -19,7 +19,24 @@ static const struct { const char *name; int kind; } rate_bases[] = {
     { "output_cost_per_reasoning_token", LB_RATE_REASON },
     { "input_cost_per_token", LB_RATE_IN },
     { "output_cost_per_token", LB_RATE_OUT },
+    { "input_cost_per_audio_token", LB_RATE_AUDIO_IN },
+    { "output_cost_per_audio_token", LB_RATE_AUDIO_OUT },
+    { "cache_read_input_audio_token_cost", LB_RATE_AUDIO_CREAD },
+    { "cache_creation_input_audio_token_cost", LB_RATE_AUDIO_CACHED },
+    { "input_cost_per_image_token", LB_RATE_IMAGE_IN },
+    { "output_cost_per_image_token", LB_RATE_IMAGE_OUT },
+    { "input_cost_per_video_token", LB_RATE_VIDEO_IN },
+    /* llmbill_prices_set() only: the table's key holds an object (see load_model) */
+    { "search_context_cost_per_query", LB_RATE_SEARCH },
 };
+
+const char *lb_rate_name(int kind)
+{
+    for (size_t b = 0; b < sizeof rate_bases / sizeof rate_bases[0]; b++)
+        if (rate_bases[b].kind == kind)
+            return rate_bases[b].name;
+    return "?";
+}
 
 int lb_rate_key(const char *key, size_t len, int *kind, uint64_t *above, int *tier)
 {
@@ -53,6 +70,8 @@ int lb_rate_key(const char *key, size_t len, int *kind, uint64_t *above, int *ti
             *tier = LB_TIER_FLEX;
         else if (end - r == 9 && memcmp(r, "_priority", 9) == 0)
             *tier = LB_TIER_PRIORITY;
+        else if (end - r == 8 && memcmp(r, "_batches", 8) == 0)
+            *tier = LB_TIER_BATCH;
         else if (r != end)
             return -1;
         return 0;
@@ -127,6 +146,10 @@ static struct lb_model *get_model(llmbill_prices *p, const char *name, size_t le
     memset(m, 0, sizeof *m);
     if ((m->name = lb_strndup(name, len)) == NULL)
         return NULL;
+    if ((m->rows = calloc(1, sizeof *m->rows)) == NULL) {
+        free(m->name);
+        return NULL;
+    }
     m->nrows = 1;
     p->n++;
     if (p->n * 2 > p->nslots) {
@@ -134,6 +157,7 @@ static struct lb_model *get_model(llmbill_prices *p, const char *name, size_t le
         if (rehash(p, p->nslots ? p->nslots * 2 : 4096) != 0) {
             p->n--;
             free(m->name);
+            free(m->rows);
             return NULL;
         }
     } else {
@@ -146,7 +170,8 @@ static struct lb_model *get_model(llmbill_prices *p, const char *name, size_t le
     return m;
 }
 
-/* Stores one rate; -1 when the model has no room for another threshold. */
+/* Stores one rate; -1 when the model has no room for another threshold,
+ * -2 when out of memory. */
 static int put_rate(struct lb_model *m, int kind, uint64_t above, int tier, int64_t v)
 {
     struct lb_rate_row *row = NULL;
@@ -155,8 +180,13 @@ static int put_rate(struct lb_model *m, int kind, uint64_t above, int tier, int6
         if (m->rows[r].above == above)
             row = &m->rows[r];
     if (row == NULL) {
+        struct lb_rate_row *nr;
+
         if (m->nrows == LB_MAX_ROWS)
             return -1;
+        if ((nr = realloc(m->rows, (m->nrows + 1u) * sizeof *nr)) == NULL)
+            return -2;
+        m->rows = nr;
         row = &m->rows[m->nrows++];
         memset(row, 0, sizeof *row);
         row->above = above;
@@ -170,7 +200,7 @@ int llmbill_prices_set(llmbill_prices *p, const char *model, const char *key, co
                        char *err, size_t errlen)
 {
     struct lb_model *m;
-    int kind, tier;
+    int kind, tier, rc;
     uint64_t above;
     int64_t v;
 
@@ -179,8 +209,11 @@ int llmbill_prices_set(llmbill_prices *p, const char *model, const char *key, co
     if (lb_rate_key(key, strlen(key), &kind, &above, &tier) != 0) {
         lb_errf(err, errlen, "%s: not a token rate (expected input_cost_per_token, "
                 "output_cost_per_token, cache_read_input_token_cost, "
-                "cache_creation_input_token_cost[_above_1hr] or output_cost_per_reasoning_token, "
-                "optionally with _above_Nk_tokens and _flex or _priority)", key);
+                "cache_creation_input_token_cost[_above_1hr], output_cost_per_reasoning_token, "
+                "input/output_cost_per_audio_token, cache_read_input_audio_token_cost, "
+                "input/output_cost_per_image_token, input_cost_per_video_token or "
+                "search_context_cost_per_query, optionally with _above_Nk_tokens and _flex, "
+                "_priority or _batches)", key);
         return LLMBILL_EINVAL;
     }
     if (lb_decimal_parse(value, strlen(value), LB_RATE_SCALE, &v) != 0 || v < 0) {
@@ -189,7 +222,9 @@ int llmbill_prices_set(llmbill_prices *p, const char *model, const char *key, co
     }
     if ((m = get_model(p, model, strlen(model))) == NULL)
         return LLMBILL_ENOMEM;
-    if (put_rate(m, kind, above, tier, v) != 0) {
+    if ((rc = put_rate(m, kind, above, tier, v)) != 0) {
+        if (rc == -2)
+            return LLMBILL_ENOMEM;
         lb_errf(err, errlen, "%s: model %s has more than %d price thresholds", key, model,
                 LB_MAX_ROWS - 1);
         return LLMBILL_EINVAL;
@@ -197,39 +232,99 @@ int llmbill_prices_set(llmbill_prices *p, const char *model, const char *key, co
     return 0;
 }
 
-/* Reads the rates of the model object at t[obj]. */
-static int load_model(llmbill_prices *p, const char *js, const jsmntok_t *t, int n, int name,
-                      int obj, char *err, size_t errlen)
+/* Parses a rate value token: 0, 1 for null (skipped), -1 when not a
+ * non-negative number. */
+static int rate_value(const char *js, const jsmntok_t *v, int64_t *rate)
 {
-    struct lb_model *m = get_model(p, js + t[name].start, (size_t)(t[name].end - t[name].start));
+    if (v->type == JSMN_PRIMITIVE && js[v->start] == 'n')
+        return 1;
+    if (v->type != JSMN_PRIMITIVE ||
+        lb_decimal_parse(js + v->start, (size_t)(v->end - v->start), LB_RATE_SCALE, rate) != 0 ||
+        *rate < 0)
+        return -1;
+    return 0;
+}
+
+/* Reads the token rates among the keys of the object t[obj] into the row
+ * above N (tiers: the tier's start; else each key's own threshold). */
+static int load_rates(struct lb_model *m, const char *js, const jsmntok_t *t, int n, int obj,
+                      int tiered_row, uint64_t tier_start, char *err, size_t errlen)
+{
     int end = lb_json_skip(t, obj, n);
 
-    if (m == NULL)
-        return LLMBILL_ENOMEM;
-    for (int i = obj + 1; i < end; i = lb_json_skip(t, i + 1, n)) {
+    for (int i = obj + 1; i > 0 && i < end; i = lb_json_skip(t, i + 1, n)) {
         const jsmntok_t *k = &t[i], *v = &t[i + 1];
-        int kind, tier;
+        int kind, tier, rc;
         uint64_t above;
         int64_t rate;
 
         if (lb_rate_key(js + k->start, (size_t)(k->end - k->start), &kind, &above, &tier) != 0)
             continue;
-        if (v->type == JSMN_PRIMITIVE && js[v->start] == 'n')
-            continue; /* null */
-        if (v->type != JSMN_PRIMITIVE ||
-            lb_decimal_parse(js + v->start, (size_t)(v->end - v->start), LB_RATE_SCALE, &rate) != 0 ||
-            rate < 0) {
+        if (kind == LB_RATE_SEARCH) {
+            /* {"search_context_size_low": f, "..._medium": f, "..._high": f}: the
+             * medium fee, per request (LiteLLM's default size) */
+            int med = lb_json_get(js, t, n, i + 1, "search_context_size_medium");
+
+            if (v->type != JSMN_OBJECT || med < 0)
+                continue;
+            v = &t[med];
+        } else if (tiered_row) {
+            if (above != 0 || tier != LB_TIER_STD)
+                continue;
+            above = tier_start;
+        }
+        if ((rc = rate_value(js, v, &rate)) == 1)
+            continue;
+        if (rc < 0) {
             lb_errf(err, errlen, "model %s: %.*s: expected a non-negative number", m->name,
                     k->end - k->start, js + k->start);
             return LLMBILL_EINVAL;
         }
-        if (put_rate(m, kind, above, tier, rate) != 0) {
+        if ((rc = put_rate(m, kind, above, tier, rate)) != 0) {
+            if (rc == -2)
+                return LLMBILL_ENOMEM;
             lb_errf(err, errlen, "model %s: more than %d price thresholds", m->name,
                     LB_MAX_ROWS - 1);
             return LLMBILL_EINVAL;
         }
     }
     return 0;
+}
+
+/* Reads the rates of the model object at t[obj]. A model with token
+ * tiered_pricing ([{"range": [start, end], rates...}, ...]) is priced from
+ * its tiers only, as LiteLLM does: each tier is a row above its start. Its
+ * search-API form (max_results_range, input_cost_per_query) is not a token
+ * price and is skipped. */
+static int load_model(llmbill_prices *p, const char *js, const jsmntok_t *t, int n, int name,
+                      int obj, char *err, size_t errlen)
+{
+    struct lb_model *m = get_model(p, js + t[name].start, (size_t)(t[name].end - t[name].start));
+    int tiers = lb_json_get(js, t, n, obj, "tiered_pricing"), end, rc;
+
+    if (m == NULL)
+        return LLMBILL_ENOMEM;
+    if (tiers >= 0 && t[tiers].type == JSMN_ARRAY && t[tiers].size > 0 &&
+        lb_json_get(js, t, n, tiers + 1, "range") >= 0 && (end = lb_json_skip(t, tiers, n)) > 0) {
+        m->tiered = 1;
+        for (int i = tiers + 1; i > 0 && i < end; i = lb_json_skip(t, i, n)) {
+            int r = lb_json_get(js, t, n, i, "range");
+            int64_t start;
+
+            if (t[i].type != JSMN_OBJECT || r < 0 || t[r].type != JSMN_ARRAY || t[r].size != 2 ||
+                t[r + 1].type != JSMN_PRIMITIVE ||
+                lb_decimal_parse(js + t[r + 1].start, (size_t)(t[r + 1].end - t[r + 1].start), 0,
+                                 &start) != 0 || start < 0) {
+                lb_errf(err, errlen, "model %s: tiered_pricing: expected objects with "
+                        "\"range\": [start, end]", m->name);
+                return LLMBILL_EINVAL;
+            }
+            if ((rc = load_rates(m, js, t, n, i, 1, (uint64_t)start, err, errlen)) != 0)
+                return rc;
+        }
+        return 0;
+    }
+    return load_rates(m, js, t, n, obj, 0, 0, err, errlen);
 }
 
 int llmbill_prices_load_buffer(llmbill_prices **out, const char *json, size_t len, char *err,
@@ -324,8 +419,10 @@ void llmbill_prices_free(llmbill_prices *p)
 {
     if (p == NULL)
         return;
-    for (size_t i = 0; i < p->n; i++)
+    for (size_t i = 0; i < p->n; i++) {
         free(p->models[i].name);
+        free(p->models[i].rows);
+    }
     free(p->models);
     free(p->slots);
     free(p);

@@ -1,21 +1,33 @@
 /* llmbill: token usage read straight from provider responses.
  *
  * Each function reads one response shape, as a whole body or as a stream
- * fed chunk by chunk (server-sent events), and fills a struct
- * llmbill_extracted with llmbill's normalised counts:
- *   - input_tokens includes cached and cache-creation tokens (Anthropic
- *     reports them apart; they are added),
- *   - output_tokens includes reasoning tokens (Gemini reports thoughts
- *     apart; they are added),
- *   - the model is the one the response names.
- * Malformed or truncated JSON is an error with a reason, never a crash.
+ * fed chunk by chunk, and fills a struct llmbill_extracted with llmbill's
+ * normalised counts:
+ *   - input_tokens includes cached and cache-creation tokens (Anthropic and
+ *     Bedrock report them apart; they are added) and Gemini's tool-use
+ *     prompt tokens,
+ *   - output_tokens includes reasoning tokens (Gemini's thoughts and xAI's
+ *     reasoning come apart; they are added),
+ *   - the modality counts are parts of those totals,
+ *   - the model is the one the response names (an empty one never replaces
+ *     a known one; Bedrock Converse names none: the caller sets it).
+ * Malformed or truncated JSON is an error with a reason, never a crash. A
+ * stream counts only once its final usage arrived; cut before it, wherever
+ * the cut falls, finish() says it is incomplete.
  *
- * Shapes and where their usage is:
- *   OpenAI Chat Completions  usage; stream: the final chunk's usage
- *                            (stream_options.include_usage)
- *   OpenAI Responses API     usage; stream: response.completed
- *   Anthropic Messages       usage; stream: message_start + message_delta
- *   Gemini generateContent   usageMetadata; stream: the last chunk's
+ * Shapes and where their usage is (docs/pricing-and-providers.md has all):
+ *   OpenAI Chat Completions  usage; stream: the include_usage chunk (also
+ *                            DeepSeek, xAI, OpenRouter, Groq's x_groq.usage,
+ *                            Mistral, Together, Fireworks)
+ *   OpenAI Responses API     usage; stream: response.completed, .incomplete
+ *                            or .failed
+ *   Batch result lines       OpenAI response.body, Anthropic result.message
+ *   Anthropic Messages       usage; stream: message_start + last message_delta
+ *   Gemini generateContent   usageMetadata; stream (SSE or a JSON array):
+ *                            the chunk with a finishReason
+ *   Bedrock                  Converse usage; ConverseStream (AWS event-stream
+ *                            frames): the metadata event; InvokeModel with
+ *                            Anthropic bodies and its chunk stream
  *
  * Threads: functions are reentrant; a stream object is used by one thread. */
 #ifndef LLMBILL_EXTRACT_H
@@ -85,9 +97,14 @@ LLMBILL_API int llmbill_extract_anthropic(const char *body, size_t len,
 LLMBILL_API int llmbill_extract_gemini(const char *body, size_t len, struct llmbill_extracted *out,
                                        char *err, size_t errlen);
 
-/* By provider name: "openai" (Chat Completions or Responses, told apart by
- * the body's "object"), "anthropic", "gemini" (also "google", "vertex_ai").
- * LLMBILL_ENOTFOUND for another provider. */
+/* By provider name: "openai" and "azure" (Chat Completions or Responses,
+ * told apart by the body's "object"; a Batch output line is unwrapped),
+ * the OpenAI-compatible "deepseek", "mistral", "groq", "xai", "openrouter",
+ * "together_ai", "fireworks_ai", "azure_ai" (their name is kept as the
+ * provider), "anthropic" (a Message Batches result line is unwrapped),
+ * "gemini" (also "google", "vertex_ai"; a body that is a JSON array is a
+ * whole streamGenerateContent), "bedrock" (Converse, or an Anthropic
+ * InvokeModel body). LLMBILL_ENOTFOUND for another provider. */
 LLMBILL_API int llmbill_extract(const char *provider, const char *body, size_t len,
                                 struct llmbill_extracted *out, char *err, size_t errlen);
 
@@ -95,15 +112,18 @@ LLMBILL_API int llmbill_extract(const char *provider, const char *body, size_t l
 typedef struct llmbill_stream llmbill_stream; /* opaque */
 
 /* A stream parser for shape (LLMBILL_SHAPE_*), or by provider name (OpenAI
- * streams of either API are told apart by their events). */
+ * streams of either API are told apart by their events; a Gemini stream is
+ * SSE or a JSON array by its first byte; a Bedrock stream is binary). */
 LLMBILL_API LLMBILL_NODISCARD int llmbill_stream_new(llmbill_stream **out, uint32_t shape);
 LLMBILL_API LLMBILL_NODISCARD int llmbill_stream_new_for(llmbill_stream **out, const char *provider);
-/* Feeds the next bytes of the SSE stream, split anywhere. 0, or
- * LLMBILL_EINVAL with the reason (a malformed event, a line over 1 MiB). */
+/* Feeds the next bytes of the stream, split anywhere. 0, or
+ * LLMBILL_EINVAL with the reason (a malformed event, a line over 1 MiB, a
+ * bad event-stream frame or CRC, an error or exception the stream reports). */
 LLMBILL_API int llmbill_stream_feed(llmbill_stream *s, const char *data, size_t len, char *err,
                                     size_t errlen);
-/* Ends the stream: 0 with the usage, or LLMBILL_EINVAL (no usage seen,
- * e.g. an OpenAI stream without stream_options.include_usage). */
+/* Ends the stream: 0 with the usage, or LLMBILL_EINVAL (no final usage:
+ * an incomplete stream, or an OpenAI stream without
+ * stream_options.include_usage). */
 LLMBILL_API int llmbill_stream_finish(llmbill_stream *s, struct llmbill_extracted *out, char *err,
                                       size_t errlen);
 LLMBILL_API void llmbill_stream_free(llmbill_stream *s);

@@ -6,21 +6,42 @@
  * units of 1e-18 USD per token, and a cost is the exact sum of tokens x rate,
  * rounded once to LLMBILL_COST_SCALE units (1e-12 USD).
  *
- * The formula is LiteLLM's for chat and embeddings:
- *   uncached input  (input - cached - cache_creation) x input_cost_per_token
- *   cache reads     cached x cache_read_input_token_cost
+ * The formula is LiteLLM's for chat and embeddings; each token is in one
+ * class, priced at its rate:
+ *   uncached text   input - cached - cache_creation - uncached audio - image
+ *                   - video, x input_cost_per_token
+ *   cache reads     (cached - cached audio) x cache_read_input_token_cost
  *   cache writes    (cache_creation - 1h) x cache_creation_input_token_cost
  *                   + 1h x cache_creation_input_token_cost_above_1hr
- *   output          (output - reasoning) x output_cost_per_token
- *   reasoning       reasoning x output_cost_per_reasoning_token (else the output rate)
+ *   input audio     (input audio - cached audio) x input_cost_per_audio_token
+ *   cached audio    x cache_read_input_audio_token_cost, else
+ *                   cache_creation_input_audio_token_cost (the table's name
+ *                   for OpenAI's cached audio price)
+ *   input image     x input_cost_per_image_token, input video x
+ *                   input_cost_per_video_token
+ *   text output     (output - reasoning - audio - image) x output_cost_per_token
+ *   reasoning       x output_cost_per_reasoning_token
+ *   output audio    x output_cost_per_audio_token, output image x
+ *                   output_cost_per_image_token
+ *   web searches    requests x search_context_cost_per_query's
+ *                   search_context_size_medium (per request)
+ * A missing reasoning, output audio or output image rate falls back to the
+ * output rate; a missing input audio, image or video rate to the input rate
+ * (LiteLLM bills input audio at 0 then).
  * Threshold tiers: once input tokens exceed N, every rate switches to its
  * _above_Nk_tokens variant where the table has one (the largest such N).
- * Service tiers: service_tier "flex" or "priority" picks the _flex/_priority
- * rates, falling back to the standard ones.
+ * tiered_pricing: the tier whose range holds the input tokens prices every
+ * token (all-or-nothing, as LiteLLM), cache reads and writes falling back
+ * to the tier's input rate.
+ * Service tiers: service_tier "flex" or "priority" ("fast") picks the
+ * _flex/_priority rates, falling back to the standard ones; "batch" picks
+ * the _batches rates, else half the standard rate (per-request fees are
+ * not halved).
  *
  * Unlike LiteLLM, a rate the formula needs and the table lacks (cached
- * tokens on a model without cache_read_input_token_cost, say) is an error,
- * never a silent zero.
+ * tokens on a model without cache_read_input_token_cost, web searches on a
+ * model without search_context_cost_per_query, say) is an error, never a
+ * silent zero.
  *
  * Threads: a loaded table is read-only; any number of threads may price with
  * it at once. */
@@ -66,12 +87,16 @@ struct llmbill_cost_breakdown {
     uint32_t reserved;
     const char *model;          /* the table entry used (valid while the table lives) */
     uint64_t threshold_tokens;  /* N of the _above_N_tokens rates applied, or 0 */
-    int64_t input;              /* uncached input */
+    int64_t input;              /* uncached (text) input */
     int64_t cache_read;
     int64_t cache_write;        /* 5-minute and 1-hour writes */
-    int64_t output;             /* output without reasoning */
+    int64_t output;             /* (text) output without reasoning */
     int64_t reasoning;
     int64_t total;
+    int64_t audio;              /* audio input (cached audio included) and output */
+    int64_t image;              /* image input and output tokens */
+    int64_t video;              /* video input tokens */
+    int64_t web_search;         /* per-request web search fees */
     /* append only */
 };
 
