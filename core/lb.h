@@ -209,6 +209,13 @@ struct lb_plugin {
 int lb_plugin_load(const char *name, const char *const *dirs, const char *base_dir,
                    struct lb_plugin *out, char *err, size_t errlen);
 void lb_plugin_unload(struct lb_plugin *p);
+/* trust.c: opens path (O_RDONLY | O_CLOEXEC) and checks the open file (*st,
+ * fstat) and every directory above it as opened: a regular file owned by
+ * root or the effective user, writable by neither group nor others, in such
+ * directories (a root-owned sticky one excepted). The descriptor, or
+ * LLMBILL_ELOAD with the path and the reason in err (LLMBILL_ENOMEM). */
+struct stat;
+int lb_plugin_open_trusted(const char *path, struct stat *st, char *err, size_t errlen);
 
 /* ---- the handle ------------------------------------------------------------ */
 

@@ -20,21 +20,60 @@ static int is_regular_file(const char *path)
     return stat(path, &st) == 0 && S_ISREG(st.st_mode);
 }
 
-/* dlopen()s path and validates its descriptor into out. */
-static int load_path(const char *path, struct lb_plugin *out, char *err, size_t errlen)
+/* dlopen()s the open descriptor fd (closed here) through /proc/self/fd, so
+ * the object loaded is the file that was checked. glibc matches a loaded
+ * object by the name it was loaded under before anything else, and a plain
+ * "/proc/self/fd/N" would name, once N is closed and reused, whatever was
+ * loaded through N before: each load takes a name of its own, a counter
+ * spelt in the path as 32 "/" or "/." steps ("/proc/self//./.../fd/N"),
+ * which the kernel resolves to the same descriptor. (An object already loaded
+ * from this very file, matched by its inode, is shared as usual.) */
+static void *dlopen_fd(int fd, char *name, size_t cap)
+{
+    static unsigned counter;
+    unsigned c = __atomic_fetch_add(&counter, 1, __ATOMIC_RELAXED);
+    size_t k = (size_t)snprintf(name, cap, "/proc/self");
+    void *dl;
+
+    for (int bit = 31; bit >= 0 && k < cap; bit--)
+        k += (size_t)snprintf(name + k, cap - k, "%s", (c >> bit) & 1 ? "/." : "/");
+    if (k < cap)
+        snprintf(name + k, cap - k, "/fd/%d", fd);
+    dlerror();
+    dl = dlopen(name, RTLD_NOW | RTLD_LOCAL);
+    close(fd);
+    return dl;
+}
+
+/* The name a plugin is asked for: name itself, or a path's file name
+ * without ".so" (plugin = ./csv.so asks for csv). */
+static void wanted_name(const char *name, char *out, size_t cap)
+{
+    const char *b = strrchr(name, '/') ? strrchr(name, '/') + 1 : name;
+    size_t n = strlen(b);
+
+    if (n > 3 && strcmp(b + n - 3, ".so") == 0)
+        n -= 3;
+    snprintf(out, cap, "%.*s", (int)n, b);
+}
+
+/* Opens path (trusted only: lb_plugin_open_trusted), dlopen()s that
+ * descriptor and validates its descriptor into out; the sink must call
+ * itself want. */
+static int load_path(const char *path, const char *want, struct lb_plugin *out, char *err,
+                     size_t errlen)
 {
     llmbill_sink_describe_fn describe;
     const struct llmbill_sink_desc *d;
     struct stat st;
+    char fdname[128];
     void *dl;
     size_t n;
+    int fd = lb_plugin_open_trusted(path, &st, err, errlen);
 
-    if (stat(path, &st) == 0 && (st.st_mode & S_IWOTH)) {
-        lb_errf(err, errlen, "plugin %s is world-writable; refusing to load it", path);
-        return LLMBILL_ELOAD;
-    }
-    dlerror();
-    dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    if (fd < 0)
+        return fd;
+    dl = dlopen_fd(fd, fdname, sizeof fdname);
     if (dl == NULL) {
         const char *e = dlerror();
 
@@ -78,6 +117,12 @@ static int load_path(const char *path, struct lb_plugin *out, char *err, size_t 
         dlclose(dl);
         return LLMBILL_EABI;
     }
+    if (strcmp(out->desc.name, want) != 0) {
+        lb_errf(err, errlen, "plugin %s calls itself '%s', not '%s' (the name it was loaded as)",
+                path, out->desc.name, want);
+        dlclose(dl);
+        return LLMBILL_ELOAD;
+    }
     out->dl = dl;
     out->path = lb_strdup(path);
     if (out->path == NULL) {
@@ -90,11 +135,12 @@ static int load_path(const char *path, struct lb_plugin *out, char *err, size_t 
 int lb_plugin_load(const char *name, const char *const *dirs, const char *base_dir,
                    struct lb_plugin *out, char *err, size_t errlen)
 {
-    char tried[1024] = "";
+    char tried[1024] = "", want[256];
     size_t tl = 0;
     int rc;
 
     memset(out, 0, sizeof *out);
+    wanted_name(name, want, sizeof want);
     if (strchr(name, '/') != NULL) {
         char *path = lb_path_join(base_dir, name);
 
@@ -106,7 +152,7 @@ int lb_plugin_load(const char *name, const char *const *dirs, const char *base_d
             free(path);
             return LLMBILL_ELOAD;
         }
-        rc = load_path(path, out, err, errlen);
+        rc = load_path(path, want, out, err, errlen);
         free(path);
         return rc;
     }
@@ -121,7 +167,7 @@ int lb_plugin_load(const char *name, const char *const *dirs, const char *base_d
             return LLMBILL_ENOMEM;
         snprintf(path, need, "%s/%s.so", dirs[i], name);
         if (is_regular_file(path)) {
-            rc = load_path(path, out, err, errlen);
+            rc = load_path(path, want, out, err, errlen);
             free(path);
             return rc;
         }

@@ -32,7 +32,7 @@ LLMBILL_SINK_DEFINE(d)
 #elif defined(OLD_V10)
 /* a well-formed sink built against ABI 1.0: its descriptor ends at destroy */
 static const struct llmbill_sink_desc d = { offsetof(struct llmbill_sink_desc, check),
-    (1u << 16) | 0u, "old10", "1.0", "", 0, 1, NULL, c_, e_, NULL, d_, NULL };
+    (1u << 16) | 0u, "bad_v10", "1.0", "", 0, 1, NULL, c_, e_, NULL, d_, NULL };
 LLMBILL_SINK_DEFINE(d)
 #elif defined(BAD_UNDEF)
 /* needs a symbol nobody defines: dlopen(RTLD_NOW) fails */
