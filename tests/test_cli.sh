@@ -173,8 +173,50 @@ grep -qF '"event_id":"openai-chatcmpl-2","timestamp_ms":1741570283000,"customer_
     && ok "replay --from: usage, customer, stable ids, cost" || { bad "replay --from: usage, customer, stable ids, cost"; cat "$T/from.jsonl"; }
 expect "replay --from without a customer" 1 "no customer: the body has no 'user'" -- "$BIN" -c "$T/from.ini" \
     replay --from openai "$T/resp.jsonl"
-expect "replay --from an unknown provider" 2 "expected openai, anthropic or gemini" -- "$BIN" -c "$T/from.ini" \
-    replay --from cohere "$T/resp.jsonl"
+expect "replay --from an unknown provider" 2 "expected openai, azure, anthropic, gemini" -- \
+    "$BIN" -c "$T/from.ini" replay --from cohere "$T/resp.jsonl"
+expect "replay --from a captured SSE stream" 0 "a captured SSE stream from anthropic" -- \
+    "$BIN" -c "$T/from.ini" replay --from anthropic --customer s1 "$SAMPLES/anthropic.sse"
+grep -qF '"event_id":"anthropic-msg_1nZdL29xx5MUA1yADyHTEsnR8uuvGzszyY"' "$T/from.jsonl" &&
+grep -F 'anthropic-msg_1nZdL29xx5MUA1yADyHTEsnR8uuvGzszyY' "$T/from.jsonl" | grep -qF '"output_tokens":500' \
+    && ok "replay --from SSE: one event" || bad "replay --from SSE: one event"
+head -c 600 "$SAMPLES/anthropic.sse" >"$T/cut.sse"
+expect "replay --from a cut stream" 1 "incomplete stream" -- \
+    "$BIN" -c "$T/from.ini" replay --from anthropic --customer s1 "$T/cut.sse"
+expect "replay --from a stream without --customer" 1 "a stream names none (set --customer)" -- \
+    "$BIN" -c "$T/from.ini" replay --from anthropic "$SAMPLES/anthropic.sse"
+expect "replay --from a batch result file" 1 "a batch result file (JSON lines) from anthropic" -- \
+    "$BIN" -c "$T/from.ini" replay --from anthropic --customer b1 "$SAMPLES/anthropic_batch.jsonl"
+grep -qF "anthropic_batch.jsonl:2: batch result is errored, not succeeded: not billed" "$T/log" &&
+grep -qF "3 lines, 1 recorded, 2 bad" "$T/log" &&
+grep -F '"event_id":"anthropic-msg_01Bat1"' "$T/from.jsonl" | grep -qF '"service_tier":"batch","cost_usd":0.003}' \
+    && ok "replay --from batch: billed at batch rates" || { bad "replay --from batch: billed at batch rates"; cat "$T/log"; }
+expect "replay --from a Gemini JSON array" 0 "a Gemini streamGenerateContent JSON array from gemini" -- \
+    "$BIN" -c "$T/from.ini" replay --from gemini --customer g1 "$SAMPLES/gemini_array.json"
+python3 - "$T/converse.bin" <<'PY'
+import struct, sys, zlib
+def frame(etype, payload):
+    h = b''
+    for n, v in ((b':message-type', b'event'), (b':event-type', etype),
+                 (b':content-type', b'application/json')):
+        h += bytes([len(n)]) + n + b'\x07' + struct.pack('>H', len(v)) + v
+    pre = struct.pack('>II', 16 + len(h) + len(payload), len(h))
+    m = pre + struct.pack('>I', zlib.crc32(pre)) + h + payload
+    return m + struct.pack('>I', zlib.crc32(m))
+with open(sys.argv[1], 'wb') as f:
+    f.write(frame(b'messageStart', b'{"role":"assistant"}'))
+    f.write(frame(b'messageStop', b'{"stopReason":"end_turn"}'))
+    f.write(frame(b'metadata', b'{"usage":{"inputTokens":100,"outputTokens":500,'
+                  b'"cacheReadInputTokens":10000,"cacheWriteInputTokens":2000,"totalTokens":12600},'
+                  b'"metrics":{"latencyMs":800}}'))
+PY
+expect "replay --from bedrock without a model" 1 "the response names no model (set --model)" -- \
+    "$BIN" -c "$T/from.ini" replay --from bedrock --customer w1 "$T/converse.bin"
+expect "replay --from a Bedrock event stream" 0 "an AWS event stream (binary) from bedrock" -- \
+    "$BIN" -c "$T/from.ini" replay --from bedrock --customer w1 \
+    --model anthropic.claude-sonnet-4-5-20250929-v1:0 "$T/converse.bin"
+grep -F '"customer_id":"w1"' "$T/from.jsonl" | grep -qF '"input_tokens":12100,"cached_input_tokens":10000,"cache_creation_input_tokens":2000,"output_tokens":500' \
+    && ok "replay --from bedrock: normalised" || bad "replay --from bedrock: normalised"
 
 # the journal: a sink that is down keeps events in the spool; drain sends them
 cat >"$T/spool-down.ini" <<EOF

@@ -24,17 +24,24 @@ static void replay_usage(FILE *f)
 {
     fprintf(f,
         "usage: llmbill [-c FILE] replay [--from PROVIDER [--customer-field PATH]\n"
-        "                                [--customer ID]] [--timeout-ms N] FILE|-\n\n"
+        "                                [--customer ID] [--model M]] [--timeout-ms N] FILE|-\n\n"
         "Records every usage event of a JSON-lines file (the jsonl sink's format, or a\n"
         "dead-letter file), delivers them, and prints a summary per sink. A bad line is\n"
         "reported with its number and the rest go on. Exit status 1 if any line was bad\n"
         "or any event was not delivered.\n\n"
-        "  --from openai|anthropic|gemini   lines are provider response bodies instead;\n"
-        "                   usage, model, request id and time come from each body, and\n"
-        "                   the event id is PROVIDER-<response id>, so replaying the same\n"
-        "                   responses twice bills them once\n"
+        "  --from PROVIDER  the file holds provider responses instead (openai, azure,\n"
+        "                   anthropic, gemini, vertex_ai, bedrock, deepseek, mistral, groq,\n"
+        "                   xai, openrouter, together_ai, fireworks_ai, azure_ai); what it\n"
+        "                   holds is detected and said: JSON lines of response bodies, a\n"
+        "                   batch result file (OpenAI Batch output, Anthropic Message\n"
+        "                   Batches results), one captured SSE stream, one Gemini JSON-array\n"
+        "                   stream, or one Bedrock AWS event stream (binary). Usage, model,\n"
+        "                   request id and time come from each response, and the event id\n"
+        "                   is PROVIDER-<response id>, so replaying the same responses twice\n"
+        "                   bills them once\n"
         "  --customer-field PATH   where each body names the customer (default: user)\n"
-        "  --customer ID    the customer when the body names none\n"
+        "  --customer ID    the customer when the response names none (streams: always)\n"
+        "  --model M        the model when the response names none (Bedrock Converse)\n"
         "  --timeout-ms N   how long to wait for delivery at the end, and for room in a\n"
         "                   full queue (default 60000)\n");
 }
@@ -53,33 +60,68 @@ static int record_waiting(llmbill *h, const struct llmbill_usage *u, int64_t tim
     return rc;
 }
 
-/* A usage record from one provider response body (--from). */
-static int from_response(const char *from, const char *field, const char *customer, const char *body,
-                         size_t len, struct llmbill_usage *u, struct llmbill_extracted *x,
-                         char *cust, size_t custcap, char *id, size_t idcap, char *err, size_t errlen)
+/* What a --from input holds. */
+enum input { IN_JSONL, IN_SSE, IN_ARRAY, IN_BINARY };
+
+static const char *const input_names[] = {
+    "JSON lines of response bodies", "a captured SSE stream",
+    "a Gemini streamGenerateContent JSON array", "an AWS event stream (binary)"
+};
+
+/* Looks at the first byte that is not white space, and leaves it unread. */
+static enum input sniff(FILE *in)
+{
+    int ch;
+
+    while ((ch = getc(in)) == ' ' || ch == '\n' || ch == '\r' || ch == '\t')
+        ;
+    if (ch == EOF)
+        return IN_JSONL;
+    ungetc(ch, in);
+    if (ch == '{')
+        return IN_JSONL;
+    if (ch == '[')
+        return IN_ARRAY;
+    if (ch == 'd' || ch == 'e' || ch == ':' || ch == 'i' || ch == 'r')
+        return IN_SSE; /* data:, event:, : comment, id:, retry: */
+    return IN_BINARY;
+}
+
+/* Options of --from. */
+struct from_opts {
+    const char *from, *field, *customer, *model;
+};
+
+/* The usage record of one extracted response; body (may be NULL: a stream)
+ * is where the customer field is looked up. */
+static int from_extracted(const struct from_opts *o, struct llmbill_extracted *x,
+                          const char *body, size_t len, struct llmbill_usage *u, char *cust,
+                          size_t custcap, char *id, size_t idcap, char *err, size_t errlen)
 {
     struct llmbill_usage init = LLMBILL_USAGE_INIT;
 
     *u = init;
-    memset(x, 0, sizeof *x);
-    x->struct_size = sizeof *x;
-    if (llmbill_extract(from, body, len, x, err, errlen) != 0)
-        return -1;
-    llmbill_extracted_to_usage(x, u);
-    if (llmbill_json_string_at(body, len, field, cust, custcap) > 0) {
-        u->customer_id = cust;
-    } else if (customer != NULL) {
-        u->customer_id = customer;
-    } else {
-        snprintf(err, errlen, "no customer: the body has no '%s' (set --customer-field or "
-                 "--customer)", field);
+    if (x->model[0] == '\0' && o->model != NULL)
+        snprintf(x->model, sizeof x->model, "%s", o->model);
+    if (x->model[0] == '\0') {
+        snprintf(err, errlen, "the response names no model (set --model)");
         return -1;
     }
-    if (x->request_id[0] != '\0' && strlen(from) + 1 + strlen(x->request_id) < idcap) {
+    llmbill_extracted_to_usage(x, u);
+    if (body != NULL && llmbill_json_string_at(body, len, o->field, cust, custcap) > 0) {
+        u->customer_id = cust;
+    } else if (o->customer != NULL) {
+        u->customer_id = o->customer;
+    } else {
+        snprintf(err, errlen, body ? "no customer: the body has no '%s' (set --customer-field or "
+                 "--customer)" : "no customer: a stream names none (set --customer)", o->field);
+        return -1;
+    }
+    if (x->request_id[0] != '\0' && strlen(o->from) + 1 + strlen(x->request_id) < idcap) {
         /* a stable id: the same response replayed twice is billed once */
-        size_t fl = strlen(from);
+        size_t fl = strlen(o->from);
 
-        memcpy(id, from, fl);
+        memcpy(id, o->from, fl);
         id[fl] = '-';
         memcpy(id + fl + 1, x->request_id, strlen(x->request_id) + 1);
         u->event_id = id;
@@ -87,15 +129,55 @@ static int from_response(const char *from, const char *field, const char *custom
     return 0;
 }
 
+/* A usage record from one provider response body (a JSONL line). */
+static int from_response(const struct from_opts *o, const char *body, size_t len,
+                         struct llmbill_usage *u, struct llmbill_extracted *x, char *cust,
+                         size_t custcap, char *id, size_t idcap, char *err, size_t errlen)
+{
+    memset(x, 0, sizeof *x);
+    x->struct_size = sizeof *x;
+    if (llmbill_extract(o->from, body, len, x, err, errlen) != 0)
+        return -1;
+    return from_extracted(o, x, body, len, u, cust, custcap, id, idcap, err, errlen);
+}
+
+/* A usage record from a whole stream read from in. */
+static int from_stream(const struct from_opts *o, FILE *in, struct llmbill_usage *u,
+                       struct llmbill_extracted *x, char *cust, size_t custcap, char *id,
+                       size_t idcap, char *err, size_t errlen)
+{
+    llmbill_stream *s;
+    char buf[65536];
+    size_t n;
+    int rc = 0;
+
+    if (llmbill_stream_new_for(&s, o->from) != 0) {
+        snprintf(err, errlen, "no stream reader for %s", o->from);
+        return -1;
+    }
+    while (rc == 0 && (n = fread(buf, 1, sizeof buf, in)) > 0)
+        rc = llmbill_stream_feed(s, buf, n, err, errlen);
+    memset(x, 0, sizeof *x);
+    x->struct_size = sizeof *x;
+    if (rc == 0)
+        rc = llmbill_stream_finish(s, x, err, errlen);
+    llmbill_stream_free(s);
+    if (rc != 0)
+        return -1;
+    return from_extracted(o, x, NULL, 0, u, cust, custcap, id, idcap, err, errlen);
+}
+
 int cmd_replay(struct cli *c, int argc, char **argv)
 {
     static const struct option longopts[] = {
         { "timeout-ms", required_argument, NULL, 't' }, { "config", required_argument, NULL, 'c' },
         { "from", required_argument, NULL, 'f' }, { "customer-field", required_argument, NULL, 'F' },
-        { "customer", required_argument, NULL, 'C' },
+        { "customer", required_argument, NULL, 'C' }, { "model", required_argument, NULL, 'M' },
         { "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 }
     };
-    const char *from = NULL, *customer_field = "user", *customer = NULL;
+    struct from_opts fo = { NULL, "user", NULL, NULL };
+    enum input kind = IN_JSONL;
+    int said_batch = 0;
     uint64_t timeout = 60000, lineno = 0, recorded = 0, bad = 0;
     struct llmbill_kv kv[LLMBILL_METADATA_MAX];
     const char *path;
@@ -115,11 +197,13 @@ int cmd_replay(struct cli *c, int argc, char **argv)
             if (cli_u64("--timeout-ms", optarg, &timeout) != 0)
                 return 2;
         } else if (opt == 'f') {
-            from = optarg;
+            fo.from = optarg;
         } else if (opt == 'F') {
-            customer_field = optarg;
+            fo.field = optarg;
         } else if (opt == 'C') {
-            customer = optarg;
+            fo.customer = optarg;
+        } else if (opt == 'M') {
+            fo.model = optarg;
         } else {
             replay_usage(opt == 'h' ? stdout : stderr);
             return opt == 'h' ? 0 : 2;
@@ -130,10 +214,16 @@ int cmd_replay(struct cli *c, int argc, char **argv)
         return 2;
     }
     path = argv[optind];
-    if (from != NULL && strcmp(from, "openai") != 0 && strcmp(from, "anthropic") != 0 &&
-        strcmp(from, "gemini") != 0) {
-        fprintf(stderr, "llmbill: replay: --from '%s': expected openai, anthropic or gemini\n", from);
-        return 2;
+    if (fo.from != NULL) {
+        llmbill_stream *probe = NULL;
+
+        if (llmbill_stream_new_for(&probe, fo.from) != 0) {
+            fprintf(stderr, "llmbill: replay: --from '%s': expected openai, azure, anthropic, "
+                    "gemini, vertex_ai, bedrock, deepseek, mistral, groq, xai, openrouter, "
+                    "together_ai, fireworks_ai or azure_ai\n", fo.from);
+            return 2;
+        }
+        llmbill_stream_free(probe);
     }
     in = strcmp(path, "-") == 0 ? stdin : fopen(path, "r");
     if (in == NULL) {
@@ -145,7 +235,30 @@ int cmd_replay(struct cli *c, int argc, char **argv)
             fclose(in);
         return 1;
     }
-    while ((n = getline(&line, &cap, in)) >= 0) {
+    if (fo.from != NULL) {
+        kind = sniff(in);
+        if (kind != IN_JSONL)
+            printf("replay %s: %s from %s\n", path, input_names[kind], fo.from);
+    }
+    if (kind != IN_JSONL) {
+        /* one whole response: one event */
+        struct llmbill_usage u;
+        struct llmbill_extracted rx;
+        char err[256], cust[LLMBILL_ID_MAX + 1], id[LLMBILL_ID_MAX + 1];
+
+        lineno = 1;
+        if (from_stream(&fo, in, &u, &rx, cust, sizeof cust, id, sizeof id, err, sizeof err) != 0 ||
+            llmbill_usage_validate(&u, err, sizeof err) != 0) {
+            fprintf(stderr, "%s: %s\n", path, err);
+            bad++;
+        } else if ((rc = record_waiting(h, &u, (int64_t)timeout)) != 0) {
+            fprintf(stderr, "%s: not recorded: %s\n", path, llmbill_strerror(rc));
+            bad++;
+        } else {
+            recorded++;
+        }
+    }
+    while (kind == IN_JSONL && (n = getline(&line, &cap, in)) >= 0) {
         struct llmbill_usage u;
         struct llmbill_extracted rx;
         char err[256], cust[LLMBILL_ID_MAX + 1], id[LLMBILL_ID_MAX + 1];
@@ -156,8 +269,11 @@ int cmd_replay(struct cli *c, int argc, char **argv)
             line[--len] = '\0';
         if (len == 0)
             continue;
-        if ((from != NULL ? from_response(from, customer_field, customer, line, len, &u, &rx, cust,
-                                          sizeof cust, id, sizeof id, err, sizeof err)
+        if (fo.from != NULL && !said_batch++)
+            printf("replay %s: %s from %s\n", path, strstr(line, "\"custom_id\"") != NULL
+                   ? "a batch result file (JSON lines)" : input_names[IN_JSONL], fo.from);
+        if ((fo.from != NULL ? from_response(&fo, line, len, &u, &rx, cust, sizeof cust, id,
+                                             sizeof id, err, sizeof err)
                           : llmbill_usage_from_json(&u, line, len, kv, LLMBILL_METADATA_MAX, err,
                                                     sizeof err)) != 0 ||
             llmbill_usage_validate(&u, err, sizeof err) != 0) {
