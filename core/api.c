@@ -345,3 +345,20 @@ int llmbill_check_sink(llmbill *h, size_t i, char *msg, size_t cap, int timeout_
         snprintf(msg, cap, "%s", buf);
     return rc;
 }
+
+int llmbill_get_pricing_info(llmbill *h, struct llmbill_pricing_info *out)
+{
+    static const char *const policies[] = { "unpriced", "error", "zero" };
+    struct llmbill_pricing_info info;
+
+    if (h == NULL || out == NULL || out->struct_size == 0)
+        return LLMBILL_EINVAL;
+    memset(&info, 0, sizeof info);
+    info.struct_size = out->struct_size;
+    info.enabled = h->prices != NULL;
+    info.file = h->prices ? h->prices_path : NULL;
+    info.models = h->prices ? llmbill_prices_count(h->prices) : 0;
+    info.unknown = policies[h->unknown_price];
+    memcpy(out, &info, out->struct_size < sizeof info ? out->struct_size : sizeof info);
+    return 0;
+}

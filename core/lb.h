@@ -36,6 +36,10 @@ char *lb_path_join(const char *dir, const char *path);
 int lb_mkdirs(const char *dir);
 /* 1 if s[0..n) is valid UTF-8 (no overlongs, no surrogates). */
 int lb_utf8_valid(const char *s, size_t n);
+/* The Levenshtein distance between a and b, for "did you mean"; (size_t)-1
+ * when either is longer than LB_EDIT_MAX bytes. */
+#define LB_EDIT_MAX 64
+size_t lb_edit_distance(const char *a, const char *b);
 /* A fast per-thread PRNG (xoshiro256**), seeded from getrandom(). */
 uint64_t lb_rand64(void);
 
@@ -100,6 +104,13 @@ void lb_redact(const struct lb_logger *lg, char *buf, size_t cap);
 /* A malloc'ed, redacted copy of text, never cut; NULL when out of memory. */
 char *lb_redact_dup(const struct lb_logger *lg, const char *text);
 void lb_logger_free(struct lb_logger *lg);
+
+/* ---- install.c: the installed plugin directory and price table --------- */
+
+/* Found relative to where libllmbill was loaded from (dladdr), else at the
+ * configure-time prefix. Static strings, computed once; any thread. */
+const char *lb_installed_plugin_dir(void);
+const char *lb_installed_prices(void);
 
 /* ---- lasterr.c: the thread's last error (llmbill_last_error) ------------ */
 
@@ -395,6 +406,7 @@ struct llmbill {
     /* pricing: on with a [pricing] or [price.MODEL] section */
     struct llmbill_prices *prices;
     int unknown_price;          /* LB_UNKNOWN_* */
+    char *prices_path;          /* the table loaded */
 };
 
 #define LB_UNKNOWN_UNPRICED 0

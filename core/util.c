@@ -241,3 +241,29 @@ void lb_deadline_ts(struct timespec *ts, int64_t ms_from_now)
         ts->tv_nsec -= 1000000000;
     }
 }
+
+size_t lb_edit_distance(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b), row[LB_EDIT_MAX + 1];
+
+    if (la > LB_EDIT_MAX || lb > LB_EDIT_MAX)
+        return (size_t)-1;
+    for (size_t j = 0; j <= lb; j++)
+        row[j] = j;
+    for (size_t i = 1; i <= la; i++) {
+        size_t diag = row[0];
+
+        row[0] = i;
+        for (size_t j = 1; j <= lb; j++) {
+            size_t up = row[j], best = diag + (a[i - 1] != b[j - 1]);
+
+            if (up + 1 < best)
+                best = up + 1;
+            if (row[j - 1] + 1 < best)
+                best = row[j - 1] + 1;
+            diag = up;
+            row[j] = best;
+        }
+    }
+    return row[lb];
+}

@@ -41,6 +41,7 @@ done
 expect "unknown command" 2 "unknown command 'frobnicate'" -- "$BIN" frobnicate
 expect "no command" 2 "usage:" -- "$BIN"
 expect "check ok" 0 "sink jsonl        plugin jsonl 0.1.0" -- "$BIN" -c "$T/ok.ini" check
+expect "check: pricing off, said" 0 "pricing off: no [pricing] section" -- "$BIN" -c "$T/ok.ini" check
 expect "check via LLMBILL_CONFIG" 0 "ok, 2 sink(s)" -- env LLMBILL_CONFIG="$T/ok.ini" "$BIN" check
 expect "check -c after the command" 0 "ok, 2 sink(s)" -- "$BIN" check -c "$T/ok.ini"
 
@@ -171,6 +172,7 @@ grep -qF '"event_id":"openai-resp_67ccd2bed1ec8190b14f964abc0542670bb6a6b452d379
 grep -qF '"reasoning_tokens":400,"cost_usd":0.0057}' "$T/from.jsonl" &&
 grep -qF '"event_id":"openai-chatcmpl-2","timestamp_ms":1741570283000,"customer_id":"fallback-cust"' "$T/from.jsonl" \
     && ok "replay --from: usage, customer, stable ids, cost" || { bad "replay --from: usage, customer, stable ids, cost"; cat "$T/from.jsonl"; }
+expect "check: pricing on, with the table" 0 "pricing on: $PRICES, " -- "$BIN" -c "$T/from.ini" check
 expect "replay --from without a customer" 1 "no customer: the body has no 'user'" -- "$BIN" -c "$T/from.ini" \
     replay --from openai "$T/resp.jsonl"
 expect "replay --from an unknown provider" 2 "expected openai, azure, anthropic, gemini" -- \

@@ -1,19 +1,56 @@
 #!/bin/sh
-# Installs llmbill into a temporary prefix, builds examples/ out of tree
-# against the installed headers and pkg-config file, and runs them.
+# Installs llmbill into a temporary prefix, MOVES the tree elsewhere, and
+# then, with a clean environment (no LLMBILL_* variables), runs the installed
+# CLI (check, send, price: plugins and the price table are found relative to
+# the library), reads the installed llmbill.pc, and builds the installed
+# examples out of tree against it and runs them.
 # usage: test_examples.sh SOURCE_DIR BUILD_DIR [EXTRA_CFLAGS]
 set -eu
 SRC=$1 BUILD=$2 EXTRA=${3:-}
 T=$(mktemp -d /tmp/llmbill-ex-XXXXXX)
 trap 'rm -rf "$T"' EXIT
-cmake --install "$BUILD" --prefix "$T/prefix" >/dev/null
-PCDIR=$(dirname "$(find "$T/prefix" -name llmbill.pc)")
-PLUGDIR=$(dirname "$(find "$T/prefix" -name jsonl.so)")
-test -f "$T/prefix/include/llmbill/sink.h"
-test -x "$T/prefix/bin/llmbill"
-cp -r "$SRC/examples" "$T/ex"
-# out of tree: only the installed files are visible
-PKG_CONFIG_PATH=$PCDIR make -s -C "$T/ex" CFLAGS="-O2 -Wall -Wextra -Werror $EXTRA"
+cmake --install "$BUILD" --prefix "$T/first" >/dev/null
+mv "$T/first" "$T/prefix"
+P=$T/prefix
+clean() { env -i PATH=/usr/local/bin:/usr/bin:/bin HOME="$T" "$@"; }
+fail() { echo "test_examples: FAILED: $*"; exit 1; }
+PCDIR=$(dirname "$(find "$P" -name llmbill.pc)")
+LIBDIR=$(dirname "$PCDIR")
+test -f "$P/include/llmbill/sink.h"
+test -x "$P/bin/llmbill"
+test -f "$LIBDIR/llmbill/plugins/jsonl.so" || fail "jsonl.so not under <libdir>/llmbill/plugins"
+
+# the .pc is relocatable and names the plugin directory and the private libs
+clean env PKG_CONFIG_PATH="$PCDIR" pkg-config --variable=plugindir llmbill >"$T/pd"
+test "$(realpath "$(cat "$T/pd")")" = "$(realpath "$LIBDIR/llmbill/plugins")" || fail "plugindir is $(cat "$T/pd")"
+clean env PKG_CONFIG_PATH="$PCDIR" pkg-config --static --libs llmbill | grep -q -- "-linih" || fail "no inih in --static --libs"
+
+# the moved CLI finds its plugins and price table with no variables
+mkdir "$T/run"
+cat >"$T/run/llmbill.ini" <<EOF
+[llmbill]
+callbacks = jsonl
+linger_ms = 5
+[jsonl]
+path = ledger.jsonl
+[pricing]
+EOF
+(cd "$T/run" && clean "$P/bin/llmbill" check) >"$T/check.out" 2>&1 || { cat "$T/check.out"; fail "check"; }
+grep -q "sink jsonl" "$T/check.out" || fail "check: no jsonl sink"
+grep -q "pricing on: $(realpath "$P")/share/llmbill/model_prices.json, [0-9]* models, unknown models unpriced" "$T/check.out" \
+    || { cat "$T/check.out"; fail "check: the pricing state"; }
+(cd "$T/run" && clean "$P/bin/llmbill" send --customer acme --model gpt-4o --input-tokens 1000 \
+    --output-tokens 100) >"$T/send.out" 2>&1 || { cat "$T/send.out"; fail "send"; }
+grep -q '"customer_id":"acme".*"cost_usd":0.0035' "$T/run/ledger.jsonl" || { cat "$T/run/ledger.jsonl"; fail "send: the priced line"; }
+clean "$P/bin/llmbill" price --model gpt-4o --input-tokens 1000 --output-tokens 100 >"$T/price.out" 2>&1 \
+    || { cat "$T/price.out"; fail "price"; }
+grep -q "0.0035" "$T/price.out" || { cat "$T/price.out"; fail "price: the cost"; }
+
+# the installed examples build against the installed .pc and run
+EXDIR=$(find "$P" -type d -name examples | head -n 1)
+test -f "$EXDIR/Makefile" || fail "examples not installed"
+cp -r "$EXDIR" "$T/ex"
+clean env PKG_CONFIG_PATH="$PCDIR" make -s -C "$T/ex" CC="${CC:-cc}" CFLAGS="-O2 -Wall -Wextra -Werror $EXTRA"
 cat >"$T/ex/llmbill.ini" <<EOF
 [llmbill]
 callbacks = csv, jsonl
@@ -25,12 +62,12 @@ path = usage.csv
 path = usage.jsonl
 EOF
 cd "$T/ex"
-LLMBILL_PLUGIN_PATH=$PLUGDIR ./embed llmbill.ini >out.txt
+clean ./embed llmbill.ini >out.txt
 grep -q "sink csv: delivered 3, pending 0" out.txt
 grep -q "sink jsonl: delivered 3, pending 0" out.txt
 test "$(wc -l <usage.csv)" -eq 3
 grep -q ",cust_42,gpt-4o,1201,300,unpriced" usage.csv
 test "$(wc -l <usage.jsonl)" -eq 3
 # the installed CLI loads the out-of-tree sink too
-LLMBILL_PLUGIN_PATH=$PLUGDIR "$T/prefix/bin/llmbill" -c llmbill.ini check | grep -q "plugin csv 1.0.0"
+clean "$P/bin/llmbill" -c llmbill.ini check | grep -q "plugin csv 1.0.0"
 echo "test_examples: ok"

@@ -36,6 +36,19 @@ int cmd_check(struct cli *c, int argc, char **argv)
         return 1;
     }
     printf("%s: ok, %zu sink(s)\n", c->config, llmbill_sink_count(h));
+    {
+        struct llmbill_pricing_info pi;
+
+        memset(&pi, 0, sizeof pi);
+        pi.struct_size = sizeof pi;
+        llmbill_get_pricing_info(h, &pi);
+        if (pi.enabled)
+            printf("  pricing on: %s, %llu models, unknown models %s\n", pi.file,
+                   (unsigned long long)pi.models, pi.unknown);
+        else
+            printf("  pricing off: no [pricing] section, events without a cost go out "
+                   "unpriced\n");
+    }
     for (size_t i = 0; i < llmbill_sink_count(h); i++) {
         struct llmbill_sink_info info;
 

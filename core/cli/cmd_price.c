@@ -8,10 +8,6 @@
 #include "cli.h"
 #include "llmbill/price.h"
 
-#ifndef LLMBILL_PRICES_DEFAULT
-#define LLMBILL_PRICES_DEFAULT "/usr/local/share/llmbill/model_prices.json"
-#endif
-
 static void price_usage(FILE *f)
 {
     fprintf(f,
@@ -32,7 +28,7 @@ static void price_usage(FILE *f)
         "  --service-tier flex|priority|batch\n"
         "  --prices FILE                    price table (default: $LLMBILL_PRICES, else\n"
         "                                   %s)\n",
-        LLMBILL_PRICES_DEFAULT);
+        llmbill_installed_path("prices"));
 }
 
 static void line(const char *what, int64_t v)
@@ -120,7 +116,7 @@ int cmd_price(struct cli *c, int argc, char **argv)
         price_usage(stderr);
         return 2;
     }
-    rc = llmbill_prices_load(&table, prices ? prices : LLMBILL_PRICES_DEFAULT, err, sizeof err);
+    rc = llmbill_prices_load(&table, prices, err, sizeof err); /* NULL: installed */
     if (rc != 0) {
         fprintf(stderr, "llmbill: %s\n", err);
         return 1;

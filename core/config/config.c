@@ -17,7 +17,11 @@ struct reader {
     int line;                   /* number of the line last handed to inih */
     int too_long;               /* line number of an over-long line, or 0 */
     int section_line;           /* line of the last [section] header */
+    struct lb_config *cfg;      /* where a header's section is added, keys or not */
+    int oom;
 };
+
+static struct lb_section *add_section(struct lb_config *c, const char *name, int line);
 
 struct parse {
     struct lb_config *cfg;
@@ -59,10 +63,26 @@ static char *read_line(char *str, int num, void *stream)
     {
         const char *q = str;
 
+        const char *close;
+
         while (*q == ' ' || *q == '\t')
             q++;
-        if (*q == '[')
+        if (*q == '[') {
             rd->section_line = rd->line;
+            /* a section with no keys is kept too (inih reports only keys),
+             * so that a bare [pricing] or a misspelt empty section is seen */
+            close = strchr(q + 1, ']');
+            if (close != NULL) {
+                char name[256];
+
+                snprintf(name, sizeof name, "%.*s", (int)(close - q - 1), q + 1);
+                if (lb_config_section(rd->cfg, name) == NULL &&
+                    add_section(rd->cfg, name, rd->line) == NULL) {
+                    rd->oom = 1;
+                    return NULL;
+                }
+            }
+        }
     }
     return str;
 }
@@ -160,7 +180,7 @@ static int parse_text(const char *text, size_t len, const char *file, const char
                       struct lb_config **out, char *err, size_t errlen)
 {
     struct lb_config *c = calloc(1, sizeof *c);
-    struct reader rd = { text, 0, len, 0, 0, 0 };
+    struct reader rd = { text, 0, len, 0, 0, 0, c, 0 };
     struct parse p = { c, &rd, err, errlen, 0, 0, 0 };
     int rc;
 
@@ -171,7 +191,9 @@ static int parse_text(const char *text, size_t len, const char *file, const char
         return LLMBILL_ENOMEM;
     }
     rc = ini_parse_stream(read_line, &rd, on_pair, &p);
-    if (p.oom) {
+    if (p.oom || rd.oom) {
+        if (rd.oom)
+            lb_errf(err, errlen, "%s: out of memory", file);
         lb_config_free(c);
         return LLMBILL_ENOMEM;
     }

@@ -9,14 +9,6 @@
 #include "lb.h"
 #include "price.h"
 
-#ifndef LLMBILL_PLUGIN_INSTALL_DIR
-#define LLMBILL_PLUGIN_INSTALL_DIR "/usr/local/lib/llmbill/plugins"
-#endif
-
-#ifndef LLMBILL_PRICES_DEFAULT
-#define LLMBILL_PRICES_DEFAULT "/usr/local/share/llmbill/model_prices.json"
-#endif
-
 #define MAX_SINKS 64
 
 /* Keys of [llmbill]. */
@@ -284,7 +276,7 @@ static int plugin_dirs(struct ctx *c, const struct llmbill_open_opts *opts, stru
             dirs[n++] = lb_strdup(tok);
         free(copy);
     }
-    dirs[n++] = lb_strdup(LLMBILL_PLUGIN_INSTALL_DIR);
+    dirs[n++] = lb_strdup(lb_installed_plugin_dir());
     dirs[n] = NULL;
     for (size_t i = 0; i < n; i++)
         oom |= dirs[i] == NULL;
@@ -340,21 +332,20 @@ static int setup_pricing(struct ctx *c)
     }
     free(unknown);
     fe = lb_section_entry(ps, "file");
-    path = file ? lb_path_join(c->cfg->dir, file) : lb_strdup(LLMBILL_PRICES_DEFAULT);
+    path = file ? lb_path_join(c->cfg->dir, file) : lb_strdup(lb_installed_prices());
     free(file);
     if (path == NULL)
         return LLMBILL_ENOMEM;
     rc = llmbill_prices_load(&c->h->prices, path, why, sizeof why);
+    c->h->prices_path = path;
     if (rc != 0) {
         if (fe != NULL)
             lb_errf(c->err, c->errlen, "%s:%d: [pricing] file: %s", c->cfg->file, fe->line, why);
         else
-            lb_errf(c->err, c->errlen, "%s: [pricing] file: not set, and the default price table "
-                    "cannot be read: %s", c->cfg->file, why);
-        free(path);
+            lb_errf(c->err, c->errlen, "%s: [pricing] file: not set, and the installed price "
+                    "table cannot be read: %s", c->cfg->file, why);
         return rc == LLMBILL_ENOMEM ? rc : LLMBILL_ECONFIG;
     }
-    free(path);
     for (size_t i = 0; i < c->cfg->n; i++) {
         struct lb_section *sec = &c->cfg->sections[i];
 
@@ -372,6 +363,54 @@ static int setup_pricing(struct ctx *c)
                 lb_errf(c->err, c->errlen, "%s:%d: [%s] %s", c->cfg->file, e->line, sec->name, why);
                 return rc == LLMBILL_ENOMEM ? rc : LLMBILL_ECONFIG;
             }
+        }
+    }
+    return 0;
+}
+
+/* Writes to c->err why section sec is not one llmbill reads, with the
+ * nearest name it does read. */
+static void unknown_section(struct ctx *c, const struct lb_section *sec)
+{
+    const char *best = NULL, *name = sec->name;
+    size_t best_d = (size_t)-1, n = strlen(name), len = 0;
+    char names[512] = "";
+
+    for (size_t k = 0; k < c->h->nsinks + 2; k++) {
+        const char *cand = k == 0 ? "llmbill" : k == 1 ? "pricing" : c->h->sinks[k - 2].name;
+        size_t d = lb_edit_distance(name, cand), cn = strlen(cand);
+
+        /* a near miss, or one name starting the other ([lago_eu] for lago) */
+        if ((d <= 2 || d <= n / 3 || (cn >= 3 && n >= 3 && (strncmp(name, cand, cn) == 0 ||
+                                                             strncmp(name, cand, n) == 0))) &&
+            d < best_d) {
+            best = cand;
+            best_d = d;
+        }
+        if (k >= 2 && len < sizeof names)
+            len += (size_t)snprintf(names + len, sizeof names - len, "%s%s", k > 2 ? ", " : "", cand);
+    }
+    if (strncmp(name, "price", 5) == 0 && !is_price_section(name))
+        best = "price.MODEL";
+    lb_errf(c->err, c->errlen, "%s:%d: section [%s] is not [llmbill], [pricing], [price.MODEL] or a "
+            "sink instance listed in callbacks (%s): %s%s%s", c->cfg->file, sec->line, name, names,
+            best ? "did you mean [" : "add it to callbacks or remove it",
+            best ? best : "", best ? "]?" : "");
+}
+
+/* Every section must be one llmbill reads: a misspelt section (its keys
+ * silently unused, pricing silently off) fails the open. */
+static int check_sections(struct ctx *c)
+{
+    for (size_t i = 0; i < c->cfg->n; i++) {
+        const char *sn = c->cfg->sections[i].name;
+        int used = strcmp(sn, "llmbill") == 0 || strcmp(sn, "pricing") == 0 || is_price_section(sn);
+
+        for (size_t k = 0; k < c->h->nsinks && !used; k++)
+            used = strcmp(c->h->sinks[k].name, sn) == 0;
+        if (!used) {
+            unknown_section(c, &c->cfg->sections[i]);
+            return LLMBILL_ECONFIG;
         }
     }
     return 0;
@@ -455,6 +494,7 @@ static void free_handle(struct llmbill *h)
         return;
     lb_journal_free(h->journal);
     llmbill_prices_free(h->prices);
+    free(h->prices_path);
     for (size_t i = 0; i < h->nsinks; i++) {
         struct lb_sink *s = &h->sinks[i];
 
@@ -712,16 +752,8 @@ int lb_open_config(struct llmbill **out, struct lb_config *cfg, const struct llm
     }
     if ((rc = setup_pricing(&c)) != 0)
         goto fail_names;
-    for (size_t i = 0; i < cfg->n; i++) {
-        const char *sn = cfg->sections[i].name;
-        int used = strcmp(sn, "llmbill") == 0 || strcmp(sn, "pricing") == 0 || is_price_section(sn);
-
-        for (size_t k = 0; k < h->nsinks && !used; k++)
-            used = strcmp(h->sinks[k].name, sn) == 0;
-        if (!used)
-            lb_log(&h->log, LLMBILL_LOG_WARN, "%s:%d: section [%s] is not used (not listed in "
-                   "callbacks)", cfg->file, cfg->sections[i].line, sn);
-    }
+    if ((rc = check_sections(&c)) != 0)
+        goto fail_names;
     for (size_t i = 0; i < h->nsinks; i++) {
         struct lb_sink *s = &h->sinks[i];
 

@@ -379,9 +379,11 @@ int llmbill_prices_load(llmbill_prices **out, const char *path, char *err, size_
     long len;
     int rc;
 
-    if (out == NULL || path == NULL)
+    if (out == NULL)
         return LLMBILL_EINVAL;
     *out = NULL;
+    if (path == NULL)
+        path = lb_installed_prices();
     f = fopen(path, "rb");
     if (f == NULL) {
         lb_errf(err, errlen, "%s: cannot open price table: %s", path, strerror(errno));

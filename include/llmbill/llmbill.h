@@ -220,6 +220,26 @@ struct llmbill_stats {
  * when instance is NULL. Returns 0, LLMBILL_ENOTFOUND or LLMBILL_EINVAL. */
 LLMBILL_API int llmbill_get_stats(llmbill *h, const char *instance, struct llmbill_stats *out);
 
+/* The pricing a handle applies. Size-versioned; strings stay valid until
+ * llmbill_close(). */
+struct llmbill_pricing_info {
+    uint32_t struct_size;
+    uint32_t enabled;           /* 1 with a [pricing] or [price.MODEL] section */
+    const char *file;           /* the price table loaded, or NULL */
+    uint64_t models;            /* models in it, [price.MODEL] additions included */
+    const char *unknown;        /* "error", "unpriced" or "zero" ([pricing] unknown) */
+    /* append only */
+};
+
+/* Fills *out (set out->struct_size first). 0 or LLMBILL_EINVAL. */
+LLMBILL_API int llmbill_get_pricing_info(llmbill *h, struct llmbill_pricing_info *out);
+
+/* Where the installed "plugins" directory and "prices" table are: found
+ * relative to where libllmbill was loaded from (so an install moved to
+ * another prefix works), else at the configure-time prefix. NULL for any
+ * other name. */
+LLMBILL_API const char *llmbill_installed_path(const char *what);
+
 /* Number of sink instances, and the name of the i-th (NULL when out of range).
  * The name stays valid until llmbill_close(). */
 LLMBILL_API size_t llmbill_sink_count(llmbill *h);

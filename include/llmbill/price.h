@@ -60,6 +60,8 @@ extern "C" {
 typedef struct llmbill_prices llmbill_prices; /* opaque */
 
 /* Loads a price table from a file or a buffer (not NUL-terminated; copied).
+ * A NULL path loads the installed table (found relative to where libllmbill
+ * was loaded from, then at the configured prefix: llmbill_installed_path()).
  * Returns 0, LLMBILL_EIO, LLMBILL_EINVAL (bad JSON or a bad rate, with the
  * model and key in err) or LLMBILL_ENOMEM. */
 LLMBILL_API LLMBILL_NODISCARD int llmbill_prices_load(llmbill_prices **out, const char *path,
