@@ -116,6 +116,28 @@ static int check_usage(const struct llmbill_usage *u, size_t *lens, char *err, s
         lb_errf(err, errlen, "flags: unknown bits set");
         return -1;
     }
+    {
+        /* bounded counts: no sum or price of them can overflow */
+        static const char *const names[] = { "input_tokens", "cached_input_tokens",
+            "cache_creation_input_tokens", "output_tokens", "reasoning_tokens",
+            "cache_creation_1h_input_tokens" };
+        const uint64_t base[] = { u->input_tokens, u->cached_input_tokens,
+            u->cache_creation_input_tokens, u->output_tokens, u->reasoning_tokens,
+            u->cache_creation_1h_input_tokens };
+        const char *big = NULL;
+
+        for (size_t k = 0; k < sizeof base / sizeof base[0] && big == NULL; k++)
+            if (base[k] > LLMBILL_TOKENS_MAX)
+                big = names[k];
+#define BIG_COUNT(f) if (big == NULL && u->f > LLMBILL_TOKENS_MAX) big = #f;
+        LLMBILL_USAGE_COUNTS(BIG_COUNT)
+#undef BIG_COUNT
+        if (big != NULL) {
+            lb_errf(err, errlen, "%s: more than %llu (LLMBILL_TOKENS_MAX)", big,
+                    (unsigned long long)LLMBILL_TOKENS_MAX);
+            return -1;
+        }
+    }
     if (u->cached_input_tokens > u->input_tokens ||
         u->cache_creation_input_tokens > u->input_tokens - u->cached_input_tokens) {
         lb_errf(err, errlen, "input_tokens: must include cached_input_tokens and "

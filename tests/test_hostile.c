@@ -2,6 +2,7 @@
  * nesting and too many values, answers with a reason in bounded stack and
  * memory, never a crash. The parsers run on a thread with a 256 KiB stack,
  * so recursion proportional to the input's depth would overflow it. */
+#include <fcntl.h>
 #include <pthread.h>
 
 #include "t.h"
@@ -171,10 +172,115 @@ static void too_many_values(void)
     free(s);
 }
 
+/* Counts above LLMBILL_TOKENS_MAX (10^12) are refused, so no sum or price
+ * of them wraps (input 2^64-1 made Lago's total_tokens 0 and `llmbill price`
+ * print a wrapped total). */
+static void bounded_counts(void)
+{
+    struct llmbill_usage u = t_usage("c", "e1");
+    struct llmbill_cost_breakdown b;
+    llmbill_prices *p;
+    char err[256], num[64];
+    static const char table[] = "{\"gpt-4o\":{\"input_cost_per_token\":2.5e-6,"
+                                "\"output_cost_per_token\":1e-5}}";
+
+    CHECK_EQ_INT(llmbill_prices_load_buffer(&p, table, strlen(table), err, sizeof err), 0);
+    memset(&b, 0, sizeof b);
+    b.struct_size = sizeof b;
+    u.input_tokens = UINT64_MAX;
+    CHECK_EQ_INT(llmbill_usage_validate(&u, err, sizeof err), LLMBILL_EINVAL);
+    CHECK_CONTAINS(err, "input_tokens: more than 1000000000000 (LLMBILL_TOKENS_MAX)");
+    CHECK_EQ_INT(llmbill_price(p, &u, &b, err, sizeof err), LLMBILL_EINVAL);
+    u.input_tokens = 100;
+    u.output_tokens = LLMBILL_TOKENS_MAX + 1;
+    CHECK_EQ_INT(llmbill_usage_validate(&u, err, sizeof err), LLMBILL_EINVAL);
+    CHECK_CONTAINS(err, "output_tokens: more than");
+    u.output_tokens = 20;
+    u.web_search_requests = LLMBILL_TOKENS_MAX + 1;
+    CHECK_EQ_INT(llmbill_usage_validate(&u, err, sizeof err), LLMBILL_EINVAL);
+    CHECK_CONTAINS(err, "web_search_requests: more than");
+    u.web_search_requests = 0;
+    /* the bound itself is a valid count and prices exactly; a cost past
+     * int64 units (9.2 million USD) is an error, never a wrapped number */
+    u.input_tokens = LLMBILL_TOKENS_MAX;
+    u.output_tokens = LLMBILL_TOKENS_MAX / 10;
+    CHECK_EQ_INT(llmbill_usage_validate(&u, err, sizeof err), 0);
+    CHECK_EQ_INT(llmbill_price(p, &u, &b, err, sizeof err), 0);
+    llmbill_cost_format(b.total, num, sizeof num);
+    CHECK(strcmp(num, "3500000") == 0);
+    u.output_tokens = LLMBILL_TOKENS_MAX;
+    CHECK_EQ_INT(llmbill_usage_validate(&u, err, sizeof err), 0);
+    CHECK_EQ_INT(llmbill_price(p, &u, &b, err, sizeof err), LLMBILL_EINVAL);
+    CHECK_CONTAINS(err, "cost out of range");
+    llmbill_prices_free(p);
+}
+
+/* A NUL byte in the INI is an error with its line, not the rest of the line
+ * dropped. */
+static void nul_in_ini(void)
+{
+    const char *dir = t_tmpdir(), *path = t_path(dir, "nul.ini");
+    static const char text[] = "[llmbill]\ncallbacks = testsink\n[testsink]\noutput = a\0b\n";
+    struct llmbill_open_opts o;
+    llmbill *h = NULL;
+    char err[512];
+    FILE *f = fopen(path, "wb");
+
+    CHECK(f != NULL);
+    CHECK_EQ_INT(fwrite(text, 1, sizeof text - 1, f), sizeof text - 1);
+    fclose(f);
+    memset(&o, 0, sizeof o);
+    o.struct_size = sizeof o;
+    o.errbuf = err;
+    o.errbuf_len = sizeof err;
+    CHECK_EQ_INT(llmbill_open(&h, path, &o), LLMBILL_ECONFIG);
+    CHECK_CONTAINS(err, "nul.ini:4: a NUL byte in the line");
+    CHECK(h == NULL);
+    unlink(path);
+    rmdir(dir);
+}
+
+/* The stdout sink writes control characters of a record's strings as \xNN:
+ * no forged line, no terminal escape. */
+static void stdout_escapes(void)
+{
+    const char *dir = t_tmpdir(), *path = t_path(dir, "out.txt");
+    struct llmbill_usage u = t_usage("evil\x1b[31m\nFORGED line\xc2\x9b" "2J\\", "e1");
+    llmbill *h;
+    char err[512], ini[512], *out;
+    int saved = dup(2), fd;
+
+    snprintf(ini, sizeof ini, "[llmbill]\nplugin_dir = %s\ncallbacks = stdout\n"
+             "[stdout]\nstream = stderr\n", PLUGIN_DIR);
+    CHECK_EQ_INT(t_open(&h, ini, err, sizeof err), 0);
+    u.model = "gpt\r4o";
+    fflush(stderr);
+    CHECK((fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600)) >= 0);
+    CHECK(saved >= 0 && dup2(fd, 2) == 2);
+    close(fd);
+    CHECK_EQ_INT(llmbill_record(h, &u), 0);
+    CHECK_EQ_INT(llmbill_flush(h, 30000), 0);
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    llmbill_close(h);
+    out = t_read(path);
+    CHECK_CONTAINS(out, "customer=evil\\x1b[31m\\x0aFORGED line\\xc2\\x9b2J\\\\ ");
+    CHECK_CONTAINS(out, "/gpt\\x0d4o ");
+    CHECK_EQ_INT(t_count_lines(out), 1);
+    CHECK(strchr(out, '\x1b') == NULL && strchr(out, '\r') == NULL);
+    free(out);
+    unlink(path);
+    rmdir(dir);
+}
+
 int main(void)
 {
     RUN(deep_nesting);
     RUN(too_many_values);
+    RUN(bounded_counts);
+    RUN(nul_in_ini);
+    RUN(stdout_escapes);
     printf("test_hostile: ok\n");
     return 0;
 }

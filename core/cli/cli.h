@@ -20,6 +20,11 @@ int cli_u64(const char *opt, const char *v, uint64_t *out);
 /* Prints one line per sink with its counters; returns the number of sinks
  * that still have pending or dead-lettered events. */
 int cli_print_stats(llmbill *h, FILE *f);
+/* sha256.c: the SHA-256 of data[0, len). */
+void lb_sha256(const void *data, size_t len, unsigned char out[32]);
+/* A UUID-shaped id (version 8, RFC 9562 variant) from the SHA-256 of
+ * data[0, len): the same bytes give the same id. */
+void lb_uuid_of(const void *data, size_t len, char out[37]);
 /* 1 if argv[i] is -h or --help. */
 int cli_is_help(const char *a);
 

@@ -92,6 +92,40 @@ struct from_opts {
     const char *from, *field, *customer, *model;
 };
 
+/* The event id of a response: PROVIDER-<response id>, so that replaying the
+ * same responses twice bills them once. When that does not make an id (no
+ * response id, one too long, cut by the reader, or with bytes an event id
+ * may not hold), PROVIDER-<UUID from the SHA-256 of the response id, or of
+ * the whole body when there is no whole response id>: as stable. 0, or -1
+ * for a stream (body NULL) without a response id: its id is generated. */
+static int event_id_of(const char *from, const char *rid, const char *body, size_t len, char *id,
+                       size_t idcap)
+{
+    size_t fl = strlen(from), rl = strlen(rid);
+    int whole = rl > 0 && rl + 1 < sizeof ((struct llmbill_extracted *)0)->request_id;
+    int clean = whole;
+    char uuid[37];
+
+    for (size_t k = 0; k < rl && clean; k++)
+        clean = rid[k] > 0x20 && rid[k] < 0x7f;
+    if (clean && fl + 1 + rl < idcap) {
+        memcpy(id, from, fl);
+        id[fl] = '-';
+        memcpy(id + fl + 1, rid, rl + 1);
+        return 0;
+    }
+    if (whole)
+        lb_uuid_of(rid, rl, uuid);
+    else if (body != NULL)
+        lb_uuid_of(body, len, uuid);
+    else if (rl > 0)
+        lb_uuid_of(rid, rl, uuid);      /* a stream's id, cut: the best there is */
+    else
+        return -1;
+    snprintf(id, idcap, "%s-%s", from, uuid);
+    return 0;
+}
+
 /* The usage record of one extracted response; body (may be NULL: a stream)
  * is where the customer field is looked up. */
 static int from_extracted(const struct from_opts *o, struct llmbill_extracted *x,
@@ -117,15 +151,8 @@ static int from_extracted(const struct from_opts *o, struct llmbill_extracted *x
                  "--customer)" : "no customer: a stream names none (set --customer)", o->field);
         return -1;
     }
-    if (x->request_id[0] != '\0' && strlen(o->from) + 1 + strlen(x->request_id) < idcap) {
-        /* a stable id: the same response replayed twice is billed once */
-        size_t fl = strlen(o->from);
-
-        memcpy(id, o->from, fl);
-        id[fl] = '-';
-        memcpy(id + fl + 1, x->request_id, strlen(x->request_id) + 1);
+    if (event_id_of(o->from, x->request_id, body, len, id, idcap) == 0)
         u->event_id = id;
-    }
     return 0;
 }
 

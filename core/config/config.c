@@ -19,6 +19,7 @@ struct reader {
     int section_line;           /* line of the last [section] header */
     struct lb_config *cfg;      /* where a header's section is added, keys or not */
     int oom;
+    int nul;                    /* line number of a line with a NUL byte, or 0 */
 };
 
 static struct lb_section *add_section(struct lb_config *c, const char *name, int line);
@@ -42,7 +43,7 @@ static char *read_line(char *str, int num, void *stream)
     const char *start, *nl;
     size_t n, content;
 
-    if (rd->pos >= rd->len || rd->too_long)
+    if (rd->pos >= rd->len || rd->too_long || rd->nul)
         return NULL;
     start = rd->text + rd->pos;
     nl = memchr(start, '\n', rd->len - rd->pos);
@@ -55,6 +56,11 @@ static char *read_line(char *str, int num, void *stream)
      * must fit (a line of stray \r's counts too) */
     if (num < 4 || content + 3 > (size_t)num || n + 1 > (size_t)num) {
         rd->too_long = rd->line;
+        return NULL;
+    }
+    /* inih would read the line up to the NUL and drop the rest unseen */
+    if (memchr(start, '\0', n) != NULL) {
+        rd->nul = rd->line;
         return NULL;
     }
     memcpy(str, start, n);
@@ -180,7 +186,7 @@ static int parse_text(const char *text, size_t len, const char *file, const char
                       struct lb_config **out, char *err, size_t errlen)
 {
     struct lb_config *c = calloc(1, sizeof *c);
-    struct reader rd = { text, 0, len, 0, 0, 0, c, 0 };
+    struct reader rd = { text, 0, len, 0, 0, 0, c, 0, 0 };
     struct parse p = { c, &rd, err, errlen, 0, 0, 0 };
     int rc;
 
@@ -200,6 +206,12 @@ static int parse_text(const char *text, size_t len, const char *file, const char
     if (rd.too_long && (!p.failed || rd.too_long < rc)) {
         lb_errf(err, errlen, "%s:%d: line too long (at most %d characters)", file, rd.too_long,
                 ini_max_line - 3);
+        lb_config_free(c);
+        return LLMBILL_ECONFIG;
+    }
+    if (rd.nul && (!p.failed || rd.nul < p.fail_line)) {
+        lb_errf(err, errlen, "%s:%d: a NUL byte in the line (a config file is text)", file,
+                rd.nul);
         lb_config_free(c);
         return LLMBILL_ECONFIG;
     }

@@ -153,8 +153,13 @@ int lb_price_valid(const llmbill_prices *p, const struct llmbill_usage *u,
                     k == LB_RATE_SEARCH ? "web search requests" : "tokens");
             return LLMBILL_EINVAL;
         }
-        part[k] = (__int128)count[k] * r * (half ? 1 : 2);
-        sum += part[k];
+        /* counts are at most LLMBILL_TOKENS_MAX (validated), rates at most
+         * INT64_MAX: checked all the same */
+        if (__builtin_mul_overflow((__int128)count[k], (__int128)r * (half ? 1 : 2), &part[k]) ||
+            __builtin_add_overflow(sum, part[k], &sum)) {
+            lb_errf(err, errlen, "cost out of range");
+            return LLMBILL_EINVAL;
+        }
     }
     if (sum / 2000000 > (__int128)INT64_MAX) {
         lb_errf(err, errlen, "cost out of range");

@@ -41,6 +41,10 @@ extern "C" {
 #define LLMBILL_ID_MAX        255   /* event_id and every other string field */
 #define LLMBILL_METADATA_MAX  64    /* metadata entries per record */
 #define LLMBILL_METADATA_VALUE_MAX 4096
+/* The largest token (or request) count a record may carry, 10^12: far above
+ * any real call, and small enough that no sum or price of a record's counts
+ * overflows. A larger count is LLMBILL_EINVAL. */
+#define LLMBILL_TOKENS_MAX    1000000000000ull
 
 struct llmbill_kv {
     const char *key;

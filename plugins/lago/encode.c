@@ -131,7 +131,9 @@ static void put_event(const struct lago_map *m, const struct llmbill_usage *u, s
 #undef COUNT_FIELD
         }
     }
-    put_u64(b, "total_tokens", u->input_tokens + u->output_tokens);
+    /* the host bounds each count (LLMBILL_TOKENS_MAX); checked all the same */
+    if (u->input_tokens <= UINT64_MAX - u->output_tokens)
+        put_u64(b, "total_tokens", u->input_tokens + u->output_tokens);
     if ((u->flags & LLMBILL_USAGE_COST_KNOWN) && m->host->cost_format(u->cost, num, sizeof num) > 0)
         lago_buf_printf(b, ",\"response_cost\":%s", num);
     if (m->extra_json != NULL)

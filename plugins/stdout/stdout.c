@@ -44,9 +44,36 @@ static int stdout_create(const struct llmbill_host *host, llmbill_sink_ctx *ctx,
     return 0;
 }
 
-static const char *or_dash(const char *s)
+/* s (or "-" when empty) with every control character written as \xNN (C0,
+ * DEL, and C1 as UTF-8 \xc2\x80-\x9f) and a backslash doubled, so a field
+ * can neither forge a line nor reach the terminal as an escape sequence.
+ * out holds 4 bytes per byte of s and the NUL. */
+static const char *esc(const char *s, char *out, size_t cap)
 {
-    return s && *s ? s : "-";
+    static const char hex[] = "0123456789abcdef";
+    size_t k = 0;
+
+    if (s == NULL || *s == '\0')
+        return "-";
+    for (const unsigned char *p = (const unsigned char *)s; *p && k + 9 < cap; p++) {
+        int c1 = p[0] == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f;
+
+        if (*p < 0x20 || *p == 0x7f || c1) {
+            for (int j = 0; j <= c1; j++) {
+                out[k++] = '\\';
+                out[k++] = 'x';
+                out[k++] = hex[p[j] >> 4];
+                out[k++] = hex[p[j] & 15];
+            }
+            p += c1;
+        } else {
+            if (*p == '\\')
+                out[k++] = '\\';
+            out[k++] = (char)*p;
+        }
+    }
+    out[k] = '\0';
+    return out;
 }
 
 /* " input_audio_tokens=N ..." for the modality and tool counts that are
@@ -74,6 +101,8 @@ static int stdout_emit(void *state, struct llmbill_sink_batch *b)
         time_t secs = (time_t)(u->timestamp_ms / 1000);
         struct tm tm;
         char when[32], cost[48] = "unpriced", more[256];
+        char who[4 * LLMBILL_ID_MAX + 10], prov[4 * LLMBILL_ID_MAX + 10];
+        char model[4 * LLMBILL_ID_MAX + 10];
 
         gmtime_r(&secs, &tm);
         strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%S", &tm);
@@ -88,9 +117,11 @@ static int stdout_emit(void *state, struct llmbill_sink_batch *b)
                 ", cache-write %" PRIu64 ") out=%" PRIu64 " (reasoning %" PRIu64 ")%s cost=%s "
                 "id=%s\n", when, (int)(u->timestamp_ms % 1000),
                 u->status == 1 ? "FAILURE" : "success",
-                or_dash(u->customer_id ? u->customer_id : u->subscription_id ? u->subscription_id
-                        : u->user_id ? u->user_id : u->team_id),
-                u->provider ? u->provider : "", u->provider ? "/" : "", u->model,
+                esc(u->customer_id ? u->customer_id : u->subscription_id ? u->subscription_id
+                    : u->user_id ? u->user_id : u->team_id, who, sizeof who),
+                u->provider && *u->provider ? esc(u->provider, prov, sizeof prov) : "",
+                u->provider ? "/" : "",
+                esc(u->model, model, sizeof model),
                 u->input_tokens, u->cached_input_tokens, u->cache_creation_input_tokens,
                 u->output_tokens, u->reasoning_tokens, more, cost, u->event_id);
     }
