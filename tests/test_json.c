@@ -257,6 +257,8 @@ static void modality_counts(void)
     CHECK_EQ_INT(lb_jrec_decode(rec, n - 56, &jr, kv, 4), 0);
     CHECK(jr.input_audio_tokens == 0 && jr.web_search_requests == 0 && jr.input_tokens == 5000);
     CHECK_EQ_INT(lb_jrec_decode(rec, n - 8, &jr, kv, 4), -1);
+    memset(rec + n - 56, 0, 56); /* a tail of zeros is never written: not canonical */
+    CHECK_EQ_INT(lb_jrec_decode(rec, n, &jr, kv, 4), -1);
     /* each count is a part of its total */
     u.input_video_tokens = 1300; /* 510 + 1290 + 1300 > 3000 uncached */
     CHECK_EQ_INT(llmbill_usage_validate(&u, err, sizeof err), LLMBILL_EINVAL);

@@ -160,6 +160,8 @@ int lb_jrec_decode(const unsigned char *in, size_t len, struct llmbill_usage *u,
     if (ok && end - p == 8 * EXT_COUNTS) {
         for (int i = 0; i < EXT_COUNTS; i++, p += 8)
             ext_counts(u)[i] = lb_get64(p);
+        if (!has_ext(u))
+            return -1; /* the tail is written only when a count is set */
     }
     return ok && p == end ? 0 : -1;
 }
