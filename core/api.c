@@ -158,18 +158,13 @@ static int record_journal(llmbill *h, struct lb_prepared *p, char *id_out, size_
     return rc;
 }
 
-static int record_id(llmbill *h, const struct llmbill_usage *u, char *id_out, size_t id_cap)
+/* llmbill_record_id() inside the handle's gate (lb_record_enter()). */
+static int record_in(llmbill *h, const struct llmbill_usage *u, char *id_out, size_t id_cap)
 {
     struct lb_prepared p;
     void *heap = NULL;
     int rc;
 
-    if (h == NULL || u == NULL)
-        return LLMBILL_EINVAL;
-    if (lb_forked(h))
-        return LLMBILL_EFORKED;
-    if (lb_tls_in_sink == h)
-        return LLMBILL_ERECURSIVE;
     if (lb_event_prepare(u, &p) != 0) {
         atomic_fetch_add_explicit(&h->rejected_invalid, 1, memory_order_relaxed);
         return LLMBILL_EINVAL;
@@ -192,10 +187,27 @@ static int record_id(llmbill *h, const struct llmbill_usage *u, char *id_out, si
 
 int llmbill_record_id(llmbill *h, const struct llmbill_usage *u, char *id_out, size_t id_cap)
 {
-    int rc = record_id(h, u, id_out, id_cap);
+    struct lb_gate *g;
+    int rc;
 
-    if (rc != 0)
-        lb_record_failed(h, u, rc);
+    if (h == NULL || u == NULL)
+        rc = LLMBILL_EINVAL;
+    else if (lb_forked(h))
+        rc = LLMBILL_EFORKED;
+    else if (lb_tls_in_sink == h)
+        rc = LLMBILL_ERECURSIVE;
+    else if ((g = lb_record_enter(h)) == NULL) {
+        /* closed: h->log may be freed already; the reason needs no redaction */
+        lb_set_last_error(NULL, "%s", llmbill_strerror(LLMBILL_ECLOSED));
+        return LLMBILL_ECLOSED;
+    } else {
+        rc = record_in(h, u, id_out, id_cap);
+        if (rc != 0)
+            lb_record_failed(h, u, rc); /* in the gate: h->log is live */
+        lb_record_leave(g);
+        return rc;
+    }
+    lb_record_failed(h, u, rc);
     return rc;
 }
 

@@ -389,6 +389,13 @@ struct llmbill {
     uint64_t queue_max;         /* the configured total */
     uint64_t cap, mask;         /* per shard */
     _Alignas(64) atomic_int aborting;       /* close timed out: dead-letter the rest */
+    atomic_int closing;         /* llmbill_close() started: records fail with ECLOSED */
+    /* llmbill_record() calls under way, per shard (the calling thread's),
+     * each on its own cache line: close waits until they are all 0 before
+     * it frees anything (lb_record_enter()). */
+    struct lb_gate {
+        _Alignas(64) atomic_uint_fast64_t n;
+    } gates[LB_SHARDS_MAX];
 
     pthread_mutex_t wait_mu;    /* flush waiters and blocked producers */
     pthread_cond_t wait_cv;
@@ -453,9 +460,49 @@ extern const struct llmbill_host lb_host_table;
 #define LB_TLS _Thread_local __attribute__((tls_model("initial-exec")))
 extern LB_TLS struct llmbill *lb_tls_in_sink;
 
-/* open.c: builds a handle from a parsed config */
+/* open.c: builds a handle from a parsed config; lb_handle_free() frees all
+ * it holds but struct llmbill itself, which stays mapped (lb_record_enter()) */
 void lb_handle_free(struct llmbill *h);
 int lb_open_config(struct llmbill **out, struct lb_config *cfg, const struct llmbill_open_opts *opts,
                    char *err, size_t errlen);
+
+/* The shard of the calling thread: threads are dealt out round robin the
+ * first time they record (dispatch.c). */
+extern atomic_uint lb_next_shard_hint;
+extern LB_TLS unsigned lb_tls_shard_hint; /* 0: not dealt yet */
+
+static inline unsigned lb_my_shard(const struct llmbill *h)
+{
+    unsigned x = lb_tls_shard_hint;
+
+    if (x == 0)
+        lb_tls_shard_hint = x = atomic_fetch_add_explicit(&lb_next_shard_hint, 1,
+                                                          memory_order_relaxed) + 1;
+    return (x - 1) & (h->nshards - 1);
+}
+
+/* A record enters the handle: counts itself on its shard's gate, then looks
+ * whether close has started (NULL: it has, the record must return
+ * LLMBILL_ECLOSED). llmbill_close() sets closing, then waits for every gate
+ * to read 0, so that either the record sees closing or close sees the
+ * record (both sides use seq_cst: store then load). The handle's memory
+ * (struct llmbill) is never freed (lb_handle_free()), so a record racing
+ * close reads a live gate whatever the interleaving. */
+static inline struct lb_gate *lb_record_enter(struct llmbill *h)
+{
+    struct lb_gate *g = &h->gates[lb_my_shard(h)];
+
+    atomic_fetch_add_explicit(&g->n, 1, memory_order_seq_cst);
+    if (atomic_load_explicit(&h->closing, memory_order_seq_cst)) {
+        atomic_fetch_sub_explicit(&g->n, 1, memory_order_release);
+        return NULL;
+    }
+    return g;
+}
+
+static inline void lb_record_leave(struct lb_gate *g)
+{
+    atomic_fetch_sub_explicit(&g->n, 1, memory_order_release);
+}
 
 #endif /* LB_H */

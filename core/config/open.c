@@ -3,6 +3,7 @@
  * and the handle fails closed: any error means no handle. */
 #define _GNU_SOURCE
 #include <stdio.h>
+#include <sys/mman.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -488,7 +489,21 @@ out:
     return rc;
 }
 
-static void free_handle(struct llmbill *h)
+/* The handle's own block (struct llmbill) is mapped rather than malloc'd,
+ * and llmbill_close() frees everything but it: a llmbill_record() racing
+ * close must find the gates and the closing flag in live memory, whenever
+ * it reads them (see lb_record_enter()). A closed handle thus keeps one
+ * page; a failed open unmaps it. NULL when out of memory. */
+static struct llmbill *handle_alloc(void)
+{
+    void *p = mmap(NULL, sizeof(struct llmbill), PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+    return p == MAP_FAILED ? NULL : p;
+}
+
+/* Frees what h holds; unmaps h itself too unless retire is set. */
+static void free_handle(struct llmbill *h, int retire)
 {
     if (h == NULL)
         return;
@@ -526,12 +541,13 @@ static void free_handle(struct llmbill *h)
     free(h->shards);
     lb_config_free(h->cfg);
     lb_logger_free(&h->log);
-    free(h);
+    if (!retire)
+        munmap(h, sizeof *h);
 }
 
 void lb_handle_free(struct llmbill *h)
 {
-    free_handle(h);
+    free_handle(h, 1);
 }
 
 /* Sets up sink s: section checks, plugin load, common keys, options. */
@@ -658,7 +674,7 @@ static int parse_main(struct ctx *c, struct lb_section *main, int64_t *queue_max
 int lb_open_config(struct llmbill **out, struct lb_config *cfg, const struct llmbill_open_opts *opts,
                    char *err, size_t errlen)
 {
-    struct llmbill *h = calloc(1, sizeof *h);
+    struct llmbill *h = handle_alloc();
     struct ctx c = { h, cfg, err, errlen };
     struct lb_section *main;
     char *names[MAX_SINKS], *dirs[64], *dl_dir = NULL;
@@ -790,6 +806,6 @@ fail:
     free(dl_dir);
     if (err != NULL)
         lb_redact(&h->log, err, errlen);
-    free_handle(h);
+    free_handle(h, 0);
     return rc;
 }

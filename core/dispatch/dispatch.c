@@ -81,20 +81,8 @@ static uint64_t min_cursor(struct llmbill *h, unsigned k)
 #define LB_PREFETCH_SLOTS 4
 #endif
 
-/* The shard of the calling thread: threads are dealt out round robin the
- * first time they record. */
-static atomic_uint next_shard_hint;
-static LB_TLS unsigned tls_shard_hint; /* 0: not dealt yet */
-
-static unsigned my_shard(const struct llmbill *h)
-{
-    unsigned x = tls_shard_hint;
-
-    if (x == 0)
-        tls_shard_hint = x = atomic_fetch_add_explicit(&next_shard_hint, 1,
-                                                       memory_order_relaxed) + 1;
-    return (x - 1) & (h->nshards - 1);
-}
+atomic_uint lb_next_shard_hint;
+LB_TLS unsigned lb_tls_shard_hint;
 
 /* Claims a seq on shard k, builds the event in its slot and publishes it.
  * Returns 0, LLMBILL_EFULL or LLMBILL_ECLOSED. Lock-free; never sleeps. */
@@ -162,7 +150,7 @@ static int try_enqueue(struct llmbill *h, unsigned k, const struct lb_prepared *
 static int try_any(struct llmbill *h, const struct lb_prepared *p, void *heap, char *id_out,
                    size_t id_cap)
 {
-    unsigned k = my_shard(h);
+    unsigned k = lb_my_shard(h);
     int rc = try_enqueue(h, k, p, heap, id_out, id_cap);
 
     for (unsigned i = 1; rc == LLMBILL_EFULL && i < h->nshards; i++)
@@ -388,6 +376,10 @@ static void *worker(void *arg)
         pthread_mutex_unlock(&s->mu);
     }
     run_sink_flush(s, atomic_load(&h->flush_gen));
+    /* the heads are closed and every event is read: whatever flush starts
+     * later (close's, after its wait for records) has nothing to wait for */
+    atomic_store(&s->flushed_gen, UINT64_MAX);
+    notify_waiters(h);
     return NULL;
 }
 
@@ -584,25 +576,48 @@ static void close_heads(struct llmbill *h)
         atomic_fetch_or(&h->shards[k].head, LB_HEAD_CLOSED);
 }
 
+/* Waits until no llmbill_record() is under way. Close has set closing and
+ * closed the heads (or the journal's writes) first, so each one ends soon:
+ * a producer waiting for room is woken here and finds the handle closed. */
+static void wait_records(struct llmbill *h)
+{
+    for (;;) {
+        uint64_t n = 0;
+
+        for (unsigned k = 0; k < LB_SHARDS_MAX; k++)
+            n += atomic_load_explicit(&h->gates[k].n, memory_order_seq_cst);
+        if (n == 0)
+            return;
+        pthread_mutex_lock(&h->wait_mu);
+        pthread_cond_broadcast(&h->wait_cv);
+        pthread_mutex_unlock(&h->wait_mu);
+        usleep(200);
+    }
+}
+
 void lb_dispatch_stop(struct llmbill *h)
 {
     int timed_out;
 
+    atomic_store_explicit(&h->closing, 1, memory_order_seq_cst);
     if (h->paused) {
         /* nothing was started: nothing to deliver */
         close_heads(h);
         if (h->journal != NULL)
             lb_journal_close_writes(h->journal);
+        wait_records(h);
         return;
     }
     if (h->journal != NULL) {
         /* no new records; the journal thread keeps feeding until the flush ends */
         lb_journal_close_writes(h->journal);
+        wait_records(h);
         timed_out = lb_dispatch_flush(h, (int)h->shutdown_timeout_ms) != 0;
         lb_journal_stop(h);
         close_heads(h);
     } else {
         close_heads(h);
+        wait_records(h);
         timed_out = lb_dispatch_flush(h, (int)h->shutdown_timeout_ms) != 0;
     }
     if (timed_out) {

@@ -1,5 +1,6 @@
 /* llmbill core: CRC32C (Castagnoli), slicing by 8, for journal frames. */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -45,7 +46,7 @@ __attribute__((target("sse4.2"))) static uint32_t crc_hw(uint32_t crc, const uns
     return ~(uint32_t)c;
 }
 
-static int have_hw = -1;
+static atomic_int have_hw = -1; /* set by the first caller; threads may race to set it */
 #endif
 
 uint32_t lb_crc32c(uint32_t crc, const void *data, size_t n)
@@ -53,9 +54,13 @@ uint32_t lb_crc32c(uint32_t crc, const void *data, size_t n)
     const unsigned char *p = data;
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-    if (have_hw < 0)
-        have_hw = __builtin_cpu_supports("sse4.2") ? 1 : 0;
-    if (have_hw)
+    int hw = atomic_load_explicit(&have_hw, memory_order_relaxed);
+
+    if (hw < 0) {
+        hw = __builtin_cpu_supports("sse4.2") ? 1 : 0;
+        atomic_store_explicit(&have_hw, hw, memory_order_relaxed);
+    }
+    if (hw)
         return crc_hw(crc, p, n);
 #endif
     pthread_once(&once, init);

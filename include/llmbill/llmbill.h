@@ -11,8 +11,16 @@
  *     any number of threads at once.
  *   - llmbill_record() never blocks on I/O and never runs a sink on the
  *     caller's thread (unless overflow = block is configured, it never waits).
- *   - llmbill_close() must be called once, after every other call on the handle
- *     has returned; the handle is invalid afterwards.
+ *   - llmbill_close() may run while other threads are inside llmbill_record()
+ *     or llmbill_record_id() (a service shutting down with requests in
+ *     flight): close waits for the calls under way, and every call that comes
+ *     later, during close or after it returned, returns LLMBILL_ECLOSED and
+ *     reads no freed memory. An event a call accepted (0) is delivered, kept
+ *     in the journal or dead-lettered like any other. For this a closed handle
+ *     keeps one page of memory (4 KiB) for the life of the process.
+ *   - Undefined: a second llmbill_close() on a handle, and any call other than
+ *     llmbill_record()/llmbill_record_id() (flush, stats, sink info, check)
+ *     that races llmbill_close() or comes after it.
  *
  * Processes: a handle belongs to the process that opened it. In a child of
  * fork() every call on an inherited handle returns LLMBILL_EFORKED (the
@@ -136,7 +144,7 @@ LLMBILL_API LLMBILL_NODISCARD int llmbill_open_string(llmbill **out, const char 
  *   LLMBILL_ENOMEM     out of memory (nothing was queued),
  *   LLMBILL_ENOPRICE   no price for its model, with [pricing] unknown = error,
  *   LLMBILL_ESPOOL     the journal could not be written (nothing was kept),
- *   LLMBILL_ECLOSED    the handle is closing,
+ *   LLMBILL_ECLOSED    the handle is closing or closed (llmbill_close() started),
  *   LLMBILL_ERECURSIVE called from one of this handle's own sinks,
  *   LLMBILL_EFORKED    the handle was opened in another process (nothing was kept). */
 LLMBILL_API int llmbill_record(llmbill *h, const struct llmbill_usage *u);
