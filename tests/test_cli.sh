@@ -193,6 +193,11 @@ grep -qF "anthropic_batch.jsonl:2: batch result is errored, not succeeded: not b
 grep -qF "3 lines, 1 recorded, 2 bad" "$T/log" &&
 grep -F '"event_id":"anthropic-msg_01Bat1"' "$T/from.jsonl" | grep -qF '"service_tier":"batch","cost_usd":0.003}' \
     && ok "replay --from batch: billed at batch rates" || { bad "replay --from batch: billed at batch rates"; cat "$T/log"; }
+{ cat "$SAMPLES/openrouter.json"; } >"$T/or.jsonl"
+expect "replay --from openrouter" 0 "1 lines, 1 recorded, 0 bad" -- "$BIN" -c "$T/from.ini" replay --from openrouter \
+    --customer o1 "$T/or.jsonl"
+grep -F '"customer_id":"o1"' "$T/from.jsonl" | grep -qF '"metadata":{"provider_cost_usd":"0.004836"}' \
+    && ok "replay --from: the provider's cost kept" || { bad "replay --from: the provider's cost kept"; cat "$T/log"; }
 expect "replay --from a Gemini JSON array" 0 "a Gemini streamGenerateContent JSON array from gemini" -- \
     "$BIN" -c "$T/from.ini" replay --from gemini --customer g1 "$SAMPLES/gemini_array.json"
 python3 - "$T/converse.bin" <<'PY'

@@ -42,6 +42,8 @@ static void replay_usage(FILE *f)
         "  --customer-field PATH   where each body names the customer (default: user)\n"
         "  --customer ID    the customer when the response names none (streams: always)\n"
         "  --model M        the model when the response names none (Bedrock Converse)\n"
+        "                   A cost the provider reports (OpenRouter usage.cost, xAI\n"
+        "                   cost_in_usd_ticks) goes to the metadata as provider_cost_usd.\n"
         "  --timeout-ms N   how long to wait for delivery at the end, and for room in a\n"
         "                   full queue (default 60000)\n");
 }
@@ -87,9 +89,11 @@ static enum input sniff(FILE *in)
     return IN_BINARY;
 }
 
-/* Options of --from. */
+/* Options of --from, and room for the metadata of one event. */
 struct from_opts {
     const char *from, *field, *customer, *model;
+    struct llmbill_kv kv;       /* provider_cost_usd */
+    char cost[48];
 };
 
 /* The event id of a response: PROVIDER-<response id>, so that replaying the
@@ -128,7 +132,7 @@ static int event_id_of(const char *from, const char *rid, const char *body, size
 
 /* The usage record of one extracted response; body (may be NULL: a stream)
  * is where the customer field is looked up. */
-static int from_extracted(const struct from_opts *o, struct llmbill_extracted *x,
+static int from_extracted(struct from_opts *o, struct llmbill_extracted *x,
                           const char *body, size_t len, struct llmbill_usage *u, char *cust,
                           size_t custcap, char *id, size_t idcap, char *err, size_t errlen)
 {
@@ -142,6 +146,14 @@ static int from_extracted(const struct from_opts *o, struct llmbill_extracted *x
         return -1;
     }
     llmbill_extracted_to_usage(x, u);
+    if ((x->flags & LLMBILL_EXTRACTED_REPORTED_COST) &&
+        llmbill_cost_format(x->reported_cost, o->cost, sizeof o->cost) > 0) {
+        /* what the provider says it charged, beside the table's price */
+        o->kv.key = "provider_cost_usd";
+        o->kv.value = o->cost;
+        u->metadata = &o->kv;
+        u->n_metadata = 1;
+    }
     if (body != NULL && llmbill_json_string_at(body, len, o->field, cust, custcap) > 0) {
         u->customer_id = cust;
     } else if (o->customer != NULL) {
@@ -157,7 +169,7 @@ static int from_extracted(const struct from_opts *o, struct llmbill_extracted *x
 }
 
 /* A usage record from one provider response body (a JSONL line). */
-static int from_response(const struct from_opts *o, const char *body, size_t len,
+static int from_response(struct from_opts *o, const char *body, size_t len,
                          struct llmbill_usage *u, struct llmbill_extracted *x, char *cust,
                          size_t custcap, char *id, size_t idcap, char *err, size_t errlen)
 {
@@ -169,7 +181,7 @@ static int from_response(const struct from_opts *o, const char *body, size_t len
 }
 
 /* A usage record from a whole stream read from in. */
-static int from_stream(const struct from_opts *o, FILE *in, struct llmbill_usage *u,
+static int from_stream(struct from_opts *o, FILE *in, struct llmbill_usage *u,
                        struct llmbill_extracted *x, char *cust, size_t custcap, char *id,
                        size_t idcap, char *err, size_t errlen)
 {
@@ -202,7 +214,7 @@ int cmd_replay(struct cli *c, int argc, char **argv)
         { "customer", required_argument, NULL, 'C' }, { "model", required_argument, NULL, 'M' },
         { "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 }
     };
-    struct from_opts fo = { NULL, "user", NULL, NULL };
+    struct from_opts fo = { NULL, "user", NULL, NULL, { NULL, NULL }, "" };
     enum input kind = IN_JSONL;
     int said_batch = 0;
     uint64_t timeout = 60000, lineno = 0, recorded = 0, bad = 0;

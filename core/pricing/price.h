@@ -30,7 +30,7 @@
 #define LB_TIER_BATCH    3      /* _batches keys; without one, half the standard rate */
 #define LB_NTIERS        4
 
-#define LB_MAX_ROWS      6      /* base rates + up to 5 thresholds */
+#define LB_MAX_ROWS      16     /* base rates + up to 15 thresholds or tiers */
 #define LB_RATE_SCALE    18     /* rates count 1e-18 USD per token */
 
 /* The rates that apply above one input-token threshold (0 = the base). */

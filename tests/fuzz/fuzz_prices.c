@@ -30,6 +30,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         u.service_tier = "priority";
         if (llmbill_price(p, &u, &b, err, sizeof err) == 0 && b.total < 0)
             abort();
+        /* every class: modalities, web searches, a batch */
+        u.input_audio_tokens = 2000;
+        u.cached_audio_tokens = 300;
+        u.input_image_tokens = 700;
+        u.input_video_tokens = 50;
+        u.output_audio_tokens = 200;
+        u.output_image_tokens = 100;
+        u.web_search_requests = 3;
+        u.service_tier = size % 2 ? "batch" : "flex";
+        if (llmbill_price(p, &u, &b, err, sizeof err) == 0 && b.total < 0)
+            abort();
         llmbill_prices_free(p);
     }
     return 0;
