@@ -34,9 +34,12 @@ int llmbill_record_json(llmbill *h, const char *json, size_t len, char *id_out, 
     rc = llmbill_usage_from_json(&u, copy, len, kv, LLMBILL_METADATA_MAX, why, sizeof why);
     if (rc == 0)
         rc = llmbill_record_id(h, &u, id_out, id_cap); /* sets the last error itself */
-    else
+    else {
         lb_set_last_error(&h->log, "invalid usage JSON: %s",
                           why[0] ? why : llmbill_strerror(rc));
+        if (rc == LLMBILL_EINVAL) /* counted like an invalid record */
+            atomic_fetch_add_explicit(&h->rejected_invalid, 1, memory_order_relaxed);
+    }
     if (copy != stack)
         free(copy);
     if (rc != 0 && id_out != NULL)

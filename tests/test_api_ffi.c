@@ -90,6 +90,7 @@ static void record_json_failures_say_why(void)
         CHECK_CONTAINS(llmbill_last_error(), bad[i].why);
         CHECK(id[0] == '\0');
     }
+    CHECK_EQ_INT(t_stats(h, NULL).rejected_invalid, sizeof bad / sizeof bad[0]);
     /* an id buffer that could truncate is refused before recording */
     {
         const char *j = "{\"customer_id\":\"a\",\"model\":\"m\"}";
