@@ -406,6 +406,10 @@ static void gemini_shapes(void)
     CHECK_EQ_INT(stream_all_ways("gemini", b, strlen(b) / 2, &x, err, sizeof err), LLMBILL_EINVAL);
     CHECK_CONTAINS(err, "incomplete stream");
     free(b);
+    /* a mid-stream error as plain JSON lines (no "data:"): reported as such */
+    CHECK_EQ_INT(stream_file("gemini", "gemini_error.sse", &x, err, sizeof err), LLMBILL_EINVAL);
+    CHECK_CONTAINS(err, "the stream reported an error");
+    CHECK_CONTAINS(err, "The model is overloaded");
     {
         const char *junk = "[{\"a\":1} x";
 

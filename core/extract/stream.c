@@ -32,6 +32,8 @@ struct llmbill_stream {
     struct llmbill_extracted x;
     struct lb_anthropic a;
     int have_usage, final, failed, responses;
+    int raw;                    /* inside plain JSON lines (a Gemini error) */
+    int reported;               /* the stream reported an error */
 };
 
 int llmbill_stream_new(llmbill_stream **out, uint32_t shape)
@@ -96,8 +98,10 @@ static int append(char **buf, size_t *len, size_t *cap, const char *p, size_t n,
 }
 
 /* An error event's text, quoted in the reason. */
-static int reported_error(const struct lb_jdoc *d, int obj, char *err, size_t errlen)
+static int reported_error(llmbill_stream *s, const struct lb_jdoc *d, int obj, char *err,
+                          size_t errlen)
 {
+    s->reported = 1;
     lb_errf(err, errlen, "the stream reported an error: %.*s", d->t[obj].end - d->t[obj].start,
             d->js + d->t[obj].start);
     return LLMBILL_EINVAL;
@@ -111,7 +115,7 @@ static int anthropic_event(llmbill_stream *s, const struct lb_jdoc *d, int typ, 
     int metrics = lb_json_get(d->js, d->t, d->n, 0, "amazon-bedrock-invocationMetrics");
 
     if (typ >= 0 && lb_json_eq(d->js, &d->t[typ], "error", 5))
-        return reported_error(d, 0, err, errlen);
+        return reported_error(s, d, 0, err, errlen);
     if (m >= 0 && d->t[m].type == JSMN_OBJECT) {            /* message_start */
         rc = lb_extract_anthropic_message(d, m, &s->a, &s->x, err, errlen);
     } else if (typ >= 0 && lb_json_eq(d->js, &d->t[typ], "message_delta", 13)) {
@@ -195,7 +199,7 @@ static int on_json(llmbill_stream *s, const char *js, size_t len, char *err, siz
         rc = anthropic_event(s, &d, typ, err, errlen);
     } else if (lb_json_get(d.js, d.t, d.n, 0, "error") >= 0 ||
                (typ >= 0 && lb_json_eq(d.js, &d.t[typ], "error", 5))) {
-        rc = reported_error(&d, 0, err, errlen);     /* mid-stream error, any API */
+        rc = reported_error(s, &d, 0, err, errlen);     /* mid-stream error, any API */
     } else if (s->shape == LLMBILL_SHAPE_GEMINI) {
         rc = lb_extract_gemini(&d, 0, &s->x, err, errlen);
         if (rc >= 0 && lb_gemini_final(&d, 0))
@@ -222,23 +226,29 @@ static int on_line(llmbill_stream *s, const char *l, size_t n, char *err, size_t
 
         s->dlen = 0;
         s->has_data = 0;
+        s->raw = 0;
         return rc;
     }
-    if (n >= 5 && memcmp(l, "data:", 5) == 0) {
+    if (s->shape == LLMBILL_SHAPE_GEMINI && (s->raw || l[0] == '{')) {
+        /* Gemini sends a mid-stream error as plain JSON lines without
+         * "data:": they are joined into one event like data lines */
+        s->raw = 1;
+    } else if (n >= 5 && memcmp(l, "data:", 5) == 0) {
         l += 5;
         n -= 5;
         if (n > 0 && *l == ' ') {
             l++;
             n--;
         }
-        if ((s->has_data && append(&s->data, &s->dlen, &s->dcap, "\n", 1, MAX_LINE) != 0) ||
-            append(&s->data, &s->dlen, &s->dcap, l, n, MAX_LINE) != 0) {
-            lb_errf(err, errlen, "an event is longer than %u bytes", MAX_LINE);
-            return LLMBILL_EINVAL;
-        }
-        s->has_data = 1;
+    } else {
+        return 0; /* "event:", "id:", "retry:" and ": comments" carry nothing we need */
     }
-    /* "event:", "id:", "retry:" and ": comments" carry nothing we need */
+    if ((s->has_data && append(&s->data, &s->dlen, &s->dcap, "\n", 1, MAX_LINE) != 0) ||
+        append(&s->data, &s->dlen, &s->dcap, l, n, MAX_LINE) != 0) {
+        lb_errf(err, errlen, "an event is longer than %u bytes", MAX_LINE);
+        return LLMBILL_EINVAL;
+    }
+    s->has_data = 1;
     return 0;
 }
 
@@ -480,7 +490,7 @@ int llmbill_stream_finish(llmbill_stream *s, struct llmbill_extracted *out, char
         s->llen = 0;
         if (rc == 0 && s->has_data)
             rc = on_line(s, "", 0, err, errlen);
-        if (rc != 0 && cut && !s->final) {
+        if (rc != 0 && cut && !s->final && !s->reported) {
             lb_errf(err, errlen, "incomplete stream: it ends inside an event");
             return LLMBILL_EINVAL;
         }
