@@ -21,12 +21,14 @@ static const char *at(const char *a, const char *b)
     return p[k];
 }
 
-/* Copies the test sink to path with mode. */
+/* Copies the test sink to path with mode: a new file (cp over a library
+ * still mapped, as with LLMBILL_NO_DLCLOSE, would rewrite its pages). */
 static void copy_sink(const char *so, const char *path, unsigned mode)
 {
     char cmd[2048];
 
-    snprintf(cmd, sizeof cmd, "cp %s/%s %s && chmod %o %s", TEST_PLUGIN_DIR, so, path, mode, path);
+    snprintf(cmd, sizeof cmd, "rm -f %s && cp %s/%s %s && chmod %o %s", path, TEST_PLUGIN_DIR, so,
+             path, mode, path);
     CHECK_EQ_INT(system(cmd), 0);
 }
 
