@@ -387,6 +387,11 @@ static void gemini_shapes(void)
     CHECK_EQ_INT(llmbill_extract("gemini", b, strlen(b), &x, err, sizeof err), 0);
     CHECK(x.input_tokens == 151 + 18329 && x.output_tokens == 1089 + 1120);
     CHECK(x.input_tokens + x.output_tokens == 20689);
+    CHECK(x.web_search_requests == 1); /* Gemini 2.x: per grounded prompt */
+    free(b);
+    b = sample("gemini3_grounded.json"); /* Gemini 3: per search query */
+    CHECK_EQ_INT(llmbill_extract("gemini", b, strlen(b), &x, err, sizeof err), 0);
+    CHECK(x.web_search_requests == 3 && x.input_tokens == 4920 && x.output_tokens == 260);
     free(b);
     b = sample("gemini_media.json");
     CHECK_EQ_INT(llmbill_extract("gemini", b, strlen(b), &x, err, sizeof err), 0);

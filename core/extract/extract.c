@@ -295,6 +295,30 @@ static int modalities(const struct lb_jdoc *d, int obj, const char *path, uint64
     return 0;
 }
 
+/* Gemini grounding with Google Search, billed per request: Gemini 2.x per
+ * grounded prompt (a response whose candidates carry webSearchQueries: 1),
+ * Gemini 3 and later per search query (each query counts). 0 without
+ * grounding. */
+static uint64_t gemini_searches(const struct lb_jdoc *d, int obj, const char *model)
+{
+    int c = lb_json_get(d->js, d->t, d->n, obj, "candidates"), end;
+    uint64_t queries = 0;
+    unsigned major = 0;
+
+    if (c < 0 || d->t[c].type != JSMN_ARRAY || (end = lb_json_skip(d->t, c, d->n)) < 0)
+        return 0;
+    for (int i = c + 1; i > 0 && i < end; i = lb_json_skip(d->t, i, d->n)) {
+        int q = lb_json_get(d->js, d->t, d->n, i, "groundingMetadata.webSearchQueries");
+
+        if (q >= 0 && d->t[q].type == JSMN_ARRAY)
+            queries += (uint64_t)d->t[q].size;
+    }
+    if (strncmp(model, "gemini-", 7) == 0)
+        for (const char *p = model + 7; *p >= '0' && *p <= '9' && major < 1000; p++)
+            major = major * 10 + (unsigned)(*p - '0');
+    return major >= 3 ? queries : queries > 0;
+}
+
 /* Gemini: usageMetadata.promptTokenCount includes cachedContentTokenCount;
  * candidatesTokenCount excludes thoughtsTokenCount, which is added;
  * toolUsePromptTokenCount (search results, fetched pages and code output
@@ -312,6 +336,12 @@ int lb_extract_gemini(const struct lb_jdoc *d, int obj, struct llmbill_extracted
 
     copy_str(d, obj, "modelVersion", x->model, sizeof x->model);
     copy_str(d, obj, "responseId", x->request_id, sizeof x->request_id);
+    {
+        uint64_t ws = gemini_searches(d, obj, x->model);
+
+        if (ws > x->web_search_requests) /* a stream's grounding comes with its last chunks */
+            x->web_search_requests = ws;
+    }
     if (u < 0 || d->t[u].type != JSMN_OBJECT)
         return 1;
     obj = u;
