@@ -20,6 +20,16 @@ test -f "$P/include/llmbill/sink.h"
 test -x "$P/bin/llmbill"
 test -f "$LIBDIR/llmbill/plugins/jsonl.so" || fail "jsonl.so not under <libdir>/llmbill/plugins"
 
+# the man pages and the docs they point to are installed, and render
+for m in man1/llmbill.1 man5/llmbill.ini.5 man3/llmbill_record.3 man3/llmbill_record_json.3; do
+    test -f "$P/share/man/$m" || fail "$m not installed"
+done
+test -f "$P/share/doc/llmbill/configuration.md" || fail "docs not installed"
+if command -v man >/dev/null 2>&1; then
+    (cd "$P/share/man" && MANWIDTH=80 man -l man3/llmbill_record_json.3 2>&1) | grep -q "llmbill_record_json" \
+        || fail "man llmbill_record_json does not render"
+fi
+
 # the .pc is relocatable and names the plugin directory and the private libs
 clean env PKG_CONFIG_PATH="$PCDIR" pkg-config --variable=plugindir llmbill >"$T/pd"
 test "$(realpath "$(cat "$T/pd")")" = "$(realpath "$LIBDIR/llmbill/plugins")" || fail "plugindir is $(cat "$T/pd")"
