@@ -34,6 +34,19 @@ int lb_parse_bool(const char *s, int *out);
 char *lb_path_join(const char *dir, const char *path);
 /* Creates dir and its parents (mode 0750); 0 or -1 with errno. */
 int lb_mkdirs(const char *dir);
+/* Checks that dir (when it exists) is a directory owned by the running user
+ * and not writable by group or others: 0, or -1 with the reason, naming
+ * `what` and the path, in err. A missing dir is 0 (its creator makes it 0750). */
+int lb_dir_private(const char *dir, const char *what, char *err, size_t errlen);
+/* A sink instance name as a file name part: bytes other than [A-Za-z0-9._-]
+ * become %XX ('%' and '/' too), so distinct names give distinct files and
+ * plain names stay as they are. lb_name_encode() writes into out (cap bytes,
+ * NUL-terminated) and returns the length it needs; lb_name_encoded()
+ * mallocs it (NULL when out of memory); lb_name_decode() reverses it: 0, or
+ * -1 when enc is not an encoding or does not fit. */
+size_t lb_name_encode(const char *name, char *out, size_t cap);
+char *lb_name_encoded(const char *name);
+int lb_name_decode(const char *enc, char *out, size_t cap);
 /* 1 if s[0..n) is valid UTF-8 (no overlongs, no surrogates). */
 int lb_utf8_valid(const char *s, size_t n);
 /* The Levenshtein distance between a and b, for "did you mean"; (size_t)-1

@@ -8,6 +8,7 @@
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "lb.h"
 
@@ -266,4 +267,98 @@ size_t lb_edit_distance(const char *a, const char *b)
         }
     }
     return row[lb];
+}
+
+int lb_dir_private(const char *dir, const char *what, char *err, size_t errlen)
+{
+    struct stat st;
+
+    if (stat(dir, &st) != 0) {
+        if (errno == ENOENT)
+            return 0;
+        lb_errf(err, errlen, "%s %s: %s", what, dir, strerror(errno));
+        return -1;
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        lb_errf(err, errlen, "%s %s: not a directory", what, dir);
+        return -1;
+    }
+    if (st.st_uid != geteuid()) {
+        lb_errf(err, errlen, "%s %s: owned by uid %u, not by the user running llmbill (uid %u): "
+                "refusing a directory another user controls (chown it, or choose another)", what,
+                dir, (unsigned)st.st_uid, (unsigned)geteuid());
+        return -1;
+    }
+    if (st.st_mode & (S_IWGRP | S_IWOTH)) {
+        lb_errf(err, errlen, "%s %s: writable by %s (mode %03o): others could plant or change "
+                "its files (chmod go-w %s)", what, dir,
+                (st.st_mode & S_IWOTH) ? "others" : "its group", (unsigned)(st.st_mode & 0777), dir);
+        return -1;
+    }
+    return 0;
+}
+
+/* Bytes kept as they are in an encoded name; every other byte is %XX. */
+static int name_plain(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           c == '.' || c == '_' || c == '-';
+}
+
+size_t lb_name_encode(const char *name, char *out, size_t cap)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t n = 0;
+
+    for (const unsigned char *p = (const unsigned char *)name; *p; p++) {
+        if (name_plain(*p)) {
+            if (n + 1 < cap)
+                out[n] = (char)*p;
+            n++;
+        } else {
+            if (n + 3 < cap) {
+                out[n] = '%';
+                out[n + 1] = hex[*p >> 4];
+                out[n + 2] = hex[*p & 15];
+            }
+            n += 3;
+        }
+    }
+    if (cap > 0)
+        out[n < cap ? n : cap - 1] = '\0';
+    return n;
+}
+
+char *lb_name_encoded(const char *name)
+{
+    size_t n = lb_name_encode(name, NULL, 0);
+    char *out = malloc(n + 1);
+
+    if (out != NULL)
+        lb_name_encode(name, out, n + 1);
+    return out;
+}
+
+int lb_name_decode(const char *enc, char *out, size_t cap)
+{
+    size_t n = 0;
+
+    for (const char *p = enc; *p; n++) {
+        unsigned v;
+
+        if (n + 1 >= cap)
+            return -1;
+        if (*p == '%') {
+            if (sscanf(p + 1, "%2x", &v) != 1 || p[1] == '\0' || p[2] == '\0')
+                return -1;
+            out[n] = (char)v;
+            p += 3;
+        } else {
+            out[n] = *p++;
+        }
+    }
+    if (cap == 0)
+        return -1;
+    out[n] = '\0';
+    return 0;
 }

@@ -253,4 +253,27 @@ static inline void t_idset_add_field(struct t_idset *set, const char *text, cons
     }
 }
 
+/* Records ids "t0-<first>" .. "t0-<first+n-1>" (testsink's per_thread
+ * form) for customer acme; each must be accepted. */
+static inline void t_record_ids(llmbill *h, int first, int n)
+{
+    for (int i = first; i < first + n; i++) {
+        char id[32];
+        struct llmbill_usage u = t_usage("acme", id);
+
+        snprintf(id, sizeof id, "t0-%d", i);
+        CHECK_EQ_INT(llmbill_record(h, &u), 0);
+    }
+}
+
+/* The number after key in file (testsink's summary: "received="), or -1. */
+static inline long t_count_in(const char *file, const char *key)
+{
+    char *s = t_read(file), *p = strstr(s, key);
+    long v = p ? strtol(p + strlen(key), NULL, 10) : -1;
+
+    free(s);
+    return v;
+}
+
 #endif

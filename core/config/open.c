@@ -599,20 +599,41 @@ static int setup_sink(struct ctx *c, struct lb_sink *s, struct lb_section *main,
         s->dead_letter_path = lb_path_join(c->cfg->dir, dl);
         free(dl);
     } else {
-        size_t need = strlen(dl_dir) + strlen(s->name) + 32;
-        char *rel = malloc(need);
+        /* the instance name encoded (lb_name_encode): distinct names,
+         * distinct files ("x/lago" is x%2Flago, "x_lago" stays x_lago) */
+        char *enc = lb_name_encoded(s->name);
+        size_t need = strlen(dl_dir) + (enc ? strlen(enc) : 0) + 32;
+        char *rel = enc ? malloc(need) : NULL;
 
         if (rel != NULL) {
-            snprintf(rel, need, "%s/%s.deadletter.jsonl", dl_dir, s->name);
-            for (char *p = rel + strlen(dl_dir) + 1; *p; p++)
-                if (*p == '/')
-                    *p = '_';
+            snprintf(rel, need, "%s/%s.deadletter.jsonl", dl_dir, enc);
             s->dead_letter_path = lb_path_join(c->cfg->dir, rel);
             free(rel);
         }
+        free(enc);
     }
     if (s->dead_letter_path == NULL)
         return LLMBILL_ENOMEM;
+    {
+        /* its directory, if it exists, must be this user's alone */
+        char *d = lb_strdup(s->dead_letter_path), *slash = d ? strrchr(d, '/') : NULL;
+        int bad;
+
+        if (d == NULL)
+            return LLMBILL_ENOMEM;
+        if (slash != NULL)
+            *slash = '\0';
+        bad = lb_dir_private(slash == NULL ? "." : slash == d ? "/" : d, "dead-letter directory",
+                             c->err, c->errlen);
+        free(d);
+        if (bad) {
+            char why[LB_ERRLEN];
+
+            snprintf(why, sizeof why, "%s", c->err ? c->err : "");
+            lb_errf(c->err, c->errlen, "sink %s: %s", s->name, why);
+            return LLMBILL_ECONFIG;
+        }
+    }
     return load_options(c, s, sec);
 }
 

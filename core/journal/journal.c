@@ -76,13 +76,26 @@ static int is_magic(uint32_t v)
     return v == MAGIC || v == MAGIC_JSON;
 }
 
-/* After a corrupt frame at pos: the offset of the next magic in buf[0..n),
- * or where fewer than 4 bytes are left. */
-static size_t resync(const unsigned char *buf, size_t pos, size_t n)
+static int frame_at(const unsigned char *buf, size_t avail, uint64_t *seq, uint32_t *len);
+
+/* After a corrupt frame at pos (a bad magic, length or CRC): the next
+ * offset in buf[0..n) where a frame checks out, magic and CRC both (a
+ * magic alone inside a payload is not enough), or where one may be cut by
+ * the end of buf. at_end: buf holds all the data there is, so a frame cut
+ * by its end is corrupt too. With none found: n at_end (the rest is
+ * skipped), else the last 3 bytes (a magic may straddle the next read). */
+static size_t resync(const unsigned char *buf, size_t pos, size_t n, int at_end)
 {
-    for (pos++; pos + 4 <= n && !is_magic(lb_get32(buf + pos)); pos++)
-        ;
-    return pos;
+    for (pos++; pos + 4 <= n; pos++)
+        if (is_magic(lb_get32(buf + pos))) {
+            uint64_t seq;
+            uint32_t len;
+            int r = frame_at(buf + pos, n - pos, &seq, &len);
+
+            if (r == 1 || (r == 0 && !at_end))
+                return pos;
+        }
+    return at_end || pos > n ? n : pos;
 }
 
 /* Checks the frame at buf[0..avail): 1 valid (*seq, *len set), 0 needs more
@@ -106,18 +119,27 @@ static int frame_at(const unsigned char *buf, size_t avail, uint64_t *seq, uint3
     return crc == lb_get32(buf + 16) ? 1 : -1;
 }
 
-static char *ack_path(const struct lb_journal *j, const char *sink, int tmp)
+/* dir/ack-<sink>[.tmp]: the sink's name as lb_name_encode() writes it, so
+ * that distinct names have distinct files ("x/lago" is ack-x%2Flago,
+ * "x_lago" is ack-x_lago; llmbill 0.1 wrote both to ack-x_lago). A plain
+ * name ([A-Za-z0-9._-]) is as it was, so existing positions are read. */
+static char *ack_path_in(const char *dir, const char *sink, int tmp)
 {
-    size_t n = strlen(j->dir) + strlen(sink) + 16;
+    size_t enc = lb_name_encode(sink, NULL, 0), n = strlen(dir) + enc + 16;
     char *p = malloc(n);
 
     if (p == NULL)
         return NULL;
-    snprintf(p, n, "%s/ack-%s%s", j->dir, sink, tmp ? ".tmp" : "");
-    for (char *c = p + strlen(j->dir) + 1; *c; c++)
-        if (*c == '/')
-            *c = '_';
+    snprintf(p, n, "%s/ack-", dir);
+    lb_name_encode(sink, p + strlen(p), enc + 1);
+    if (tmp)
+        strcat(p, ".tmp");
     return p;
+}
+
+static char *ack_path(const struct lb_journal *j, const char *sink, int tmp)
+{
+    return ack_path_in(j->dir, sink, tmp);
 }
 
 /* Makes renames and new files in the spool directory durable (fsync mode). */
@@ -132,19 +154,44 @@ static int sync_dir(const struct lb_journal *j)
     return rc;
 }
 
-static uint64_t read_ack(const struct lb_journal *j, const char *sink)
+/* Reads a position file: 0 (with *v; 0 when there is none), or -1 with
+ * errno when it cannot be opened (a symbolic link is refused: ELOOP). */
+static int read_ack_file(const char *path, uint64_t *v)
+{
+    int fd = path ? open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC) : -1;
+    char text[32];
+    ssize_t n;
+
+    *v = 0;
+    if (fd < 0)
+        return path != NULL && errno == ENOENT ? 0 : -1;
+    n = read(fd, text, sizeof text - 1);
+    close(fd);
+    if (n > 0) {
+        text[n] = '\0';
+        *v = strtoull(text, NULL, 10);
+    }
+    return 0;
+}
+
+static int read_ack(const struct lb_journal *j, const char *sink, uint64_t *v)
 {
     char *p = ack_path(j, sink, 0);
-    FILE *f = p ? fopen(p, "r") : NULL;
-    unsigned long long v = 0;
+    int rc = read_ack_file(p, v), e = errno;
 
-    if (f != NULL) {
-        if (fscanf(f, "%llu", &v) != 1)
-            v = 0;
-        fclose(f);
-    }
     free(p);
-    return v;
+    errno = e;
+    return rc;
+}
+
+static int has_ack_file(const struct lb_journal *j, const char *sink)
+{
+    char *p = ack_path(j, sink, 0);
+    struct stat st;
+    int rc = p != NULL && lstat(p, &st) == 0;
+
+    free(p);
+    return rc;
 }
 
 void lb_journal_ack(struct llmbill *h, struct lb_sink *s, uint64_t seq)
@@ -163,7 +210,11 @@ static int write_ack(struct llmbill *h, struct lb_sink *s, uint64_t seq)
     if (tmp == NULL || path == NULL)
         goto out;
     n = snprintf(text, sizeof text, "%llu\n", (unsigned long long)seq);
-    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+    /* a fresh temp file, never through a link: one left by a crash (or
+     * planted) is removed first (unlink removes a link, not its target) */
+    fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0640);
+    if (fd < 0 && errno == EEXIST && unlink(tmp) == 0)
+        fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0640);
     if (fd < 0 || write(fd, text, (size_t)n) != n ||
         (j->durability == LB_DURABLE_FSYNC && fdatasync(fd) != 0))
         goto out;
@@ -198,10 +249,14 @@ void lb_journal_persist_acks(struct llmbill *h)
 }
 
 /* Scans a segment: returns the offset after its last valid frame, and that
- * frame's seq in *last (0 if none). *torn is 1 when something other than
- * zeros follows that frame. Reads through a mapping, up to the zeros that
- * follow the written frames. */
-static off_t scan_tail(int fd, uint64_t *last, int *torn)
+ * frame's seq in *last (0 if none). A corrupt frame is resynchronised past
+ * (magic and CRC), so that the valid frames after it are kept: only what
+ * follows the last valid frame can be cut. *torn is 1 when something other
+ * than zeros follows that frame; *cut_frame then says whether it starts
+ * with the LBJ2 magic: a frame that was complete once (its magic is
+ * written last), so an acknowledged event, and not one torn by a kill. Reads
+ * through a mapping, up to the zeros that follow the written frames. */
+static off_t scan_tail(int fd, uint64_t *last, int *torn, int *cut_frame)
 {
     struct stat st;
     unsigned char *buf;
@@ -210,6 +265,7 @@ static off_t scan_tail(int fd, uint64_t *last, int *torn)
 
     *last = 0;
     *torn = 0;
+    *cut_frame = 0;
     if (fstat(fd, &st) != 0 || st.st_size == 0)
         return 0;
     size = (size_t)st.st_size;
@@ -227,14 +283,17 @@ static off_t scan_tail(int fd, uint64_t *last, int *torn)
             *last = seq;
         } else if (r == 2) {
             break;              /* the end of the data */
-        } else if (r == 0) {
-            *torn = 1;          /* a torn frame */
-            break;
         } else {
-            *torn = 1;          /* resynchronise (the journal thread counts it) */
-            pos = resync(buf, pos, size);
+            /* a corrupt or cut frame: the reader skips (and counts) it when
+             * valid frames follow; after the last one, it is cut */
+            *torn = 1;
+            pos = resync(buf, pos, size, 1);
         }
     }
+    /* only an LBJ2 frame has its magic written last ("LBJ1" writers of
+     * llmbill 0.1 may have written it first: a torn frame can hold it) */
+    if (*torn && (size_t)good + 4 <= size)
+        *cut_frame = lb_get32(buf + good) == MAGIC;
     munmap(buf, size);
     return good;
 }
@@ -252,7 +311,7 @@ static int open_segment(struct lb_journal *j, uint64_t first, uint64_t need)
 
     if (p == NULL)
         return -1;
-    fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+    fd = open(p, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0640);
     free(p);
     if (fd < 0)
         return -1;
@@ -312,17 +371,21 @@ static int open_error(int e)
 }
 
 /* Takes spool_dir/lock: two handles appending to one spool would corrupt it.
- * A paused handle (inspect_ok) may instead look at a spool that is in use:
- * it is then read-only (j->readonly). */
-static int lock_spool(struct lb_journal *j, int inspect_ok, char *err, size_t errlen)
+ * A paused handle takes nothing: it only reads (j->readonly). */
+static int lock_spool(struct lb_journal *j, int paused, char *err, size_t errlen)
 {
     size_t n = strlen(j->dir) + 8;
-    char *p = malloc(n);
+    char *p;
 
-    if (p == NULL)
+    if (paused) {
+        j->readonly = 1;
+        j->closed = 1;          /* records fail with LLMBILL_ECLOSED */
+        return 0;
+    }
+    if ((p = malloc(n)) == NULL)
         return LLMBILL_ENOMEM;
     snprintf(p, n, "%s/lock", j->dir);
-    j->lock_fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+    j->lock_fd = open(p, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0640);
     if (j->lock_fd >= 0 && lb_fork_track_fd(j->lock_fd) != 0) {
         close(j->lock_fd);
         j->lock_fd = -1;
@@ -330,12 +393,6 @@ static int lock_spool(struct lb_journal *j, int inspect_ok, char *err, size_t er
         return LLMBILL_ENOMEM;
     }
     if (j->lock_fd < 0 || flock(j->lock_fd, LOCK_EX | LOCK_NB) != 0) {
-        if (j->lock_fd >= 0 && errno == EWOULDBLOCK && inspect_ok) {
-            j->readonly = 1;
-            j->closed = 1;      /* records fail with LLMBILL_ECLOSED */
-            free(p);
-            return 0;
-        }
         if (j->lock_fd >= 0 && errno == EWOULDBLOCK)
             lb_errf(err, errlen, "spool_dir %s: in use by another llmbill handle or process "
                     "(a spool has one writer: stop the other first)", j->dir);
@@ -348,6 +405,61 @@ static int lock_spool(struct lb_journal *j, int inspect_ok, char *err, size_t er
     return 0;
 }
 
+/* Names each sink that has a position file but is no longer configured,
+ * with what it had not finished: those events will not be delivered to it.
+ * Its file is kept (nothing deletes a position file). */
+static void warn_removed_sinks(struct llmbill *h)
+{
+    struct lb_journal *j = h->journal;
+    DIR *d = opendir(j->dir);
+    struct dirent *e;
+    uint64_t head = j->next_seq - 1, first;
+    size_t n;
+    uint64_t *segs = list_segments(j, &n);
+
+    first = n > 0 ? segs[0] : j->next_seq;
+    free(segs);
+    if (d == NULL)
+        return;
+    while ((e = readdir(d)) != NULL) {
+        char name[256];
+        size_t len = strlen(e->d_name);
+        int known = 0;
+        uint64_t a, from;
+
+        if (strncmp(e->d_name, "ack-", 4) != 0 || (len > 4 && strcmp(e->d_name + len - 4, ".tmp") == 0) ||
+            lb_name_decode(e->d_name + 4, name, sizeof name) != 0)
+            continue;
+        for (size_t i = 0; i < h->nsinks && !known; i++) {
+            char *mine = lb_name_encoded(h->sinks[i].name);
+
+            known = strcmp(name, h->sinks[i].name) == 0 ||
+                    (mine != NULL && strcmp(mine, e->d_name + 4) == 0);
+            free(mine);
+        }
+        {
+            char *p = malloc(strlen(j->dir) + len + 2);
+            int rc = -1;
+
+            if (p != NULL) {
+                sprintf(p, "%s/%s", j->dir, e->d_name);
+                rc = known ? 0 : read_ack_file(p, &a);
+                free(p);
+            }
+            if (known || rc != 0)
+                continue;
+        }
+        from = a + 1 > first ? a + 1 : first;
+        if (head >= from)
+            lb_log(&h->log, LLMBILL_LOG_WARN, "spool %s: sink '%s' is no longer configured and "
+                   "has %llu event(s) in the journal it has not finished; they will not be "
+                   "delivered to it (its position file %s is kept: add the sink back before "
+                   "restarting to deliver what is still in the journal)", j->dir, name,
+                   (unsigned long long)(head - from + 1), e->d_name);
+    }
+    closedir(d);
+}
+
 int lb_journal_open(struct llmbill *h, char *err, size_t errlen)
 {
     struct lb_journal *j = h->journal;
@@ -356,12 +468,15 @@ int lb_journal_open(struct llmbill *h, char *err, size_t errlen)
     int rc;
 
     j->lock_fd = -1;
-    if (lb_mkdirs(j->dir) != 0) {
+    /* a paused handle creates nothing: a missing spool is an empty one */
+    if (!h->paused && lb_mkdirs(j->dir) != 0) {
         int e = errno;
 
         lb_errf(err, errlen, "spool_dir %s: %s", j->dir, strerror(e));
         return open_error(e);
     }
+    if (lb_dir_private(j->dir, "spool_dir", err, errlen) != 0)
+        return LLMBILL_ECONFIG;
     {
         /* writers hold the lock for one copy: spin a little before sleeping */
         pthread_mutexattr_t a;
@@ -370,13 +485,11 @@ int lb_journal_open(struct llmbill *h, char *err, size_t errlen)
         pthread_mutexattr_settype(&a, PTHREAD_MUTEX_ADAPTIVE_NP);
         pthread_mutex_init(&j->mu, &a);
         pthread_mutexattr_destroy(&a);
+        j->mu_init = 1;
     }
     j->fd = -1;
     if ((rc = lock_spool(j, h->paused, err, errlen)) != 0)
         return rc;
-    if (j->readonly)
-        lb_log(&h->log, LLMBILL_LOG_WARN, "spool %s: in use by another llmbill handle or "
-               "process; read only (its figures are a snapshot)", j->dir);
     segs = list_segments(j, &n);
     for (size_t i = 0; i < n; i++) {
         char *p = seg_path(j, segs[i]);
@@ -391,13 +504,13 @@ int lb_journal_open(struct llmbill *h, char *err, size_t errlen)
         j->seg_first = 1;
     } else {
         /* only the last segment is read: its torn tail is cut (but not
-         * by a read-only handle: the writer may be appending to it) */
+         * by a read-only handle: it never changes a file) */
         char *p = seg_path(j, segs[n - 1]);
-        int fd = p ? open(p, (j->readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC) : -1;
+        int fd = p ? open(p, (j->readonly ? O_RDONLY : O_RDWR) | O_NOFOLLOW | O_CLOEXEC) : -1;
         uint64_t last;
         off_t good;
         struct stat st;
-        int torn;
+        int torn, cut_frame;
 
         free(p);
         if (fd < 0) {
@@ -408,11 +521,19 @@ int lb_journal_open(struct llmbill *h, char *err, size_t errlen)
             free(segs);
             return open_error(e);
         }
-        good = scan_tail(fd, &last, &torn);
+        good = scan_tail(fd, &last, &torn, &cut_frame);
+        if (cut_frame) {
+            /* a whole frame (its magic is there) that does not check out,
+             * after the last valid one: an acknowledged event is lost */
+            atomic_fetch_add(&j->corrupt, 1);
+            lb_log(&h->log, LLMBILL_LOG_ERROR, "spool %s: the frame at offset %lld of its last "
+                   "segment is corrupt and no valid frame follows it: %s", j->dir,
+                   (long long)good, j->readonly ? "skipped" : "cut");
+        }
         if (!j->readonly && fstat(fd, &st) == 0 && st.st_size > good) {
             /* the zeros after the frames (the process was killed) go too,
              * and the segment is allocated again below */
-            if (torn)
+            if (torn && !cut_frame)
                 lb_log(&h->log, LLMBILL_LOG_WARN, "spool %s: cut a torn frame at offset %lld "
                        "of its last segment", j->dir, (long long)good);
             if (ftruncate(fd, good) == 0)
@@ -431,15 +552,30 @@ int lb_journal_open(struct llmbill *h, char *err, size_t errlen)
         return open_error(e);
     }
     for (size_t i = 0; i < h->nsinks; i++) {
-        uint64_t a = read_ack(j, h->sinks[i].name);
+        uint64_t a;
 
+        if (read_ack(j, h->sinks[i].name, &a) != 0) {
+            int e = errno;
+            char *p = ack_path(j, h->sinks[i].name, 0);
+
+            lb_errf(err, errlen, "spool_dir %s: cannot read the position of sink %s in %s: %s%s",
+                    j->dir, h->sinks[i].name, p ? p : "its ack file", strerror(e),
+                    e == ELOOP ? " (a symbolic link: refused)" : "");
+            free(p);
+            return open_error(e);
+        }
         if (a >= j->next_seq)
             a = j->next_seq - 1;
         atomic_store(&h->sinks[i].ack_seq, a);
         atomic_store(&h->sinks[i].ack_disk, a);
         h->sinks[i].ack_start = a;
+        /* every sink has a position file from its first start, so that
+         * one removed from the config later is found with its backlog */
+        if (!j->readonly && !has_ack_file(j, h->sinks[i].name))
+            (void)write_ack(h, &h->sinks[i], a);
     }
     atomic_store(&j->written, j->next_seq - 1);
+    warn_removed_sinks(h);
     j->start_seq = lb_journal_min_ack(h, 1);
     atomic_store(&j->enqueued, j->start_seq);
     atomic_store(&j->w_seg, j->seg_first);
@@ -674,7 +810,7 @@ static void *journal_thread(void *arg)
         if (last < w && fd < 0 && cur != 0) {
             char *p = seg_path(j, cur);
 
-            fd = p ? open(p, O_RDONLY | O_CLOEXEC) : -1;
+            fd = p ? open(p, O_RDONLY | O_NOFOLLOW | O_CLOEXEC) : -1;
             free(p);
             off = 0;
             have = 0;
@@ -688,7 +824,7 @@ static void *journal_thread(void *arg)
             size_t want = cap - have;
             ssize_t r;
             size_t pos = 0;
-            int data_end = 0;
+            int data_end = 0, at_end;
 
             if (cur == atomic_load(&j->w_seg)) {
                 uint64_t end = atomic_load_explicit(&j->w_end, memory_order_acquire);
@@ -700,24 +836,31 @@ static void *journal_thread(void *arg)
 
             if (r > 0)
                 have += (size_t)r;
+            /* buf holds all the data there is now: a frame cut by its end
+             * will never be whole (the writer publishes whole frames) */
+            at_end = r == 0 && have < cap;
             while (pos < have) {
                 uint64_t seq;
                 uint32_t len;
                 int f = frame_at(buf + pos, have - pos, &seq, &len);
 
-                if (f == 0)
+                if (f == 0 && !at_end)
                     break;
                 if (f == 2) {           /* zeros: nothing more in this segment */
                     data_end = 1;
                     have = pos;
                     break;
                 }
-                if (f < 0) {
+                if (f <= 0) {
+                    /* resynchronise on the next frame whose magic and CRC
+                     * check out: the valid frames after it are kept */
+                    size_t to = resync(buf, pos, have, at_end);
+
                     atomic_fetch_add(&j->corrupt, 1);
-                    lb_log(&h->log, LLMBILL_LOG_ERROR, "spool %s: skipping a corrupt frame at "
-                           "offset %lld of segment %llu", j->dir, (long long)(off + (off_t)pos),
-                           (unsigned long long)cur);
-                    pos = resync(buf, pos, have);
+                    lb_log(&h->log, LLMBILL_LOG_ERROR, "spool %s: skipping %zu corrupt byte(s) at "
+                           "offset %lld of segment %llu", j->dir, to - pos,
+                           (long long)(off + (off_t)pos), (unsigned long long)cur);
+                    pos = to;
                     progressed = 1;
                     continue;
                 }
@@ -822,11 +965,13 @@ void lb_journal_free(struct lb_journal *j)
 {
     if (j == NULL)
         return;
-    if (j->lock_fd >= 0) {          /* lb_journal_open got as far as the lock */
+    if (j->mu_init) {               /* lb_journal_open got as far as the mutex */
         close_segment(j);
+        pthread_mutex_destroy(&j->mu);
+    }
+    if (j->lock_fd >= 0) {
         lb_fork_untrack_fd(j->lock_fd);
         close(j->lock_fd);
-        pthread_mutex_destroy(&j->mu);
     }
     free(j->rbuf);
     free(j->dir);

@@ -47,6 +47,7 @@ struct lb_journal {
     /* the writer (callers of llmbill_record) */
     pthread_mutex_t mu;
     int lock_fd;                /* flock on spool_dir/lock */
+    int mu_init;                /* mu is initialised */
     int fd;                     /* current segment */
     unsigned char *map;         /* its shared mapping, map_size bytes */
     uint64_t map_size;

@@ -92,9 +92,9 @@ typedef struct llmbill llmbill; /* opaque */
 
 /* Open flags. PAUSED loads everything but starts no thread: nothing is
  * delivered (for inspecting a spool: llmbill spool status). A paused handle
- * may open a spool that another handle or process is using: it then only
- * reads it (stats.spooled is a snapshot; llmbill_record() returns
- * LLMBILL_ECLOSED). */
+ * only reads its spool, even one another handle or process is using: it
+ * takes no lock and never changes a file there (stats.spooled is a snapshot;
+ * llmbill_record() returns LLMBILL_ECLOSED). */
 #define LLMBILL_OPEN_PAUSED 0x1u
 
 /* Options for llmbill_open(). Size-versioned: set struct_size to
