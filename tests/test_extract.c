@@ -366,6 +366,12 @@ static void compatible_extras(void)
     CHECK_EQ_INT(llmbill_extract("openai", b, strlen(b), &x, err, sizeof err), 0);
     CHECK(x.output_tokens == 226 && strcmp(x.service_tier, "priority") == 0);
     free(b);
+    b = sample("perplexity.json"); /* reasoning and citations apart; cost an object */
+    CHECK_EQ_INT(llmbill_extract("perplexity", b, strlen(b), &x, err, sizeof err), 0);
+    CHECK(x.input_tokens == 19 + 10175 && x.output_tokens == 498 + 95305);
+    CHECK(x.reasoning_tokens == 95305 && x.web_search_requests == 3);
+    CHECK(x.reported_cost == 325290000000LL);
+    free(b);
     CHECK_EQ_INT(stream_file("groq", "groq.sse", &x, err, sizeof err), 0); /* x_groq.usage */
     CHECK(x.input_tokens == 48 && x.output_tokens == 12 && strcmp(x.provider, "groq") == 0);
     {

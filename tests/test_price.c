@@ -362,6 +362,12 @@ static const struct modal modals[] = {
     { "claude-sonnet-4-5", "batch", 12100, 10000, 2000, 500, 0, 0, 0, 0, 0, 0, 0, 1, "0.01915", 0 },
     /* DeepSeek cache hits: 256 x 2.8e-7 + 1280 x 2.8e-8 + 120 x 4.2e-7 */
     { "deepseek/deepseek-chat", NULL, 1536, 1280, 0, 120, 0, 0, 0, 0, 0, 0, 0, 0, "0.00015792", 0 },
+    /* Perplexity Deep Research (tests/data/responses/perplexity.json): 19 prompt + 10175
+     * citation tokens x 2e-6, 498 x 8e-6, 95305 reasoning x 3e-6, 3 searches x 0.005 =
+     * 0.325287 (Perplexity's own total, rounded per part: 0.32529). LiteLLM's perplexity
+     * cost_calculator divides the search price by 1000 (0.000015): wrong by 1000 times */
+    { "perplexity/sonar-deep-research", NULL, 10194, 0, 0, 95803, 95305, 0, 0, 0, 0, 0, 0, 3,
+      "0.325287", 0 },
     /* OpenAI's "fast" is its priority tier */
     { "o3", "fast", 1000, 200, 0, 500, 400, 0, 0, 0, 0, 0, 0, 0, "0.009975", 0 },
 };

@@ -31,7 +31,8 @@ static void replay_usage(FILE *f)
         "or any event was not delivered.\n\n"
         "  --from PROVIDER  the file holds provider responses instead (openai, azure,\n"
         "                   anthropic, gemini, vertex_ai, bedrock, deepseek, mistral, groq,\n"
-        "                   xai, openrouter, together_ai, fireworks_ai, azure_ai); what it\n"
+        "                   xai, openrouter, together_ai, fireworks_ai, azure_ai,\n"
+        "                   perplexity); what it\n"
         "                   holds is detected and said: JSON lines of response bodies, a\n"
         "                   batch result file (OpenAI Batch output, Anthropic Message\n"
         "                   Batches results), one captured SSE stream, one Gemini JSON-array\n"
@@ -44,7 +45,8 @@ static void replay_usage(FILE *f)
         "  --customer ID    the customer when the response names none (streams: always)\n"
         "  --model M        the model when the response names none (Bedrock Converse)\n"
         "                   A cost the provider reports (OpenRouter usage.cost, xAI\n"
-        "                   cost_in_usd_ticks) goes to the metadata as provider_cost_usd.\n"
+        "                   cost_in_usd_ticks, Perplexity cost.total_cost) goes to the\n"
+        "                   metadata as provider_cost_usd.\n"
         "  --timeout-ms N   how long to wait for delivery at the end, and for room in a\n"
         "                   full queue (default 60000)\n");
 }
@@ -260,7 +262,7 @@ int cmd_replay(struct cli *c, int argc, char **argv)
         if (llmbill_stream_new_for(&probe, fo.from) != 0) {
             fprintf(stderr, "llmbill: replay: --from '%s': expected openai, azure, anthropic, "
                     "gemini, vertex_ai, bedrock, deepseek, mistral, groq, xai, openrouter, "
-                    "together_ai, fireworks_ai or azure_ai\n", fo.from);
+                    "together_ai, fireworks_ai, azure_ai or perplexity\n", fo.from);
             return 2;
         }
         llmbill_stream_free(probe);

@@ -108,6 +108,9 @@ static int reported_cost(const struct lb_jdoc *d, int usage, struct llmbill_extr
     uint64_t ticks;
     int64_t c;
 
+    if (v >= 0 && d->t[v].type == JSMN_OBJECT)     /* Perplexity: cost.total_cost */
+        v = lb_json_get(d->js, d->t, d->n, v, "total_cost");
+
     if (v >= 0 && !(d->t[v].type == JSMN_PRIMITIVE && d->js[d->t[v].start] == 'n')) {
         if (d->t[v].type != JSMN_PRIMITIVE || llmbill_cost_parse(d->js + d->t[v].start, (size_t)(d->t[v].end - d->t[v].start), &c) != 0 ||
             c < 0)
@@ -141,6 +144,30 @@ static uint64_t web_search_calls(const struct lb_jdoc *d, int obj)
     return n;
 }
 
+/* Perplexity's usage: reasoning_tokens (top level) and citation_tokens
+ * come apart from completion and prompt and out of total_tokens; citations
+ * are input (billed at the input rate, which is citation_cost_per_token);
+ * a search-backed response pays a request fee (search_context_size present:
+ * 1), Deep Research a fee per search (num_search_queries). */
+static int perplexity(const struct lb_jdoc *d, int usage, struct llmbill_extracted *x, char *err,
+                      size_t errlen)
+{
+    uint64_t reasoning = 0, citations = 0, searches = 0;
+    int obj = usage;
+
+    COUNT("reasoning_tokens", reasoning);
+    COUNT("citation_tokens", citations);
+    COUNT("num_search_queries", searches);
+    x->input_tokens += citations;
+    x->reasoning_tokens += reasoning;
+    x->output_tokens += reasoning;
+    if (strstr(x->model, "deep-research") != NULL)
+        x->web_search_requests = searches;
+    else if (lb_json_get(d->js, d->t, d->n, usage, "search_context_size") >= 0)
+        x->web_search_requests = 1;
+    return 0;
+}
+
 static int extract_openai(const struct lb_jdoc *d, int obj, const struct openai_keys *k,
                           struct llmbill_extracted *x, char *err, size_t errlen)
 {
@@ -157,7 +184,10 @@ static int extract_openai(const struct lb_jdoc *d, int obj, const struct openai_
     if (u < 0 || d->t[u].type != JSMN_OBJECT)
         return 1; /* no usage in this body or chunk */
     obj = u;
-    x->cached_input_tokens = 0;
+    /* a chunk's usage replaces the previous chunk's (xAI: running totals) */
+    x->input_tokens = x->output_tokens = x->cached_input_tokens = x->reasoning_tokens = 0;
+    x->input_audio_tokens = x->input_image_tokens = 0;
+    x->output_audio_tokens = x->output_image_tokens = x->web_search_requests = 0;
     COUNT(k->input, x->input_tokens);
     COUNT(k->output, x->output_tokens);
     COUNT(k->cached, x->cached_input_tokens);
@@ -181,6 +211,8 @@ static int extract_openai(const struct lb_jdoc *d, int obj, const struct openai_
     if (have_total > 0 && x->reasoning_tokens > 0 &&
         total == x->input_tokens + x->output_tokens + x->reasoning_tokens)
         x->output_tokens += x->reasoning_tokens;
+    if (strcmp(x->provider, "perplexity") == 0 && perplexity(d, obj, x, err, errlen) != 0)
+        return LLMBILL_EINVAL;
     if (reported_cost(d, obj, x) != 0) {
         lb_errf(err, errlen, "usage.cost: expected a non-negative decimal number");
         return LLMBILL_EINVAL;
@@ -578,8 +610,8 @@ static int extract_array(uint32_t shape, const char *body, size_t len,
 
 /* Parses body and runs one shape's reader on its root object (or the
  * response a batch result line wraps). */
-static int extract_body(uint32_t shape, const char *body, size_t len, struct llmbill_extracted *x,
-                        char *err, size_t errlen)
+static int extract_body(uint32_t shape, const char *provider, const char *body, size_t len,
+                        struct llmbill_extracted *x, char *err, size_t errlen)
 {
     struct lb_jdoc d;
     int rc, obj;
@@ -588,6 +620,11 @@ static int extract_body(uint32_t shape, const char *body, size_t len, struct llm
     if (body == NULL || x == NULL)
         return LLMBILL_EINVAL;
     init(x, shape);
+    /* an OpenAI-compatible provider keeps its name (its prices are under it,
+     * and some read differently) */
+    if (provider != NULL && (shape == LLMBILL_SHAPE_OPENAI_CHAT ||
+                             shape == LLMBILL_SHAPE_OPENAI_RESPONSES))
+        snprintf(x->provider, sizeof x->provider, "%s", provider);
     while (i < len && (body[i] == ' ' || body[i] == '\n' || body[i] == '\r' || body[i] == '\t'))
         i++;
     if (shape == LLMBILL_SHAPE_GEMINI && i < len && body[i] == '[')
@@ -616,30 +653,30 @@ static int extract_body(uint32_t shape, const char *body, size_t len, struct llm
 int llmbill_extract_openai_chat(const char *body, size_t len, struct llmbill_extracted *out,
                                 char *err, size_t errlen)
 {
-    return extract_body(LLMBILL_SHAPE_OPENAI_CHAT, body, len, out, err, errlen);
+    return extract_body(LLMBILL_SHAPE_OPENAI_CHAT, NULL, body, len, out, err, errlen);
 }
 
 int llmbill_extract_openai_responses(const char *body, size_t len, struct llmbill_extracted *out,
                                      char *err, size_t errlen)
 {
-    return extract_body(LLMBILL_SHAPE_OPENAI_RESPONSES, body, len, out, err, errlen);
+    return extract_body(LLMBILL_SHAPE_OPENAI_RESPONSES, NULL, body, len, out, err, errlen);
 }
 
 int llmbill_extract_anthropic(const char *body, size_t len, struct llmbill_extracted *out,
                               char *err, size_t errlen)
 {
-    return extract_body(LLMBILL_SHAPE_ANTHROPIC, body, len, out, err, errlen);
+    return extract_body(LLMBILL_SHAPE_ANTHROPIC, NULL, body, len, out, err, errlen);
 }
 
 int llmbill_extract_gemini(const char *body, size_t len, struct llmbill_extracted *out, char *err,
                            size_t errlen)
 {
-    return extract_body(LLMBILL_SHAPE_GEMINI, body, len, out, err, errlen);
+    return extract_body(LLMBILL_SHAPE_GEMINI, NULL, body, len, out, err, errlen);
 }
 
 static const char *const compatible[] = {
     "deepseek", "mistral", "groq", "xai", "openrouter", "together_ai", "together", "fireworks_ai",
-    "azure_ai"
+    "azure_ai", "perplexity"
 };
 
 uint32_t lb_shape_for(const char *provider)
@@ -666,12 +703,11 @@ int llmbill_extract(const char *provider, const char *body, size_t len,
                     struct llmbill_extracted *out, char *err, size_t errlen)
 {
     uint32_t shape = lb_shape_for(provider);
-    int rc;
 
     if (shape == 0) {
         lb_errf(err, errlen, "no response reader for provider '%s' (openai, azure, anthropic, "
                 "gemini, vertex_ai, bedrock, or an OpenAI-compatible one: deepseek, mistral, "
-                "groq, xai, openrouter, together_ai, fireworks_ai)",
+                "groq, xai, openrouter, together_ai, fireworks_ai, perplexity)",
                 provider ? provider : "");
         return LLMBILL_ENOTFOUND;
     }
@@ -682,12 +718,7 @@ int llmbill_extract(const char *provider, const char *body, size_t len,
     if (shape == LLMBILL_SHAPE_OPENAI_CHAT && body != NULL &&
         memmem(body, len, "\"object\": \"response\"", 20) != NULL)
         shape = LLMBILL_SHAPE_OPENAI_RESPONSES;
-    rc = extract_body(shape, body, len, out, err, errlen);
-    /* an OpenAI-compatible provider keeps its name (its prices are under it) */
-    if (out != NULL && (shape == LLMBILL_SHAPE_OPENAI_CHAT ||
-                        shape == LLMBILL_SHAPE_OPENAI_RESPONSES))
-        snprintf(out->provider, sizeof out->provider, "%s", provider);
-    return rc;
+    return extract_body(shape, provider, body, len, out, err, errlen);
 }
 
 int llmbill_json_string_at(const char *json, size_t len, const char *path, char *out, size_t cap)

@@ -79,7 +79,7 @@ struct llmbill_extracted {
     uint64_t output_image_tokens;
     uint64_t web_search_requests;
     /* the cost the provider itself reports (OpenRouter usage.cost, xAI
-     * cost_in_usd_ticks), LLMBILL_COST_SCALE units, with
+     * cost_in_usd_ticks, Perplexity usage.cost.total_cost), LLMBILL_COST_SCALE units, with
      * LLMBILL_EXTRACTED_REPORTED_COST; read from its decimal text, exactly */
     int64_t reported_cost;
     /* append only */
@@ -100,7 +100,7 @@ LLMBILL_API int llmbill_extract_gemini(const char *body, size_t len, struct llmb
 /* By provider name: "openai" and "azure" (Chat Completions or Responses,
  * told apart by the body's "object"; a Batch output line is unwrapped),
  * the OpenAI-compatible "deepseek", "mistral", "groq", "xai", "openrouter",
- * "together_ai", "fireworks_ai", "azure_ai" (their name is kept as the
+ * "together_ai", "fireworks_ai", "azure_ai", "perplexity" (their name is kept as the
  * provider), "anthropic" (a Message Batches result line is unwrapped),
  * "gemini" (also "google", "vertex_ai"; a body that is a JSON array is a
  * whole streamGenerateContent), "bedrock" (Converse, or an Anthropic
