@@ -366,6 +366,12 @@ static void compatible_extras(void)
     CHECK_EQ_INT(llmbill_extract("openai", b, strlen(b), &x, err, sizeof err), 0);
     CHECK(x.output_tokens == 226 && strcmp(x.service_tier, "priority") == 0);
     free(b);
+    b = sample("openai_search.json"); /* a search model's citation: one search fee */
+    CHECK_EQ_INT(llmbill_extract("openai", b, strlen(b), &x, err, sizeof err), 0);
+    CHECK(x.web_search_requests == 1 && x.output_tokens == 120);
+    free(b);
+    CHECK_EQ_INT(stream_file("openai", "openai_search.sse", &x, err, sizeof err), 0);
+    CHECK(x.web_search_requests == 1 && x.output_tokens == 40);
     b = sample("perplexity.json"); /* reasoning and citations apart; cost an object */
     CHECK_EQ_INT(llmbill_extract("perplexity", b, strlen(b), &x, err, sizeof err), 0);
     CHECK(x.input_tokens == 19 + 10175 && x.output_tokens == 498 + 95305);

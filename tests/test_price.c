@@ -368,6 +368,8 @@ static const struct modal modals[] = {
      * cost_calculator divides the search price by 1000 (0.000015): wrong by 1000 times */
     { "perplexity/sonar-deep-research", NULL, 10194, 0, 0, 95803, 95305, 0, 0, 0, 0, 0, 0, 3,
       "0.325287", 0 },
+    /* a search model's response with a url_citation: 9 x 2.5e-6 + 120 x 1e-5 + 0.035 (medium) */
+    { "gpt-4o-search-preview", NULL, 9, 0, 0, 120, 0, 0, 0, 0, 0, 0, 0, 1, "0.0362225", 0 },
     /* OpenAI's "fast" is its priority tier */
     { "o3", "fast", 1000, 200, 0, 500, 400, 0, 0, 0, 0, 0, 0, 0, "0.009975", 0 },
 };

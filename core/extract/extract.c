@@ -126,6 +126,33 @@ static int reported_cost(const struct lb_jdoc *d, int usage, struct llmbill_extr
     return 0;
 }
 
+/* 1 when a Chat Completions body or chunk cites the web (a url_citation
+ * annotation on a choice's message or delta): a search model searched, and
+ * that request pays one search fee (as LiteLLM charges it). */
+int lb_chat_searched(const struct lb_jdoc *d, int obj)
+{
+    static const char *const where[2] = { "message.annotations", "delta.annotations" };
+    int c = lb_json_get(d->js, d->t, d->n, obj, "choices"), end;
+
+    if (c < 0 || d->t[c].type != JSMN_ARRAY || (end = lb_json_skip(d->t, c, d->n)) < 0)
+        return 0;
+    for (int i = c + 1; i > 0 && i < end; i = lb_json_skip(d->t, i, d->n)) {
+        for (int w = 0; w < 2; w++) {
+            int a = lb_json_get(d->js, d->t, d->n, i, where[w]), aend;
+
+            if (a < 0 || d->t[a].type != JSMN_ARRAY || (aend = lb_json_skip(d->t, a, d->n)) < 0)
+                continue;
+            for (int k = a + 1; k > 0 && k < aend; k = lb_json_skip(d->t, k, d->n)) {
+                int ty = lb_json_get(d->js, d->t, d->n, k, "type");
+
+                if (ty >= 0 && lb_json_eq(d->js, &d->t[ty], "url_citation", 12))
+                    return 1;
+            }
+        }
+    }
+    return 0;
+}
+
 /* Counts web_search_call items in a Responses output array (each is a
  * billed search). */
 static uint64_t web_search_calls(const struct lb_jdoc *d, int obj)
@@ -223,7 +250,11 @@ static int extract_openai(const struct lb_jdoc *d, int obj, const struct openai_
 int lb_extract_openai_chat(const struct lb_jdoc *d, int obj, struct llmbill_extracted *x,
                            char *err, size_t errlen)
 {
-    return extract_openai(d, obj, &chat_keys, x, err, errlen);
+    int rc = extract_openai(d, obj, &chat_keys, x, err, errlen);
+
+    if (rc == 0 && x->web_search_requests == 0 && lb_chat_searched(d, obj))
+        x->web_search_requests = 1;
+    return rc;
 }
 
 /* A Response object: its usage, status (failed and cancelled responses

@@ -36,6 +36,7 @@ void lb_anthropic_finish(const struct lb_anthropic *a, struct llmbill_extracted 
 int lb_extract_gemini(const struct lb_jdoc *d, int obj, struct llmbill_extracted *x, char *err,
                       size_t errlen);
 int lb_gemini_final(const struct lb_jdoc *d, int obj);
+int lb_chat_searched(const struct lb_jdoc *d, int obj);
 int lb_extract_bedrock(const struct lb_jdoc *d, int obj, struct llmbill_extracted *x, char *err,
                        size_t errlen);
 const char *lb_shape_provider(uint32_t shape);

@@ -34,6 +34,7 @@ struct llmbill_stream {
     int have_usage, final, failed, responses;
     int raw;                    /* inside plain JSON lines (a Gemini error) */
     int reported;               /* the stream reported an error */
+    int searched;               /* a Chat chunk cited the web (url_citation) */
 };
 
 int llmbill_stream_new(llmbill_stream **out, uint32_t shape)
@@ -208,6 +209,8 @@ static int on_json(llmbill_stream *s, const char *js, size_t len, char *err, siz
                memcmp(d.js + d.t[typ].start, "response.", 9) == 0) {
         rc = responses_event(s, &d, typ, err, errlen);
     } else {
+        if (lb_chat_searched(&d, 0))
+            s->searched = 1; /* citations come in chunks before the usage */
         rc = lb_extract_openai_chat(&d, 0, &s->x, err, errlen);
         if (rc == 0)
             s->final = 1; /* the include_usage chunk (xAI, Groq: the last one seen) */
@@ -506,6 +509,8 @@ int llmbill_stream_finish(llmbill_stream *s, struct llmbill_extracted *out, char
     if (s->shape == LLMBILL_SHAPE_ANTHROPIC || (s->shape == LLMBILL_SHAPE_BEDROCK &&
                                                 s->a.output + s->a.input > 0))
         lb_anthropic_finish(&s->a, &s->x);
+    if (s->searched && s->x.web_search_requests == 0 && !s->responses)
+        s->x.web_search_requests = 1;
     if ((rc = lb_extract_check(&s->x, err, errlen)) != 0)
         return rc;
     {
