@@ -17,6 +17,9 @@ struct want {
     uint64_t in, cached, cwrite, cwrite1h, out, reasoning;
 };
 
+static int stream_all_ways(const char *provider, const char *text, size_t len,
+                           struct llmbill_extracted *x, char *err, size_t errlen);
+
 static void check_x(const char *what, const struct llmbill_extracted *x, const struct want *w)
 {
     if (strcmp(x->model, w->model) != 0 || strcmp(x->request_id, w->request_id) != 0 ||
@@ -149,6 +152,14 @@ static void streams(void)
             }
             check_x(what, &x, want[k]);
         }
+    }
+    /* and in seeded random chunks, each way the same */
+    for (int k = 0; k < 4; k++) {
+        struct llmbill_extracted x;
+        char err[256] = "";
+
+        CHECK_EQ_INT(stream_all_ways(prov[k], sse[k], strlen(sse[k]), &x, err, sizeof err), 0);
+        check_x("random chunks", &x, want[k]);
     }
     /* CRLF line ends work the same */
     {
