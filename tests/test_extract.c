@@ -377,6 +377,11 @@ static void compatible_extras(void)
     CHECK_EQ_INT(llmbill_extract("openai", b, strlen(b), &x, err, sizeof err), 0);
     CHECK(x.output_tokens == 226 && strcmp(x.service_tier, "priority") == 0);
     free(b);
+    b = sample("openai_responses_cache_write.json"); /* cache_write_tokens: cache creation */
+    CHECK_EQ_INT(llmbill_extract("openai", b, strlen(b), &x, err, sizeof err), 0);
+    CHECK(x.input_tokens == 10000 && x.cached_input_tokens == 2000 &&
+          x.cache_creation_input_tokens == 3000);
+    free(b);
     b = sample("openai_search.json"); /* a search model's citation: one search fee */
     CHECK_EQ_INT(llmbill_extract("openai", b, strlen(b), &x, err, sizeof err), 0);
     CHECK(x.web_search_requests == 1 && x.output_tokens == 120);

@@ -370,6 +370,13 @@ static const struct modal modals[] = {
       "0.325287", 0 },
     /* a search model's response with a url_citation: 9 x 2.5e-6 + 120 x 1e-5 + 0.035 (medium) */
     { "gpt-4o-search-preview", NULL, 9, 0, 0, 120, 0, 0, 0, 0, 0, 0, 0, 1, "0.0362225", 0 },
+    /* OpenAI cache writes (cache_write_tokens): at the write rate where the model has one
+     * (gpt-5.6: 5000 x 5e-6 + 2000 x 5e-7 + 3000 x 6.25e-6 + 500 x 3e-5) ... */
+    { "gpt-5.6", NULL, 10000, 2000, 3000, 500, 0, 0, 0, 0, 0, 0, 0, 0, "0.05975", 0 },
+    { "gpt-5.6", "batch", 10000, 2000, 3000, 500, 0, 0, 0, 0, 0, 0, 0, 0, "0.029875", 0 },
+    /* ... else at the input rate: no write premium. LiteLLM is wrong here: a missing
+     * cache_creation_input_token_cost bills the 3000 written tokens at 0 (0.02) */
+    { "gpt-4o", NULL, 10000, 2000, 3000, 500, 0, 0, 0, 0, 0, 0, 0, 0, "0.0275", 0 },
     /* OpenAI's "fast" is its priority tier */
     { "o3", "fast", 1000, 200, 0, 500, 400, 0, 0, 0, 0, 0, 0, 0, "0.009975", 0 },
 };

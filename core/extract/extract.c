@@ -79,7 +79,7 @@ void lb_jdoc_free(struct lb_jdoc *d)
 /* Where an OpenAI API keeps its counts. */
 struct openai_keys {
     const char *created, *input, *output, *cached, *reasoning, *in_audio, *in_image, *out_audio,
-               *out_image;
+               *out_image, *cwrite;
 };
 
 /* Chat Completions: prompt_tokens (cached, audio and image included),
@@ -89,7 +89,7 @@ static const struct openai_keys chat_keys = {
     "created", "prompt_tokens", "completion_tokens", "prompt_tokens_details.cached_tokens",
     "completion_tokens_details.reasoning_tokens", "prompt_tokens_details.audio_tokens",
     "prompt_tokens_details.image_tokens", "completion_tokens_details.audio_tokens",
-    "completion_tokens_details.image_tokens"
+    "completion_tokens_details.image_tokens", "prompt_tokens_details.cache_write_tokens"
 };
 
 /* Responses: input_tokens and output_tokens, with the same inclusions. */
@@ -97,7 +97,7 @@ static const struct openai_keys responses_keys = {
     "created_at", "input_tokens", "output_tokens", "input_tokens_details.cached_tokens",
     "output_tokens_details.reasoning_tokens", "input_tokens_details.audio_tokens",
     "input_tokens_details.image_tokens", "output_tokens_details.audio_tokens",
-    "output_tokens_details.image_tokens"
+    "output_tokens_details.image_tokens", "input_tokens_details.cache_write_tokens"
 };
 
 /* A provider-reported cost: a decimal number of USD (OpenRouter usage.cost)
@@ -213,6 +213,7 @@ static int extract_openai(const struct lb_jdoc *d, int obj, const struct openai_
     obj = u;
     /* a chunk's usage replaces the previous chunk's (xAI: running totals) */
     x->input_tokens = x->output_tokens = x->cached_input_tokens = x->reasoning_tokens = 0;
+    x->cache_creation_input_tokens = 0;
     x->input_audio_tokens = x->input_image_tokens = 0;
     x->output_audio_tokens = x->output_image_tokens = x->web_search_requests = 0;
     COUNT(k->input, x->input_tokens);
@@ -223,6 +224,7 @@ static int extract_openai(const struct lb_jdoc *d, int obj, const struct openai_
     COUNT(k->in_image, x->input_image_tokens);
     COUNT(k->out_audio, x->output_audio_tokens);
     COUNT(k->out_image, x->output_image_tokens);
+    COUNT(k->cwrite, x->cache_creation_input_tokens);
     /* DeepSeek: prompt_cache_hit_tokens + prompt_cache_miss_tokens = prompt */
     if ((have_hit = count(d, obj, "prompt_cache_hit_tokens", &hit, err, errlen)) < 0 ||
         count(d, obj, "prompt_cache_miss_tokens", &miss, err, errlen) < 0)
@@ -240,6 +242,10 @@ static int extract_openai(const struct lb_jdoc *d, int obj, const struct openai_
         x->output_tokens += x->reasoning_tokens;
     if (strcmp(x->provider, "perplexity") == 0 && perplexity(d, obj, x, err, errlen) != 0)
         return LLMBILL_EINVAL;
+    /* cache writes are prompt tokens ("unadjusted": never more than the rest) */
+    if (x->cached_input_tokens <= x->input_tokens &&
+        x->cache_creation_input_tokens > x->input_tokens - x->cached_input_tokens)
+        x->cache_creation_input_tokens = x->input_tokens - x->cached_input_tokens;
     if (reported_cost(d, obj, x) != 0) {
         lb_errf(err, errlen, "usage.cost: expected a non-negative decimal number");
         return LLMBILL_EINVAL;

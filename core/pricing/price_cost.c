@@ -79,6 +79,9 @@ static int fallback(int k)
         return LB_RATE_IN;
     case LB_RATE_AUDIO_CREAD:       /* the misnamed key holds the cached audio price */
         return LB_RATE_AUDIO_CACHED;
+    case LB_RATE_CWRITE:            /* no write premium: a written token is input (OpenAI's
+                                       cache_write_tokens on most models; LiteLLM: 0) */
+        return LB_RATE_IN;
     default:
         return -1;
     }

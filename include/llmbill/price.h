@@ -26,8 +26,8 @@
  *   web searches    requests x search_context_cost_per_query's
  *                   search_context_size_medium (per request)
  * A missing reasoning, output audio or output image rate falls back to the
- * output rate; a missing input audio, image or video rate to the input rate
- * (LiteLLM bills input audio at 0 then).
+ * output rate; a missing input audio, image or video rate, or 5-minute cache
+ * write rate, to the input rate (LiteLLM bills those at 0 then).
  * Threshold tiers: once input tokens exceed N, every rate switches to its
  * _above_Nk_tokens variant where the table has one (the largest such N).
  * tiered_pricing: the tier whose range holds the input tokens prices every
