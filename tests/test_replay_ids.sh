@@ -2,7 +2,8 @@
 # replay --from (issue 11 §4): the event id is derived from the response, so
 # replaying the same responses twice gives the same ids (billed once by a
 # sink that keeps ids, as Lago does), even when the response id is too long
-# for an event id, holds bytes an event id may not, or is missing.
+# for an event id, holds bytes an event id may not, or is missing (bodies
+# and streams).
 # usage: test_replay_ids.sh LLMBILL_BIN PLUGIN_DIR
 set -u
 BIN=$1 PLUGINS=$2
@@ -46,6 +47,22 @@ printf '%s\n' "$ids" | grep -qx 'openai-chatcmpl-short' && ok "a short id is kep
 uuids=$(printf '%s\n' "$ids" | sort -u |
         grep -cE '^openai-[0-9a-f]{8}-[0-9a-f]{4}-8[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$')
 [ "$uuids" -eq 4 ] && ok "the other four are UUID-shaped hashes" || { bad "UUID-shaped ids: $uuids"; printf '%s\n' "$ids"; }
+
+# a stream whose chunks carry no id: its id comes from the stream's bytes
+printf 'data: {"object":"chat.completion.chunk","model":"gpt-4o","choices":[]}\n\ndata: {"object":"chat.completion.chunk","model":"gpt-4o","choices":[],"usage":{"prompt_tokens":3,"completion_tokens":4}}\n\ndata: [DONE]\n\n' >"$T/s.sse"
+: >"$T/ledger.jsonl"
+for run in 1 2; do
+    if ! "$BIN" -c "$T/r.ini" replay --from openai --customer acme "$T/s.sse" >"$T/sout$run" 2>&1; then
+        bad "stream replay run $run"; cat "$T/sout$run"
+    fi
+done
+sids=$(sed 's/.*"event_id":"\([^"]*\)".*/\1/' "$T/ledger.jsonl")
+if [ "$(printf '%s\n' "$sids" | wc -l)" -eq 2 ] && [ "$(printf '%s\n' "$sids" | sort -u | wc -l)" -eq 1 ] &&
+   printf '%s\n' "$sids" | grep -qE '^openai-[0-9a-f]{8}-[0-9a-f]{4}-8'; then
+    ok "a stream without ids replayed twice: one UUID-shaped id"
+else
+    bad "a stream without ids replayed twice"; printf '%s\n' "$sids"
+fi
 
 [ "$fails" -eq 0 ] || { echo "$fails failure(s)"; exit 1; }
 echo "test_replay_ids: ok"

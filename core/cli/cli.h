@@ -20,10 +20,20 @@ int cli_u64(const char *opt, const char *v, uint64_t *out);
 /* Prints one line per sink with its counters; returns the number of sinks
  * that still have pending or dead-lettered events. */
 int cli_print_stats(llmbill *h, FILE *f);
-/* sha256.c: the SHA-256 of data[0, len). */
+/* sha256.c: SHA-256, at once or over pieces (init, update..., final). */
+struct lb_sha256 {
+    uint32_t h[8];
+    unsigned char buf[64];
+    size_t n;
+    uint64_t len;
+};
+void lb_sha256_init(struct lb_sha256 *c);
+void lb_sha256_update(struct lb_sha256 *c, const void *data, size_t len);
+void lb_sha256_final(struct lb_sha256 *c, unsigned char out[32]);
 void lb_sha256(const void *data, size_t len, unsigned char out[32]);
-/* A UUID-shaped id (version 8, RFC 9562 variant) from the SHA-256 of
- * data[0, len): the same bytes give the same id. */
+/* A UUID-shaped id (version 8, RFC 9562 variant) from a SHA-256 digest, or
+ * from the SHA-256 of data[0, len): the same bytes give the same id. */
+void lb_uuid_of_digest(const unsigned char digest[32], char out[37]);
 void lb_uuid_of(const void *data, size_t len, char out[37]);
 /* 1 if argv[i] is -h or --help. */
 int cli_is_help(const char *a);

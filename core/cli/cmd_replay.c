@@ -97,16 +97,17 @@ struct from_opts {
     const char *from, *field, *customer, *model;
     struct llmbill_kv kv;       /* provider_cost_usd */
     char cost[48];
+    unsigned char stream_sha[32]; /* of the stream's bytes, for its event id */
 };
 
 /* The event id of a response: PROVIDER-<response id>, so that replaying the
  * same responses twice bills them once. When that does not make an id (no
  * response id, one too long, cut by the reader, or with bytes an event id
  * may not hold), PROVIDER-<UUID from the SHA-256 of the response id, or of
- * the whole body when there is no whole response id>: as stable. 0, or -1
- * for a stream (body NULL) without a response id: its id is generated. */
-static int event_id_of(const char *from, const char *rid, const char *body, size_t len, char *id,
-                       size_t idcap)
+ * the whole body, or of the whole stream (body NULL: stream_sha), when there
+ * is no whole response id>: as stable. */
+static void event_id_of(const char *from, const char *rid, const char *body, size_t len,
+                        const unsigned char *stream_sha, char *id, size_t idcap)
 {
     size_t fl = strlen(from), rl = strlen(rid);
     int whole = rl > 0 && rl + 1 < sizeof ((struct llmbill_extracted *)0)->request_id;
@@ -119,18 +120,15 @@ static int event_id_of(const char *from, const char *rid, const char *body, size
         memcpy(id, from, fl);
         id[fl] = '-';
         memcpy(id + fl + 1, rid, rl + 1);
-        return 0;
+        return;
     }
     if (whole)
         lb_uuid_of(rid, rl, uuid);
     else if (body != NULL)
         lb_uuid_of(body, len, uuid);
-    else if (rl > 0)
-        lb_uuid_of(rid, rl, uuid);      /* a stream's id, cut: the best there is */
     else
-        return -1;
+        lb_uuid_of_digest(stream_sha, uuid);
     snprintf(id, idcap, "%s-%s", from, uuid);
-    return 0;
 }
 
 /* The usage record of one extracted response; body (may be NULL: a stream)
@@ -166,8 +164,8 @@ static int from_extracted(struct from_opts *o, struct llmbill_extracted *x,
                  "--customer)" : "no customer: a stream names none (set --customer)", o->field);
         return -1;
     }
-    if (event_id_of(o->from, x->request_id, body, len, id, idcap) == 0)
-        u->event_id = id;
+    event_id_of(o->from, x->request_id, body, len, o->stream_sha, id, idcap);
+    u->event_id = id;
     return 0;
 }
 
@@ -189,16 +187,21 @@ static int from_stream(struct from_opts *o, FILE *in, struct llmbill_usage *u,
                        size_t idcap, char *err, size_t errlen)
 {
     llmbill_stream *s;
+    struct lb_sha256 sha;
     char buf[65536];
     size_t n;
     int rc = 0;
 
+    lb_sha256_init(&sha);
     if (llmbill_stream_new_for(&s, o->from) != 0) {
         snprintf(err, errlen, "no stream reader for %s", o->from);
         return -1;
     }
-    while (rc == 0 && (n = fread(buf, 1, sizeof buf, in)) > 0)
+    while (rc == 0 && (n = fread(buf, 1, sizeof buf, in)) > 0) {
+        lb_sha256_update(&sha, buf, n);
         rc = llmbill_stream_feed(s, buf, n, err, errlen);
+    }
+    lb_sha256_final(&sha, o->stream_sha);
     memset(x, 0, sizeof *x);
     x->struct_size = sizeof *x;
     if (rc == 0)
@@ -217,7 +220,7 @@ int cmd_replay(struct cli *c, int argc, char **argv)
         { "customer", required_argument, NULL, 'C' }, { "model", required_argument, NULL, 'M' },
         { "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 }
     };
-    struct from_opts fo = { NULL, "user", NULL, NULL, { NULL, NULL }, "" };
+    struct from_opts fo = { NULL, "user", NULL, NULL, { NULL, NULL }, "", { 0 } };
     enum input kind = IN_JSONL;
     int said_batch = 0;
     uint64_t timeout = 60000, lineno = 0, recorded = 0, bad = 0;

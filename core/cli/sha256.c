@@ -46,40 +46,73 @@ static void block(uint32_t h[8], const unsigned char *p)
     h[0] += a; h[1] += b; h[2] += c; h[3] += d; h[4] += e; h[5] += f; h[6] += g; h[7] += k;
 }
 
-void lb_sha256(const void *data, size_t len, unsigned char out[32])
+void lb_sha256_init(struct lb_sha256 *c)
 {
-    uint32_t h[8] = { 0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
-                      0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19 };
-    const unsigned char *p = data;
-    unsigned char tail[128];
-    size_t rest = len % 64, n = rest < 56 ? 64 : 128;
-    uint64_t bits = (uint64_t)len * 8;
+    static const uint32_t h0[8] = { 0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
+                                    0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19 };
 
-    for (size_t i = 0; i + 64 <= len; i += 64)
-        block(h, p + i);
-    memset(tail, 0, sizeof tail);
-    memcpy(tail, p + len - rest, rest);
-    tail[rest] = 0x80;
-    for (int i = 0; i < 8; i++)
-        tail[n - 1 - i] = (unsigned char)(bits >> (8 * i));
-    block(h, tail);
-    if (n == 128)
-        block(h, tail + 64);
-    for (int i = 0; i < 8; i++) {
-        out[4 * i] = (unsigned char)(h[i] >> 24);
-        out[4 * i + 1] = (unsigned char)(h[i] >> 16);
-        out[4 * i + 2] = (unsigned char)(h[i] >> 8);
-        out[4 * i + 3] = (unsigned char)h[i];
+    memcpy(c->h, h0, sizeof h0);
+    c->n = 0;
+    c->len = 0;
+}
+
+void lb_sha256_update(struct lb_sha256 *c, const void *data, size_t len)
+{
+    const unsigned char *p = data;
+
+    c->len += len;
+    while (len > 0) {
+        size_t k = 64 - c->n < len ? 64 - c->n : len;
+
+        if (c->n == 0 && len >= 64) {
+            block(c->h, p);
+            k = 64;
+        } else {
+            memcpy(c->buf + c->n, p, k);
+            c->n += k;
+            if (c->n == 64) {
+                block(c->h, c->buf);
+                c->n = 0;
+            }
+        }
+        p += k;
+        len -= k;
     }
 }
 
-void lb_uuid_of(const void *data, size_t len, char out[37])
+void lb_sha256_final(struct lb_sha256 *c, unsigned char out[32])
+{
+    uint64_t bits = c->len * 8;
+    unsigned char pad[72] = { 0x80 };
+    size_t np = (c->n < 56 ? 56 : 120) - c->n;
+
+    for (int i = 0; i < 8; i++)
+        pad[np + (size_t)i] = (unsigned char)(bits >> (56 - 8 * i));
+    lb_sha256_update(c, pad, np + 8);
+    for (int i = 0; i < 8; i++) {
+        out[4 * i] = (unsigned char)(c->h[i] >> 24);
+        out[4 * i + 1] = (unsigned char)(c->h[i] >> 16);
+        out[4 * i + 2] = (unsigned char)(c->h[i] >> 8);
+        out[4 * i + 3] = (unsigned char)c->h[i];
+    }
+}
+
+void lb_sha256(const void *data, size_t len, unsigned char out[32])
+{
+    struct lb_sha256 c;
+
+    lb_sha256_init(&c);
+    lb_sha256_update(&c, data, len);
+    lb_sha256_final(&c, out);
+}
+
+void lb_uuid_of_digest(const unsigned char digest[32], char out[37])
 {
     static const char hexd[] = "0123456789abcdef";
-    unsigned char d[32];
+    unsigned char d[16];
     int k = 0;
 
-    lb_sha256(data, len, d);
+    memcpy(d, digest, sizeof d);
     d[6] = (unsigned char)(0x80 | (d[6] & 0x0f));   /* version 8: custom */
     d[8] = (unsigned char)(0x80 | (d[8] & 0x3f));   /* RFC 9562 variant */
     for (int i = 0; i < 16; i++) {
@@ -89,4 +122,12 @@ void lb_uuid_of(const void *data, size_t len, char out[37])
             out[k++] = '-';
     }
     out[36] = '\0';
+}
+
+void lb_uuid_of(const void *data, size_t len, char out[37])
+{
+    unsigned char d[32];
+
+    lb_sha256(data, len, d);
+    lb_uuid_of_digest(d, out);
 }
