@@ -12,7 +12,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static const char *const providers[] = { "openai", "anthropic", "gemini", "bedrock", "xai",
-                                             "deepseek", "groq", "openrouter" };
+                                             "deepseek", "groq", "openrouter", "perplexity",
+                                             "azure" };
     const char *prov;
     struct llmbill_extracted x;
     llmbill_stream *s;
