@@ -66,10 +66,24 @@ static void charge_by(void)
     CHECK(lago_charge_value(&m, &u) == NULL);
 }
 
+/* A 422 whose index 0 holds an error nested in levels arrays (3 objects
+ * around them: levels + 3 deep in all). */
+static void nested_422(char *out, size_t cap, int levels)
+{
+    size_t k = (size_t)snprintf(out, cap, "{\"error_details\":{\"0\":{\"x[[[\":");
+
+    for (int d = 0; d < levels && k + 1 < cap; d++)
+        out[k++] = '[';
+    k += (size_t)snprintf(out + k, cap - k, "\"bad\"");
+    for (int d = 0; d < levels && k + 1 < cap; d++)
+        out[k++] = ']';
+    snprintf(out + k, cap - k, "}}}");
+}
+
 static void parse_422(void)
 {
     int item[4];
-    char reason[4][LAGO_REASON_LEN];
+    char reason[4][LAGO_REASON_LEN], deep[1024];
     const char *dups = "{\"status\":422,\"error\":\"Unprocessable Entity\",\"code\":\"validation_errors\","
                        "\"error_details\":{\"1\":{\"transaction_id\":[\"value_already_exist\"]},"
                        "\"3\":{\"transaction_id\":[\"value_already_exist\"]}}}";
@@ -94,6 +108,15 @@ static void parse_422(void)
     KIND("<html>oops</html>", LAGO_422_UNKNOWN);
     KIND("{\"error_details\":{\"0\":{\"transaction_id\":[\"value_already_exist\"]}", LAGO_422_UNKNOWN);
     KIND("", LAGO_422_UNKNOWN);
+    /* nesting: 32 levels are read; deeper is refused before jsmn runs
+     * (brackets inside strings do not count) */
+    nested_422(deep, sizeof deep, 29);
+    KIND(deep, LAGO_422_PER_INDEX);
+    CHECK(item[0] == LAGO_ITEM_ERROR);
+    nested_422(deep, sizeof deep, 30);
+    KIND(deep, LAGO_422_UNKNOWN);
+    nested_422(deep, sizeof deep, 200);
+    KIND(deep, LAGO_422_UNKNOWN);
 #undef KIND
     /* an index beyond the batch flags nothing (all stay to be resent) */
     CHECK(item[0] == LAGO_ITEM_NONE);

@@ -15,6 +15,31 @@
 #include "lago.h"
 
 #define MAX_TOKENS 8192
+#define MAX_DEPTH 32            /* Lago's answers nest 4 deep */
+
+/* 1 when body nests deeper than MAX_DEPTH: checked before jsmn runs, so
+ * neither jsmn's walk back at each closing bracket nor skip()'s recursion
+ * grows with a hostile answer's depth. */
+static int too_deep(const char *js, size_t len)
+{
+    int depth = 0, in_str = 0;
+
+    for (size_t i = 0; i < len && js[i] != '\0'; i++) {
+        if (in_str) {
+            if (js[i] == '\\')
+                i++;
+            else if (js[i] == '"')
+                in_str = 0;
+        } else if (js[i] == '"') {
+            in_str = 1;
+        } else if ((js[i] == '{' || js[i] == '[') && ++depth > MAX_DEPTH) {
+            return 1;
+        } else if (js[i] == '}' || js[i] == ']') {
+            depth--;
+        }
+    }
+    return 0;
+}
 
 static int tok_is(const char *js, const jsmntok_t *t, const char *s)
 {
@@ -113,6 +138,8 @@ int lago_parse_422(const char *body, size_t len, size_t nev, int *item,
         item[i] = LAGO_ITEM_NONE;
         reason[i][0] = '\0';
     }
+    if (too_deep(body, len))
+        return LAGO_422_UNKNOWN;
     jsmn_init(&p);
     n = jsmn_parse(&p, body, len, NULL, 0);
     if (n <= 0 || n > MAX_TOKENS)
