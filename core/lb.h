@@ -55,6 +55,10 @@ int lb_utf8_valid(const char *s, size_t n);
 size_t lb_edit_distance(const char *a, const char *b);
 /* A fast per-thread PRNG (xoshiro256**), seeded from getrandom(). */
 uint64_t lb_rand64(void);
+/* pthread_create() for the library's threads: the new thread blocks every
+ * signal (they are the application's, delivered to its own threads). 0 or
+ * the pthread_create() error. */
+int lb_thread_start(pthread_t *t, void *(*fn)(void *), void *arg);
 
 /* ---- fork.c: a handle belongs to the process that opened it ----------- */
 
@@ -295,8 +299,14 @@ struct lb_sink {
     uint64_t ack_start;
     int abort_logged;           /* worker thread only */
 
+    /* shutdown: the worker runs sink code (LB_IN_SINK_*), has returned */
+    atomic_int in_sink, done;
+    int abandoned;              /* close left its worker running in the sink (never freed) */
+
     /* stats */
     atomic_uint_fast64_t st_skipped, st_delivered, st_retried, st_dead;
+    atomic_uint_fast64_t st_lost;        /* no dead-letter write succeeded, nowhere else to keep */
+    atomic_uint_fast64_t dl_at_shutdown; /* dead-lettered once close aborted (one log line) */
     char last_error[LB_ERRLEN];
 };
 
@@ -403,6 +413,8 @@ struct llmbill {
     uint64_t cap, mask;         /* per shard */
     _Alignas(64) atomic_int aborting;       /* close timed out: dead-letter the rest */
     atomic_int closing;         /* llmbill_close() started: records fail with ECLOSED */
+    atomic_int_fast64_t close_deadline_ms; /* Unix ms emit() must return by once close started; 0 before */
+    int abandoned;              /* close left a worker running in its sink: see lb_handle_free() */
     /* llmbill_record() calls under way, per shard (the calling thread's),
      * each on its own cache line: close waits until they are all 0 before
      * it frees anything (lb_record_enter()). */
@@ -516,6 +528,35 @@ static inline struct lb_gate *lb_record_enter(struct llmbill *h)
 static inline void lb_record_leave(struct lb_gate *g)
 {
     atomic_fetch_sub_explicit(&g->n, 1, memory_order_release);
+}
+
+/* Sink code on a worker thread (emit, flush, check) runs between these.
+ * llmbill_close() may give up on a worker stuck there past its bound: it
+ * swaps IN (1) for ABANDONED (2), and the worker, when the sink returns at
+ * last, finds it so and exits at once, touching nothing of the handle
+ * (which close then never frees). */
+/* How long close waits past shutdown_timeout_ms for the workers to finish
+ * (dead-letter writes, a sink's emit() that honours its deadline late)
+ * before it leaves one that is stuck inside its sink: llmbill_close()
+ * returns within shutdown_timeout_ms + LB_CLOSE_MARGIN_MS (+ the time of
+ * the dead-letter writes for what it left). */
+#define LB_CLOSE_MARGIN_MS 1000
+
+#define LB_IN_SINK_NO        0
+#define LB_IN_SINK_YES       1
+#define LB_IN_SINK_ABANDONED 2
+
+static inline void lb_sink_code_enter(struct lb_sink *s)
+{
+    atomic_store_explicit(&s->in_sink, LB_IN_SINK_YES, memory_order_seq_cst);
+}
+
+static inline void lb_sink_code_leave(struct lb_sink *s)
+{
+    int expect = LB_IN_SINK_YES;
+
+    if (!atomic_compare_exchange_strong(&s->in_sink, &expect, LB_IN_SINK_NO))
+        pthread_exit(NULL); /* abandoned by close: nothing here is ours any more */
 }
 
 #endif /* LB_H */

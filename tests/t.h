@@ -6,6 +6,7 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -274,6 +275,35 @@ static inline long t_count_in(const char *file, const char *key)
 
     free(s);
     return v;
+}
+
+/* Log capture: pass t_capture_log as llmbill_open_opts.log_cb; the lines
+ * collect in t_logs()->buf (take t_logs()->mu to read it from a test while
+ * the handle is open). */
+struct t_logs {
+    pthread_mutex_t mu;
+    char buf[65536];
+};
+
+static inline struct t_logs *t_logs(void)
+{
+    static struct t_logs logs = { PTHREAD_MUTEX_INITIALIZER, "" };
+
+    return &logs;
+}
+
+static inline void t_capture_log(void *ud, int level, const char *msg)
+{
+    struct t_logs *l = t_logs();
+
+    (void)ud;
+    (void)level;
+    pthread_mutex_lock(&l->mu);
+    if (strlen(l->buf) + strlen(msg) + 2 < sizeof l->buf) {
+        strcat(l->buf, msg);
+        strcat(l->buf, "\n");
+    }
+    pthread_mutex_unlock(&l->mu);
 }
 
 #endif

@@ -11,19 +11,9 @@ static struct lago_server srv;
 static char err[2048];
 static const char *dir;
 
-static char logbuf[65536];
-static pthread_mutex_t log_mu = PTHREAD_MUTEX_INITIALIZER;
-static void capture_log(void *ud, int level, const char *msg)
-{
-    (void)ud;
-    (void)level;
-    pthread_mutex_lock(&log_mu);
-    if (strlen(logbuf) + strlen(msg) + 2 < sizeof logbuf) {
-        strcat(logbuf, msg);
-        strcat(logbuf, "\n");
-    }
-    pthread_mutex_unlock(&log_mu);
-}
+#define logbuf (t_logs()->buf)
+#define log_mu (t_logs()->mu)
+#define capture_log t_capture_log
 
 /* Opens a handle with a [lago] section pointing at the test server. */
 static llmbill *open_lago(const char *extra_main, const char *extra_lago)

@@ -508,11 +508,17 @@ static void free_handle(struct llmbill *h, int retire)
     if (h == NULL)
         return;
     lb_journal_free(h->journal);
-    llmbill_prices_free(h->prices);
-    free(h->prices_path);
     for (size_t i = 0; i < h->nsinks; i++) {
         struct lb_sink *s = &h->sinks[i];
 
+        if (s->abandoned) {
+            /* its worker is still inside the sink: the state, the code and
+             * what the sink may still read (its options, name, batch, the
+             * queue's events, the logger) stay; only its dead-letter file
+             * is closed */
+            lb_deadletter_close(s);
+            continue;
+        }
         if (s->created)
             s->plugin.desc.destroy(s->state);
         lb_plugin_unload(&s->plugin);
@@ -529,6 +535,10 @@ static void free_handle(struct llmbill *h, int retire)
         free(s->name);
         free(s->cursor);
     }
+    if (h->abandoned)
+        return; /* a worker left in its sink (lb_dispatch_stop()): the rest is never freed */
+    llmbill_prices_free(h->prices);
+    free(h->prices_path);
     free(h->sinks);
     for (unsigned k = 0; k < h->nshards; k++) {
         struct lb_slot *ring = h->shards[k].ring;

@@ -107,9 +107,12 @@ int lb_deadletter_write(struct lb_sink *s, struct lb_event *const *evs, const ch
     if (fdatasync(s->dl_fd) != 0)
         lb_log(&s->h->log, LLMBILL_LOG_WARN, "sink %s: fdatasync(%s): %s", s->name,
                s->dead_letter_path, strerror(errno));
-    for (size_t i = 0; i < n; i++)
-        lb_log(&s->h->log, LLMBILL_LOG_WARN, "sink %s: event %s dead-lettered to %s: %s", s->name,
-               evs[i]->u.event_id, s->dead_letter_path, reasons[i]);
+    if (atomic_load(&s->h->aborting))
+        atomic_fetch_add(&s->dl_at_shutdown, n); /* one line per sink, at the end of close */
+    else
+        for (size_t i = 0; i < n; i++)
+            lb_log(&s->h->log, LLMBILL_LOG_WARN, "sink %s: event %s dead-lettered to %s: %s",
+                   s->name, evs[i]->u.event_id, s->dead_letter_path, reasons[i]);
     rc = 0;
 out:
     free(buf);

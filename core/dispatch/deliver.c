@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "lb.h"
 
@@ -162,8 +163,9 @@ static void dead_letter_all(struct lb_sink *s, struct lb_batch *b, const char *w
     compact(b);
 }
 
-/* At shutdown, with the dead-letter file refusing writes, the log is the
- * last place left: every undelivered record goes there whole. */
+/* At shutdown without a journal, with the dead-letter file refusing every
+ * write: the events are lost (counted in stats.lost); the log gets each
+ * record whole, the last trace of it. */
 static void log_undeliverable(struct lb_sink *s, struct lb_batch *b)
 {
     for (size_t i = 0; i < b->n; i++) {
@@ -194,8 +196,11 @@ static void emit_once(struct lb_sink *s, struct lb_batch *b, uint32_t attempt, i
     sb.events = b->u;
     sb.results = b->results;
     sb.reasons = b->reasons;
+    sb.deadline_ms = atomic_load(&s->h->close_deadline_ms);
     lb_tls_in_sink = s->h;
+    lb_sink_code_enter(s);
     rc = s->plugin.desc.emit(s->state, &sb);
+    lb_sink_code_leave(s);
     lb_tls_in_sink = NULL;
     if (rc != LLMBILL_SINK_PARTIAL) {
         if (rc != LLMBILL_SINK_OK && rc != LLMBILL_SINK_RETRY && rc != LLMBILL_SINK_ERROR) {
@@ -242,8 +247,21 @@ int lb_deliver(struct lb_sink *s, struct lb_batch *b)
                 left = 1;
                 break;
             }
+            /* no journal: the dead-letter file is the only place left; a
+             * failed write is tried again until close's margin runs out */
             dead_letter_all(s, b, "undelivered at shutdown (shutdown_timeout_ms reached)", attempt);
-            log_undeliverable(s, b);
+            while (b->n > 0 && lb_now_ms() < atomic_load(&h->close_deadline_ms) +
+                                                 LB_CLOSE_MARGIN_MS / 2) {
+                usleep(50 * 1000);
+                for (size_t i = 0; i < b->n; i++)
+                    b->idx[i] = i; /* their reasons are set already */
+                dead_letter(s, b, b->idx, b->n, attempt, "undelivered at shutdown");
+                compact(b);
+            }
+            if (b->n > 0) {
+                log_undeliverable(s, b);
+                atomic_fetch_add(&s->st_lost, b->n);
+            }
             break;
         }
         emit_once(s, b, attempt, &retry_after);

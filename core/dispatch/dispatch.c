@@ -217,10 +217,15 @@ static size_t available(struct llmbill *h, unsigned k, uint64_t pos, size_t limi
 static void run_sink_flush(struct lb_sink *s, uint64_t gen)
 {
     if (s->plugin.desc.flush != NULL) {
+        int rc;
+
         lb_tls_in_sink = s->h;
-        if (s->plugin.desc.flush(s->state) != 0)
-            lb_log(&s->h->log, LLMBILL_LOG_WARN, "sink %s: flush() failed", s->name);
+        lb_sink_code_enter(s);
+        rc = s->plugin.desc.flush(s->state);
+        lb_sink_code_leave(s);
         lb_tls_in_sink = NULL;
+        if (rc != 0)
+            lb_log(&s->h->log, LLMBILL_LOG_WARN, "sink %s: flush() failed", s->name);
     }
     atomic_store(&s->flushed_gen, gen);
     notify_waiters(s->h);
@@ -235,7 +240,9 @@ static void run_check(struct lb_sink *s)
         snprintf(s->check_msg, sizeof s->check_msg, "loaded (this sink has no remote check)");
     } else {
         lb_tls_in_sink = s->h;
+        lb_sink_code_enter(s);
         s->check_rc = s->plugin.desc.check(s->state, s->check_msg, sizeof s->check_msg);
+        lb_sink_code_leave(s);
         lb_tls_in_sink = NULL;
         lb_redact(&s->h->log, s->check_msg, sizeof s->check_msg);
     }
@@ -379,6 +386,7 @@ static void *worker(void *arg)
     /* the heads are closed and every event is read: whatever flush starts
      * later (close's, after its wait for records) has nothing to wait for */
     atomic_store(&s->flushed_gen, UINT64_MAX);
+    atomic_store(&s->done, 1);
     notify_waiters(h);
     return NULL;
 }
@@ -456,7 +464,7 @@ int lb_dispatch_start(struct llmbill *h, int threads, char *err, size_t errlen)
                     (unsigned)s->batch_max);
             return LLMBILL_ENOMEM;
         }
-        if (pthread_create(&s->thread, NULL, worker, s) != 0) {
+        if (lb_thread_start(&s->thread, worker, s) != 0) {
             lb_errf(err, errlen, "sink %s: cannot start its worker thread", s->name);
             return LLMBILL_ENOMEM;
         }
@@ -595,10 +603,114 @@ static void wait_records(struct llmbill *h)
     }
 }
 
+/* Writes the n dead letters collected, counts them as dead or failed; n = 0. */
+static void dead_letter_chunk(struct lb_sink *s, struct lb_event **evs, const char **why,
+                              size_t *n, uint64_t *failed)
+{
+    if (*n == 0)
+        return;
+    if (lb_deadletter_write(s, evs, why, *n, 0) == 0)
+        atomic_fetch_add(&s->st_dead, *n);
+    else
+        *failed += *n;
+    *n = 0;
+}
+
+/* Dead-letters the events sink s had not finished (from its cursors to the
+ * heads) after close left its worker stuck in emit(): without a journal
+ * they have nowhere else to go. The stuck emit() may still deliver some of
+ * them: a replay of the dead-letter file reuses their event ids. */
+static void dead_letter_abandoned(struct llmbill *h, struct lb_sink *s)
+{
+    enum { CHUNK = 256 };
+    struct lb_event *evs[CHUNK];
+    const char *why[CHUNK];
+    size_t n = 0;
+    uint64_t total = 0, failed = 0;
+
+    for (unsigned k = 0; k < h->nshards; k++) {
+        uint64_t end = head_seq(atomic_load(&h->shards[k].head));
+
+        for (uint64_t pos = atomic_load(&s->cursor[k].pos); pos < end; pos++) {
+            struct lb_slot *slot = &h->shards[k].ring[pos & h->mask];
+
+            if (atomic_load_explicit(&slot->seq, memory_order_acquire) != pos + 1 ||
+                lb_should_skip(s, slot->ev))
+                continue;
+            evs[n] = slot->ev;
+            why[n] = "undelivered at shutdown: the sink did not return from emit() within "
+                     "shutdown_timeout_ms";
+            total++;
+            if (++n == CHUNK)
+                dead_letter_chunk(s, evs, why, &n, &failed);
+        }
+        dead_letter_chunk(s, evs, why, &n, &failed);
+    }
+    if (failed > 0)
+        lb_log(&h->log, LLMBILL_LOG_ERROR, "sink %s: %llu of %llu undelivered event(s) could not be "
+               "dead-lettered to %s at shutdown: lost", s->name, (unsigned long long)failed,
+               (unsigned long long)total, s->dead_letter_path);
+    atomic_fetch_add(&s->st_lost, failed);
+}
+
+/* Waits for every worker until `until` (monotonic ms); then leaves a worker
+ * stuck in its sink's code running (detached, its sink neither destroyed
+ * nor unloaded, the handle's memory never freed) and joins the others. */
+static void join_workers(struct llmbill *h, int64_t until)
+{
+    for (size_t i = 0; i < h->nsinks; i++) {
+        struct lb_sink *s = &h->sinks[i];
+
+        if (!s->thread_started)
+            continue;
+        wake_sink(s);
+        for (;;) {
+            int expect = LB_IN_SINK_YES;
+
+            if (atomic_load(&s->done)) {
+                pthread_join(s->thread, NULL);
+                break;
+            }
+            if (lb_mono_ms() >= until &&
+                atomic_compare_exchange_strong(&s->in_sink, &expect, LB_IN_SINK_ABANDONED)) {
+                pthread_detach(s->thread);
+                s->abandoned = 1;
+                h->abandoned = 1;
+                lb_log(&h->log, LLMBILL_LOG_ERROR, "sink %s: still inside its emit(), flush() or "
+                       "check() %lld ms after close began (shutdown_timeout_ms + %d ms); left "
+                       "running, never unloaded (the handle's memory is not freed); %s", s->name,
+                       (long long)h->shutdown_timeout_ms + LB_CLOSE_MARGIN_MS, LB_CLOSE_MARGIN_MS,
+                       h->journal ? "its undelivered events stay in the journal" :
+                       "its undelivered events are dead-lettered");
+                if (h->journal == NULL)
+                    dead_letter_abandoned(h, s);
+                break;
+            }
+            /* outside sink code the worker finishes soon (it is aborting) */
+            lb_dispatch_wait_room(h, 2);
+        }
+        s->thread_started = 0;
+        if (atomic_load(&s->dl_at_shutdown) > 0)
+            lb_log(&h->log, LLMBILL_LOG_WARN, "sink %s: %llu undelivered event(s) dead-lettered at "
+                   "shutdown to %s", s->name, (unsigned long long)atomic_load(&s->dl_at_shutdown),
+                   s->dead_letter_path);
+    }
+}
+
+/* Milliseconds from now until the monotonic time end, at least 0. */
+static int left_ms(int64_t end)
+{
+    int64_t left = end - lb_mono_ms();
+
+    return left > 0 ? (int)left : 0;
+}
+
 void lb_dispatch_stop(struct llmbill *h)
 {
+    int64_t start = lb_mono_ms(), end = start + h->shutdown_timeout_ms;
     int timed_out;
 
+    atomic_store(&h->close_deadline_ms, lb_now_ms() + h->shutdown_timeout_ms);
     atomic_store_explicit(&h->closing, 1, memory_order_seq_cst);
     if (h->paused) {
         /* nothing was started: nothing to deliver */
@@ -612,13 +724,13 @@ void lb_dispatch_stop(struct llmbill *h)
         /* no new records; the journal thread keeps feeding until the flush ends */
         lb_journal_close_writes(h->journal);
         wait_records(h);
-        timed_out = lb_dispatch_flush(h, (int)h->shutdown_timeout_ms) != 0;
+        timed_out = lb_dispatch_flush(h, left_ms(end)) != 0;
         lb_journal_stop(h);
         close_heads(h);
     } else {
         close_heads(h);
         wait_records(h);
-        timed_out = lb_dispatch_flush(h, (int)h->shutdown_timeout_ms) != 0;
+        timed_out = lb_dispatch_flush(h, left_ms(end)) != 0;
     }
     if (timed_out) {
         lb_log(&h->log, LLMBILL_LOG_WARN, "shutdown timeout (%lld ms) reached; %s",
@@ -626,15 +738,7 @@ void lb_dispatch_stop(struct llmbill *h)
                "journal" : "dead-lettering undelivered events");
         atomic_store(&h->aborting, 1);
     }
-    for (size_t i = 0; i < h->nsinks; i++) {
-        struct lb_sink *s = &h->sinks[i];
-
-        if (!s->thread_started)
-            continue;
-        wake_sink(s);
-        pthread_join(s->thread, NULL);
-        s->thread_started = 0;
-    }
+    join_workers(h, end + LB_CLOSE_MARGIN_MS);
     if (h->journal != NULL)
         lb_journal_persist_acks(h); /* what the workers finished last */
 }
@@ -649,6 +753,7 @@ void lb_sink_stats(struct lb_sink *s, struct llmbill_stats *out)
     out->delivered = atomic_load(&s->st_delivered);
     out->dead_lettered = atomic_load(&s->st_dead);
     out->retried = atomic_load(&s->st_retried);
+    out->lost = atomic_load(&s->st_lost);
     out->recorded = head - skipped;
     out->pending = out->recorded - out->delivered - out->dead_lettered;
 }

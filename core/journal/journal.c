@@ -939,9 +939,9 @@ int lb_journal_start(struct llmbill *h)
         if ((j->rbuf = malloc(j->rcap)) == NULL)
             return LLMBILL_ENOMEM;
     }
-    if (pthread_create(&j->thread, NULL, journal_thread, h) != 0)
+    if (lb_thread_start(&j->thread, journal_thread, h) != 0)
         return LLMBILL_ENOMEM;
-    if (pthread_create(&j->prefault, NULL, lb_journal_prefault_thread, j) != 0) {
+    if (lb_thread_start(&j->prefault, lb_journal_prefault_thread, j) != 0) {
         atomic_store(&j->stop, 1);
         pthread_join(j->thread, NULL);
         return LLMBILL_ENOMEM;

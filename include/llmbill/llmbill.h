@@ -202,7 +202,11 @@ LLMBILL_API int llmbill_flush(llmbill *h, int timeout_ms);
  * shutdown_timeout_ms, stops the workers, destroys the sinks and frees the
  * handle. What is still undelivered then stays in the journal for the next
  * start (with spool_dir), or is dead-lettered with the reason (without).
- * Returns 0, or LLMBILL_ETIMEDOUT when events had to be dead-lettered.
+ * Returns within shutdown_timeout_ms + 1 s (plus the dead-letter writes)
+ * even when a sink blocks in emit(): such a sink is left running, never
+ * destroyed or unloaded under itself, and the handle's memory is then not
+ * freed (docs/journal.md, "Bounded shutdown").
+ * Returns 0, or LLMBILL_ETIMEDOUT when events were left undelivered.
  * NULL is a no-op. */
 LLMBILL_API int llmbill_close(llmbill *h);
 
@@ -221,6 +225,9 @@ struct llmbill_stats {
     uint64_t spooled;       /* in the journal and not yet finished by this sink (all sinks,
                                for totals: the journal's backlog); 0 without a journal */
     uint64_t spool_corrupt; /* totals only: journal frames skipped as corrupt */
+    uint64_t lost;          /* accepted, then neither delivered, dead-lettered nor kept in the
+                               journal: only when every dead-letter write failed at shutdown
+                               without a journal (each is logged); 0 otherwise */
     /* append only */
 };
 

@@ -182,9 +182,15 @@ struct llmbill_sink_batch {
      * together). Ignored when nothing is to be retried. */
     int64_t retry_after_ms;
     /* ABI 1.2, in: the time by which emit() must return, as Unix ms on the
-     * host's now_ms() clock (llmbill_close() sets it from shutdown_timeout_ms);
-     * 0 when there is none. A sink caps its own timeouts at it. Read it only
-     * when struct_size covers it (LLMBILL_BATCH_HAS). */
+     * host's now_ms() clock. 0 while the handle is open (no deadline: the
+     * sink's own timeouts apply); once llmbill_close() has started, every
+     * emit() gets close's start + shutdown_timeout_ms. A sink caps its own
+     * timeouts at it (the Lago sink caps its request timeout). A sink that
+     * is still inside emit() (or flush(), check()) shutdown_timeout_ms + 1 s
+     * after close began is left running: close returns without it, never
+     * destroys or unloads it, and the handle's memory is not freed; when
+     * emit() returns at last, the worker exits and its results are ignored.
+     * Read it only when struct_size covers it (LLMBILL_BATCH_HAS). */
     int64_t deadline_ms;
     /* append only */
 };

@@ -114,6 +114,8 @@ int lago_http_init(struct lago_http *h, const struct lago_http_opts *o, char *er
     curl_easy_setopt(h->curl, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(h->curl, CURLOPT_HTTPHEADER, h->headers);
     curl_easy_setopt(h->curl, CURLOPT_USERAGENT, o->user_agent);
+    h->timeout_ms = o->timeout_ms;
+    h->connect_timeout_ms = o->connect_timeout_ms;
     curl_easy_setopt(h->curl, CURLOPT_TIMEOUT_MS, o->timeout_ms);
     curl_easy_setopt(h->curl, CURLOPT_CONNECTTIMEOUT_MS, o->connect_timeout_ms);
     curl_easy_setopt(h->curl, CURLOPT_TCP_KEEPALIVE, 1L);
@@ -142,6 +144,23 @@ long lago_http_request(struct lago_http *h, const char *url, const char *body, s
     h->body.oom = 0;
     h->retry_after_ms = 0;
     h->errbuf[0] = '\0';
+    {
+        /* the host's deadline for this emit() caps the configured timeout */
+        long t = h->timeout_ms;
+
+        if (h->deadline_ms > 0) {
+            struct timespec ts;
+            int64_t left;
+
+            clock_gettime(CLOCK_REALTIME, &ts);
+            left = h->deadline_ms - ((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+            if (left < t)
+                t = left > 0 ? (long)left : 1;
+        }
+        curl_easy_setopt(h->curl, CURLOPT_TIMEOUT_MS, t);
+        curl_easy_setopt(h->curl, CURLOPT_CONNECTTIMEOUT_MS,
+                         t < h->connect_timeout_ms ? t : h->connect_timeout_ms);
+    }
     curl_easy_setopt(h->curl, CURLOPT_URL, url);
     if (body != NULL) {
         curl_easy_setopt(h->curl, CURLOPT_POSTFIELDS, body);

@@ -270,6 +270,7 @@ static int lago_emit(void *state, struct llmbill_sink_batch *b)
     int rounds = 0, retry = 0;
 
     b->reason = NULL;
+    l->http.deadline_ms = LLMBILL_BATCH_HAS(b, deadline_ms) ? b->deadline_ms : 0;
     for (size_t i = 0; i < b->n; i++) {
         if (lago_charge_value(&l->map, b->events[i]) != NULL) {
             todo[nt++] = i;
@@ -386,6 +387,7 @@ static int lago_check(void *state, char *msg, size_t cap)
 
     snprintf(url, sizeof url, "%s/api/v1/events/llmbill-check-%lld", l->base,
              (long long)l->host->now_ms());
+    l->http.deadline_ms = 0; /* a check has no shutdown deadline */
     status = lago_http_request(&l->http, url, NULL, 0);
     if (status < 0) {
         snprintf(msg, cap, "cannot reach Lago at %s: %s", l->base, l->http.errbuf);

@@ -11,7 +11,7 @@
  *   block_file PATH    emit() waits while this file exists
  *   sleep_ms N         emit() sleeps N ms
  *   stall_after N      once N events were received, every emit() returns RETRY
- *   attempts_log PATH  one line per emit(): "attempt n mono_ms"
+ *   attempts_log PATH  one line per emit(): "attempt n mono_ms deadline_ms"
  *   secret S           a secret option; fail_create echoes it in its error
  *   fail_create BOOL   create() fails */
 #define _GNU_SOURCE
@@ -139,7 +139,8 @@ static int ts_emit(void *state, struct llmbill_sink_batch *b)
         FILE *f = fopen(t->attempts_log, "a");
 
         if (f) {
-            fprintf(f, "%u %zu %lld\n", b->attempt, b->n, (long long)mono_ms());
+            fprintf(f, "%u %zu %lld %lld\n", b->attempt, b->n, (long long)mono_ms(),
+                    LLMBILL_BATCH_HAS(b, deadline_ms) ? (long long)b->deadline_ms : -1LL);
             fclose(f);
         }
     }
