@@ -267,7 +267,7 @@ static int lago_emit(void *state, struct llmbill_sink_batch *b)
     size_t todo[LAGO_MAX_BATCH], nt = 0;
     int done[LAGO_MAX_BATCH];
     char body[200], why[LAGO_REASON_LEN * 2];
-    int rounds = 0, retry = 0;
+    int rounds = 0, retry = 0, cut = 0;
 
     b->reason = NULL;
     l->http.deadline_ms = LLMBILL_BATCH_HAS(b, deadline_ms) ? b->deadline_ms : 0;
@@ -304,6 +304,9 @@ static int lago_emit(void *state, struct llmbill_sink_batch *b)
         if (status < 0) {
             snprintf(l->batch_reason, sizeof l->batch_reason, "cannot reach Lago at %s: %s",
                      l->base, l->http.errbuf);
+            /* cut short by close's deadline: the events keep their last
+             * real reason (a NULL reason leaves it as it was) */
+            cut = l->http.deadline_ms > 0 && l->host->now_ms() >= l->http.deadline_ms;
             retry = 1;
         } else if (status >= 200 && status < 300) {
             for (size_t j = 0; j < chunk; j++)
@@ -369,7 +372,7 @@ static int lago_emit(void *state, struct llmbill_sink_batch *b)
     if (retry) {
         for (size_t j = 0; j < nt; j++)
             mark(l, b, todo[j], LLMBILL_SINK_RETRY, NULL);
-        b->reason = l->batch_reason;
+        b->reason = cut ? NULL : l->batch_reason;
     }
     for (size_t i = 0; i < b->n; i++)
         if (b->results[i] != LLMBILL_SINK_OK)
