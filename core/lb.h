@@ -8,6 +8,7 @@
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <time.h>
 
 #include "llmbill/llmbill.h"
@@ -276,6 +277,8 @@ struct lb_sink {
     int64_t linger_ms, retry_base_ms, retry_max_ms, retry_limit;
     char *dead_letter_path;
     int dl_fd;
+    dev_t dl_dev;               /* the open dead-letter file, to see a rotation */
+    ino_t dl_ino;
 
     /* worker */
     struct lb_batch *batch;     /* its events in flight; allocated at start */
@@ -473,6 +476,9 @@ int lb_dispatch_check(struct llmbill *h, struct lb_sink *s, char *msg, size_t ca
 void lb_sink_stats(struct lb_sink *s, struct llmbill_stats *out);
 
 /* deadletter.c */
+/* Opens (creates) sink s's dead-letter file at open: fails closed with
+ * "sink X: dead-letter file PATH: why" in err. 0 or -1. */
+int lb_deadletter_open(struct lb_sink *s, char *err, size_t errlen);
 int lb_deadletter_write(struct lb_sink *s, struct lb_event *const *evs, const char *const *reasons,
                         size_t n, uint32_t attempts);
 void lb_deadletter_close(struct lb_sink *s);

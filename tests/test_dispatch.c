@@ -399,17 +399,97 @@ static void close_timeout_dead_letters(void)
 
 static void unwritable_dead_letter_keeps_events(void)
 {
-    llmbill *h = open_ok(HEAD "callbacks = t\nretry_base_ms = 5\nretry_max_ms = 10\n"
-                         "shutdown_timeout_ms = 100\n"
-                         "[t]\nplugin = testsink\nalways = error\n"
-                         "dead_letter = /proc/llmbill-no-such-dir/x.jsonl\n");
-    struct llmbill_usage u = t_usage("acme", NULL);
+    const char *path = t_path(dir, "dl5/t.jsonl");
+    llmbill *h;
+    char *s;
 
-    CHECK_EQ_INT(llmbill_record(h, &u), 0);
-    CHECK_EQ_INT(llmbill_flush(h, 200), LLMBILL_ETIMEDOUT);
+    /* at open: fails closed, naming the file */
+    CHECK_EQ_INT(t_open(&h, HEAD "callbacks = t\n[t]\nplugin = testsink\nalways = error\n"
+                        "dead_letter = /proc/llmbill-no-such-dir/x.jsonl\n", err, sizeof err),
+                 LLMBILL_EIO);
+    CHECK_CONTAINS(err, "sink t: dead-letter file /proc/llmbill-no-such-dir/x.jsonl: cannot "
+                        "create its directory");
+    /* later (its path turned into a directory): the event is kept and the
+     * write retried, never dropped, until the file takes it */
+    h = open_ok(HEAD "callbacks = t\nretry_base_ms = 5\nretry_max_ms = 10\n"
+                "[t]\nplugin = testsink\nalways = error\ndead_letter = %s\n", path);
+    CHECK_EQ_INT(unlink(path), 0);
+    CHECK_EQ_INT(mkdir(path, 0700), 0);
+    {
+        struct llmbill_usage u = t_usage("acme", "kept-1");
+
+        CHECK_EQ_INT(llmbill_record(h, &u), 0);
+    }
+    CHECK_EQ_INT(llmbill_flush(h, 300), LLMBILL_ETIMEDOUT);
     CHECK_EQ_INT(t_stats(h, "t").pending, 1);       /* not dropped */
     CHECK_EQ_INT(t_stats(h, "t").dead_lettered, 0);
-    llmbill_close(h);
+    CHECK_EQ_INT(t_stats(h, "t").lost, 0);
+    CHECK_EQ_INT(rmdir(path), 0);
+    CHECK_EQ_INT(llmbill_flush(h, 60000), 0);
+    CHECK_EQ_INT(t_stats(h, "t").dead_lettered, 1);
+    CHECK_EQ_INT(t_stats(h, "t").lost, 0);
+    CHECK_EQ_INT(llmbill_close(h), 0);
+    s = t_read(path);
+    CHECK_EQ_INT(t_count_lines(s), 1);
+    CHECK_CONTAINS(s, "\"event_id\":\"kept-1\"");
+    free(s);
+}
+
+/* logrotate's create mode: the dead-letter file and the jsonl ledger are
+ * renamed (or removed) under a running handle; the next lines go to a new
+ * file at the configured path, the old ones stay in the renamed file. */
+static void rotated_files_are_reopened(void)
+{
+    const char *dl = t_path(dir, "rot/t.deadletter.jsonl"), *ledger = t_path(dir, "rot/ledger.jsonl");
+    char moved_dl[600], moved_ledger[600], *s;
+    llmbill *h;
+
+    h = open_ok(HEAD "callbacks = t, j\ndead_letter_dir = %s/rot\n[t]\nplugin = testsink\n"
+                "reject_customer = bad\n[j]\nplugin = %s/jsonl.so\npath = %s\n", dir, PLUGIN_DIR,
+                ledger);
+    for (int round = 0; round < 3; round++) {
+        for (int i = 0; i < 4; i++) {
+            char id[32];
+            struct llmbill_usage u = t_usage(i % 2 ? "bad" : "acme", id);
+
+            snprintf(id, sizeof id, "r%d-%d", round, i);
+            CHECK_EQ_INT(llmbill_record(h, &u), 0);
+        }
+        CHECK_EQ_INT(llmbill_flush(h, 60000), 0);
+        snprintf(moved_dl, sizeof moved_dl, "%s.%d", dl, round);
+        snprintf(moved_ledger, sizeof moved_ledger, "%s.%d", ledger, round);
+        if (round == 1) { /* removed rather than renamed */
+            s = t_read(dl);
+            t_write(moved_dl, s);
+            free(s);
+            s = t_read(ledger);
+            t_write(moved_ledger, s);
+            free(s);
+            CHECK_EQ_INT(unlink(dl), 0);
+            CHECK_EQ_INT(unlink(ledger), 0);
+        } else {
+            CHECK_EQ_INT(rename(dl, moved_dl), 0);
+            CHECK_EQ_INT(rename(ledger, moved_ledger), 0);
+        }
+    }
+    CHECK_EQ_INT(t_stats(h, "t").lost, 0);
+    CHECK_EQ_INT(llmbill_close(h), 0);
+    for (int round = 0; round < 3; round++) {
+        char want[64];
+
+        snprintf(moved_dl, sizeof moved_dl, "%s.%d", dl, round);
+        snprintf(moved_ledger, sizeof moved_ledger, "%s.%d", ledger, round);
+        s = t_read(moved_dl);
+        CHECK_EQ_INT(t_count_lines(s), 2);
+        snprintf(want, sizeof want, "\"event_id\":\"r%d-1\"", round);
+        CHECK_CONTAINS(s, want);
+        free(s);
+        s = t_read(moved_ledger);
+        CHECK_EQ_INT(t_count_lines(s), 4);
+        snprintf(want, sizeof want, "\"event_id\":\"r%d-3\"", round);
+        CHECK_CONTAINS(s, want);
+        free(s);
+    }
 }
 
 static void slow_sink_does_not_stall_others(void)
@@ -536,6 +616,7 @@ int main(void)
     RUN(overflow_block);
     RUN(close_timeout_dead_letters);
     RUN(unwritable_dead_letter_keeps_events);
+    RUN(rotated_files_are_reopened);
     RUN(slow_sink_does_not_stall_others);
     RUN(filters);
     RUN(recursion_is_refused);

@@ -816,6 +816,14 @@ int lb_open_config(struct llmbill **out, struct lb_config *cfg, const struct llm
     }
     h->queue_max = (uint64_t)queue_max;
     h->paused = opts != NULL && (opts->flags & LLMBILL_OPEN_PAUSED) != 0;
+    /* every dead-letter file must take writes before the first event needs
+     * it (a paused handle writes nothing, and creates nothing) */
+    for (size_t i = 0; !h->paused && i < h->nsinks; i++) {
+        if (lb_deadletter_open(&h->sinks[i], err, errlen) != 0) {
+            rc = LLMBILL_EIO;
+            goto fail_names;
+        }
+    }
     if ((rc = setup_journal(&c, main)) != 0)
         goto fail_names;
     if ((rc = lb_dispatch_start(h, !h->paused, err, errlen)) != 0 ||

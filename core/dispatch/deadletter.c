@@ -1,10 +1,12 @@
-/* llmbill core: per-instance dead-letter files. Each line is the usage JSON
+/* llmbill core: per-instance dead-letter files, opened (and checked
+ * writable) at open, reopened when a rotation moved them away. Each line is the usage JSON
  * form plus a "dead_letter" object (sink, reason, attempts, at_ms); replay
  * ignores that key, so `llmbill replay FILE` resends a dead-letter file. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,29 +14,54 @@
 
 #include "lb.h"
 
-static int open_file(struct lb_sink *s)
+/* Opens (creating it and its directory) the dead-letter file, or reopens
+ * it when its path no longer names the open file (a rotation tool renamed
+ * or removed it: logrotate's create mode); one stat() per write. 0, or -1
+ * with the reason in err (when err is NULL, logged). */
+static int open_file(struct lb_sink *s, char *err, size_t errlen)
 {
-    char *dir;
+    char *dir, why[LB_ERRLEN];
+    struct stat st;
 
-    if (s->dl_fd >= 0)
-        return 0;
+    if (s->dl_fd >= 0) {
+        if (stat(s->dead_letter_path, &st) == 0 && st.st_dev == s->dl_dev && st.st_ino == s->dl_ino)
+            return 0;
+        lb_log(&s->h->log, LLMBILL_LOG_INFO, "sink %s: dead-letter file %s was rotated; "
+               "reopening it", s->name, s->dead_letter_path);
+        lb_deadletter_close(s);
+    }
     dir = lb_strdup(s->dead_letter_path);
-    if (dir == NULL)
-        return -1;
+    if (dir == NULL) {
+        snprintf(why, sizeof why, "out of memory");
+        goto fail;
+    }
     if (lb_mkdirs(dirname(dir)) != 0) {
-        lb_log(&s->h->log, LLMBILL_LOG_ERROR, "sink %s: cannot create the directory of "
-               "dead-letter file %s: %s", s->name, s->dead_letter_path, strerror(errno));
+        snprintf(why, sizeof why, "cannot create its directory: %s", strerror(errno));
         free(dir);
-        return -1;
+        goto fail;
     }
     free(dir);
     s->dl_fd = open(s->dead_letter_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
-    if (s->dl_fd < 0) {
-        lb_log(&s->h->log, LLMBILL_LOG_ERROR, "sink %s: cannot open dead-letter file %s: %s",
-               s->name, s->dead_letter_path, strerror(errno));
-        return -1;
+    if (s->dl_fd < 0 || fstat(s->dl_fd, &st) != 0) {
+        snprintf(why, sizeof why, "cannot open it for appending: %s", strerror(errno));
+        lb_deadletter_close(s);
+        goto fail;
     }
+    s->dl_dev = st.st_dev;
+    s->dl_ino = st.st_ino;
     return 0;
+fail:
+    if (err != NULL)
+        lb_errf(err, errlen, "sink %s: dead-letter file %s: %s", s->name, s->dead_letter_path, why);
+    else
+        lb_log(&s->h->log, LLMBILL_LOG_ERROR, "sink %s: dead-letter file %s: %s", s->name,
+               s->dead_letter_path, why);
+    return -1;
+}
+
+int lb_deadletter_open(struct lb_sink *s, char *err, size_t errlen)
+{
+    return open_file(s, err, errlen);
 }
 
 /* Appends one dead-letter line for ev to buf (grown as needed). */
@@ -87,7 +114,7 @@ int lb_deadletter_write(struct lb_sink *s, struct lb_event *const *evs, const ch
     ssize_t w;
     int rc = -1;
 
-    if (buf == NULL || open_file(s) != 0)
+    if (buf == NULL || open_file(s, NULL, 0) != 0)
         goto out;
     for (size_t i = 0; i < n; i++)
         if (append_line(s, evs[i], reasons[i], attempts, &buf, &len, &cap) != 0)

@@ -2,7 +2,9 @@
  * one line to a file. A batch is written with one write(2) on an O_APPEND
  * descriptor; a short write is cut back so the file never holds half a
  * line, and the batch is retried. With fsync = true every batch is
- * fdatasync'ed before it counts as delivered. */
+ * fdatasync'ed before it counts as delivered. When a rotation renames or
+ * removes the file (logrotate's create mode), the next batch goes to a new
+ * file at the configured path. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -20,6 +22,8 @@ struct jsonl {
     const char *path;
     int fsync;
     int fd;
+    dev_t dev;                  /* the open file, to see a rotation */
+    ino_t ino;
     char *buf;
     size_t cap;
     char reason[256];
@@ -49,16 +53,32 @@ static void make_parents(const char *path)
     free(p);
 }
 
+/* Opens the file, or reopens it when its path no longer names the open file
+ * (a rotation tool renamed or removed it: logrotate's create mode); one
+ * stat() per batch. 0, or -1 with the reason in j->reason. */
 static int jsonl_open(struct jsonl *j)
 {
-    if (j->fd >= 0)
-        return 0;
+    struct stat st;
+
+    if (j->fd >= 0) {
+        if (stat(j->path, &st) == 0 && st.st_dev == j->dev && st.st_ino == j->ino)
+            return 0;
+        if (j->fsync)
+            (void)fdatasync(j->fd);
+        close(j->fd);
+        j->fd = -1;
+    }
     make_parents(j->path);
     j->fd = open(j->path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
-    if (j->fd < 0) {
+    if (j->fd < 0 || fstat(j->fd, &st) != 0) {
         snprintf(j->reason, sizeof j->reason, "cannot open %s: %s", j->path, strerror(errno));
+        if (j->fd >= 0)
+            close(j->fd);
+        j->fd = -1;
         return -1;
     }
+    j->dev = st.st_dev;
+    j->ino = st.st_ino;
     return 0;
 }
 
