@@ -230,7 +230,7 @@ int llmbill_flush(llmbill *h, int timeout_ms)
 /* In a child of fork(), close releases nothing: the handle's threads,
  * locks and mappings are the parent's (its memory in the child is simply
  * left, as the child's copy of the parent's heap). */
-int llmbill_close(llmbill *h)
+int llmbill_close_stats(llmbill *h, struct llmbill_stats *per_sink, size_t n)
 {
     int rc;
 
@@ -240,8 +240,17 @@ int llmbill_close(llmbill *h)
         return LLMBILL_EFORKED;
     lb_dispatch_stop(h);
     rc = atomic_load(&h->aborting) ? LLMBILL_ETIMEDOUT : 0;
+    /* the workers are done (or left): these counts are final */
+    for (size_t i = 0; per_sink != NULL && i < n && i < h->nsinks; i++)
+        if (per_sink[i].struct_size > 0)
+            (void)llmbill_get_stats(h, h->sinks[i].name, &per_sink[i]);
     lb_handle_free(h);
     return rc;
+}
+
+int llmbill_close(llmbill *h)
+{
+    return llmbill_close_stats(h, NULL, 0);
 }
 
 int llmbill_get_stats(llmbill *h, const char *instance, struct llmbill_stats *out)
@@ -325,6 +334,7 @@ int llmbill_get_sink_info(llmbill *h, size_t i, struct llmbill_sink_info *out)
     info.plugin_version = s->plugin.desc.version ? s->plugin.desc.version : "";
     info.path = s->plugin.path;
     info.events = filters[s->filter];
+    info.dead_letter_path = s->dead_letter_path;
     pthread_mutex_lock(&s->mu);
     memcpy(info.last_error, s->last_error, sizeof info.last_error);
     pthread_mutex_unlock(&s->mu);

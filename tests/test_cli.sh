@@ -78,9 +78,41 @@ dead_letter_dir = dl
 plugin = testsink
 always = retry
 EOF
-expect "send to a failing sink exits 1" 1 "NOT delivered everywhere" -- "$BIN" -c "$T/down.ini" send \
+expect "send to a failing sink: dead-lettered, exit 4" 4 "event evt-down dead-lettered by sink t to $T/dl/t.deadletter.jsonl" -- "$BIN" -c "$T/down.ini" send \
     --customer a --model m --input-tokens 1 --output-tokens 1 --timeout-ms 300 --event-id evt-down
 if grep -qF '"event_id":"evt-down"' "$T/dl/t.deadletter.jsonl"; then ok "undelivered event dead-lettered"; else bad "undelivered event dead-lettered"; fi
+
+# a sink slower than --timeout-ms but within shutdown_timeout_ms: close
+# delivers it, and send says so from the final counts (it once said "NOT
+# delivered" and exited 1, inviting a resend that bills twice)
+cat >"$T/slow.ini" <<EOF
+[llmbill]
+plugin_dir = $TPLUGINS
+callbacks = t
+shutdown_timeout_ms = 60000
+[t]
+plugin = testsink
+sleep_ms = 1000
+EOF
+expect "send: slow sink delivered during close, exit 0" 0 "event evt-slow delivered to 1 sink(s)" -- \
+    "$BIN" -c "$T/slow.ini" send --customer a --model m --input-tokens 1 --output-tokens 1 \
+    --timeout-ms 100 --event-id evt-slow
+if [ "$(head -n 1 "$T/log")" = "event evt-slow" ]; then ok "send prints the event id first"; else bad "send prints the event id first"; sed 's/^/     | /' "$T/log"; fi
+expect "send --help: a resend must reuse the event id" 0 "A resend MUST reuse the printed event id" -- "$BIN" send --help
+# replay's summary comes after close: what close dead-lettered is counted,
+# and close says so in one line per sink, not one per event
+i=0; : >"$T/many.jsonl"
+while [ $i -lt 30 ]; do
+    echo "{\"event_id\":\"m-$i\",\"timestamp_ms\":1795732324535,\"customer_id\":\"a\",\"model\":\"m\",\"input_tokens\":1,\"output_tokens\":1}" >>"$T/many.jsonl"
+    i=$((i + 1))
+done
+expect "replay: final counts after close" 1 "recorded 30, delivered 0, dead-lettered 30, pending 0" -- \
+    "$BIN" -c "$T/down.ini" replay --timeout-ms 100 "$T/many.jsonl"
+if [ "$(grep -c "dead-lettered at shutdown to" "$T/log")" -eq 1 ] && ! grep -q "event m-" "$T/log"; then
+    ok "shutdown dead letters: one log line per sink"
+else
+    bad "shutdown dead letters: one log line per sink"; sed 's/^/     | /' "$T/log"
+fi
 
 # replay: a bad line is reported by number, the others go on
 cp "$T/out/ledger.jsonl" "$T/in.jsonl"
@@ -246,7 +278,7 @@ linger_ms = 5
 [t]
 plugin = testsink
 EOF
-expect "send with the sink down" 1 "NOT delivered everywhere" -- "$BIN" -c "$T/spool-down.ini" send \
+expect "send with the sink down: kept in the journal, exit 3" 3 "NOT delivered yet: kept in the journal" -- "$BIN" -c "$T/spool-down.ini" send \
     --customer a --model m --input-tokens 1 --output-tokens 1 --timeout-ms 200
 expect "spool status" 0 "sink t            1 event(s) in the journal not yet delivered" -- \
     "$BIN" -c "$T/spool-up.ini" spool status

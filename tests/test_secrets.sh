@@ -81,14 +81,14 @@ ctl '{"echo_headers": 1, "echo_key_at": 0, "echo_status": 400}'
 run check 1 "answered 400" -- "$BIN" -c "$T/conf/ok.ini" check
 # a 400 that echoes the key: dead-lettered with Lago's answer as the reason
 ctl '{"echo_headers": 1}'
-send dead400 1 "dead-lettered 1"
+send dead400 4 "dead-lettered 1"
 # the same, the body excerpt now cutting the key short
 ctl '{"echo_headers": 1, "echo_key_at": 185}'
-send cut400 1 "dead-lettered 1"
+send cut400 4 "dead-lettered 1"
 # a 503 that echoes the key: retried, "last error" in the stats line, the
 # log lines, then dead-lettered at close with the last error in the reason
 ctl '{"echo_headers": 1000, "echo_key_at": 0, "echo_status": 503}'
-send retry503 1 "last error: Lago answered 503"
+send retry503 4 "last error: Lago answered 503"
 ctl '{"echo_headers": 0}'
 # an open error quoting api_base
 run badbase 1 "is not an http:// or https:// URL" -- "$BIN" -c "$T/conf/badbase.ini" check

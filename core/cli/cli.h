@@ -17,9 +17,17 @@ struct cli {
 llmbill *cli_open(const struct cli *c, uint32_t flags);
 /* Parses a non-negative integer option value; prints an error and returns -1. */
 int cli_u64(const char *opt, const char *v, uint64_t *out);
-/* Prints one line per sink with its counters; returns the number of sinks
- * that still have pending or dead-lettered events. */
-int cli_print_stats(llmbill *h, FILE *f);
+/* What close left, from the final counts (cli_close_report()). */
+struct cli_outcome {
+    size_t sinks, delivered_all;        /* sinks; those that delivered everything */
+    uint64_t pending, dead_lettered, lost;
+    char dead_letter_sink[128];         /* the first sink that dead-lettered, and its file */
+    char dead_letter_path[512];
+};
+/* Closes h and then prints one line per sink from its final counts (what
+ * close delivered, dead-lettered or left in the journal included); fills *o.
+ * Returns what llmbill_close() returned. */
+int cli_close_report(llmbill *h, FILE *f, struct cli_outcome *o);
 /* sha256.c: SHA-256, at once or over pieces (init, update..., final). */
 struct lb_sha256 {
     uint32_t h[8];

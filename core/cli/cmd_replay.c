@@ -231,7 +231,8 @@ int cmd_replay(struct cli *c, int argc, char **argv)
     ssize_t n;
     FILE *in;
     llmbill *h;
-    int opt, rc, tty = isatty(2), undelivered;
+    int opt, rc, tty = isatty(2);
+    struct cli_outcome o;
     int64_t last_progress = 0;
 
     optind = 1;
@@ -353,8 +354,7 @@ int cmd_replay(struct cli *c, int argc, char **argv)
     rc = llmbill_flush(h, (int)(timeout > 2000000000 ? 2000000000 : timeout));
     printf("replay %s: %llu lines, %llu recorded, %llu bad%s\n", path, (unsigned long long)lineno,
            (unsigned long long)recorded, (unsigned long long)bad,
-           rc == LLMBILL_ETIMEDOUT ? " (delivery timed out)" : "");
-    undelivered = cli_print_stats(h, stdout);
-    llmbill_close(h);
-    return bad == 0 && undelivered == 0 && rc == 0 ? 0 : 1;
+           rc == LLMBILL_ETIMEDOUT ? " (--timeout-ms reached; what close did follows)" : "");
+    cli_close_report(h, stdout, &o); /* the summary from the final counts */
+    return bad == 0 && o.delivered_all == o.sinks ? 0 : 1;
 }

@@ -6,13 +6,24 @@
 
 #include "cli.h"
 
+/* Exit codes beyond 0 (delivered), 1 (error) and 2 (usage). */
+#define SEND_PENDING 3          /* kept in the journal */
+#define SEND_DEAD_LETTERED 4
+
 static void send_usage(FILE *f)
 {
     fprintf(f,
         "usage: llmbill [-c FILE] send --customer ID --model M --input-tokens N --output-tokens N\n"
         "                        [options]\n\n"
-        "Records one usage event, waits until every sink delivered it, and exits 0 only\n"
-        "when it was delivered everywhere.\n\n"
+        "Records one usage event, prints its id, waits until every sink has delivered it\n"
+        "(--timeout-ms, then the close's shutdown_timeout_ms), and says what happened:\n"
+        "  exit 0  delivered to every sink\n"
+        "  exit 3  not delivered yet: kept in the journal (spool_dir), delivered at the next\n"
+        "          start or by 'llmbill spool drain'\n"
+        "  exit 4  dead-lettered by a sink (the file is named; resend it after the fix)\n"
+        "  exit 1  an error (nothing recorded, or the event was lost: see the message)\n"
+        "A resend MUST reuse the printed event id (--event-id ID): the billing system\n"
+        "keeps one event per id, so a resend with a new id bills twice.\n\n"
         "  --customer ID                  customer to bill\n"
         "  --subscription ID, --user ID, --team ID\n"
         "  --model M                      model name (required)\n"
@@ -63,7 +74,8 @@ int cmd_send(struct cli *c, int argc, char **argv)
     struct llmbill_usage u = LLMBILL_USAGE_INIT;
     struct llmbill_kv meta[LLMBILL_METADATA_MAX];
     uint64_t v, timeout = 30000;
-    int opt, have_in = 0, have_out = 0, rc, bad;
+    int opt, have_in = 0, have_out = 0, rc;
+    struct cli_outcome o;
     char err[256], id[LLMBILL_ID_MAX + 1];
     llmbill *h;
 
@@ -142,14 +154,27 @@ int cmd_send(struct cli *c, int argc, char **argv)
         llmbill_close(h);
         return 1;
     }
-    rc = llmbill_flush(h, (int)(timeout > 2000000000 ? 2000000000 : timeout));
-    bad = cli_print_stats(h, stdout);
-    if (rc == 0 && bad == 0)
-        printf("event %s delivered to %zu sink(s)\n", id, llmbill_sink_count(h));
-    else
-        printf("event %s NOT delivered everywhere%s\n", id,
-               rc == LLMBILL_ETIMEDOUT ? " (timed out: it stays in the journal with spool_dir, "
-                                         "else goes to the dead-letter file at exit)" : "");
-    llmbill_close(h);
-    return rc == 0 && bad == 0 ? 0 : 1;
+    /* the id first: whatever happens next, a resend must reuse it */
+    printf("event %s\n", id);
+    fflush(stdout);
+    (void)llmbill_flush(h, (int)(timeout > 2000000000 ? 2000000000 : timeout));
+    cli_close_report(h, stdout, &o);
+    if (o.lost > 0) {
+        printf("event %s LOST by %zu sink(s) (every dead-letter write failed; see the log)\n", id,
+               o.sinks - o.delivered_all);
+        return 1;
+    }
+    if (o.dead_lettered > 0) {
+        printf("event %s dead-lettered by sink %s to %s (the reason is in that line); resend it "
+               "after the fix with 'llmbill replay %s' or 'send --event-id %s', never with a new "
+               "id\n", id, o.dead_letter_sink, o.dead_letter_path, o.dead_letter_path, id);
+        return SEND_DEAD_LETTERED;
+    }
+    if (o.pending > 0) {
+        printf("event %s NOT delivered yet: kept in the journal, delivered at the next start or "
+               "by 'llmbill spool drain'; do not resend it, or only with --event-id %s\n", id, id);
+        return SEND_PENDING;
+    }
+    printf("event %s delivered to %zu sink(s)\n", id, o.sinks);
+    return 0;
 }

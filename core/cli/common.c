@@ -54,29 +54,70 @@ int cli_u64(const char *opt, const char *v, uint64_t *out)
     return 0;
 }
 
-int cli_print_stats(llmbill *h, FILE *f)
+/* One sink's summary line (final counts). */
+static void print_sink(FILE *f, const char *name, const struct llmbill_stats *st,
+                       const char *last_error)
 {
-    int bad = 0;
+    fprintf(f, "  sink %-12s recorded %" PRIu64 ", delivered %" PRIu64 ", dead-lettered %" PRIu64
+            ", pending %" PRIu64 ", retries %" PRIu64 "%s%s%s\n", name, st->recorded, st->delivered,
+            st->dead_lettered, st->pending, st->retried,
+            (st->pending || st->dead_lettered) && last_error[0] ? "; last error: " : "",
+            st->pending || st->dead_lettered ? last_error : "",
+            st->lost ? "; LOST (see the log)" : "");
+}
 
-    for (size_t i = 0; i < llmbill_sink_count(h); i++) {
-        struct llmbill_stats st;
+int cli_close_report(llmbill *h, FILE *f, struct cli_outcome *o)
+{
+    size_t n = llmbill_sink_count(h);
+    struct llmbill_stats *st = calloc(n ? n : 1, sizeof *st);
+    char (*names)[128] = calloc(n ? n : 1, sizeof *names);
+    char (*dl)[512] = calloc(n ? n : 1, sizeof *dl);
+    char (*last)[256] = calloc(n ? n : 1, sizeof *last);
+    int rc;
+
+    memset(o, 0, sizeof *o);
+    if (st == NULL || names == NULL || dl == NULL || last == NULL) {
+        free(st);
+        free(names);
+        free(dl);
+        free(last);
+        fprintf(stderr, "llmbill: out of memory\n");
+        llmbill_close(h);
+        o->lost = 1;
+        return LLMBILL_ENOMEM;
+    }
+    /* what goes with the handle, copied before close */
+    for (size_t i = 0; i < n; i++) {
         struct llmbill_sink_info info;
 
-        memset(&st, 0, sizeof st);
-        st.struct_size = sizeof st;
         memset(&info, 0, sizeof info);
         info.struct_size = sizeof info;
         llmbill_get_sink_info(h, i, &info);
-        llmbill_get_stats(h, info.name, &st);
-        fprintf(f, "  sink %-12s recorded %" PRIu64 ", delivered %" PRIu64 ", dead-lettered %"
-                PRIu64 ", pending %" PRIu64 ", retries %" PRIu64 "%s%s\n", info.name, st.recorded,
-                st.delivered, st.dead_lettered, st.pending, st.retried,
-                st.pending && info.last_error[0] ? "; last error: " : "",
-                st.pending ? info.last_error : "");
-        if (st.pending > 0 || st.dead_lettered > 0)
-            bad++;
+        snprintf(names[i], sizeof names[i], "%s", info.name ? info.name : "?");
+        snprintf(dl[i], sizeof dl[i], "%s", info.dead_letter_path ? info.dead_letter_path : "?");
+        snprintf(last[i], sizeof last[i], "%s", info.last_error);
+        st[i].struct_size = sizeof st[i];
     }
-    return bad;
+    rc = llmbill_close_stats(h, st, n);
+    o->sinks = n;
+    for (size_t i = 0; i < n; i++) {
+        print_sink(f, names[i], &st[i], last[i]);
+        o->delivered_all += st[i].pending == 0 && st[i].dead_lettered == 0 && st[i].lost == 0;
+        o->pending += st[i].pending;
+        o->lost += st[i].lost;
+        if (st[i].dead_lettered > 0) {
+            o->dead_lettered += st[i].dead_lettered;
+            if (o->dead_letter_sink[0] == '\0') {
+                snprintf(o->dead_letter_sink, sizeof o->dead_letter_sink, "%s", names[i]);
+                snprintf(o->dead_letter_path, sizeof o->dead_letter_path, "%s", dl[i]);
+            }
+        }
+    }
+    free(st);
+    free(names);
+    free(dl);
+    free(last);
+    return rc;
 }
 
 int cli_is_help(const char *a)

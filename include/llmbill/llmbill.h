@@ -235,6 +235,14 @@ struct llmbill_stats {
  * when instance is NULL. Returns 0, LLMBILL_ENOTFOUND or LLMBILL_EINVAL. */
 LLMBILL_API int llmbill_get_stats(llmbill *h, const char *instance, struct llmbill_stats *out);
 
+/* llmbill_close(), which also fills per_sink[i] (for i < n; set each
+ * struct_size first) with the final counters of sink instance i (the order
+ * of llmbill_sink_name()): what close delivered, dead-lettered or left in
+ * the journal included. For a summary printed after the outcome is known
+ * (`llmbill send`, `replay`). Copy the sink names before: they go with the
+ * handle. Returns what llmbill_close() returns. */
+LLMBILL_API int llmbill_close_stats(llmbill *h, struct llmbill_stats *per_sink, size_t n);
+
 /* The pricing a handle applies. Size-versioned; strings stay valid until
  * llmbill_close(). */
 struct llmbill_pricing_info {
@@ -271,6 +279,7 @@ struct llmbill_sink_info {
     const char *path;           /* the loaded .so */
     const char *events;         /* "all", "success" or "failure" */
     char last_error[256];       /* the last delivery error, or "" */
+    const char *dead_letter_path; /* where this sink's dead letters go */
     /* append only */
 };
 
