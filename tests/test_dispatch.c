@@ -433,6 +433,25 @@ static void unwritable_dead_letter_keeps_events(void)
     CHECK_EQ_INT(t_count_lines(s), 1);
     CHECK_CONTAINS(s, "\"event_id\":\"kept-1\"");
     free(s);
+    /* the one loss left: at shutdown, without a journal, with every
+     * dead-letter write failing; counted in stats.lost */
+    h = open_ok(HEAD "callbacks = t\nshutdown_timeout_ms = 100\nretry_base_ms = 5\n"
+                "[t]\nplugin = testsink\nalways = retry\ndead_letter = %s\n", path);
+    CHECK_EQ_INT(unlink(path), 0);
+    CHECK_EQ_INT(mkdir(path, 0700), 0);
+    {
+        struct llmbill_usage u = t_usage("acme", "lost-1");
+        struct llmbill_stats fin;
+
+        CHECK_EQ_INT(llmbill_record(h, &u), 0);
+        memset(&fin, 0, sizeof fin);
+        fin.struct_size = sizeof fin;
+        CHECK_EQ_INT(llmbill_close_stats(h, &fin, 1), LLMBILL_ETIMEDOUT);
+        CHECK_EQ_INT(fin.lost, 1);
+        CHECK_EQ_INT(fin.dead_lettered, 0);
+        CHECK_EQ_INT(fin.delivered, 0);
+    }
+    CHECK_EQ_INT(rmdir(path), 0);
 }
 
 /* logrotate's create mode: the dead-letter file and the jsonl ledger are

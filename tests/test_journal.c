@@ -175,6 +175,7 @@ static uint64_t resume_counting(const char *spool, const char *extra, const char
     record_ids(h, first, n);
     CHECK_EQ_INT(llmbill_flush(h, 60000), 0);
     corrupt = t_stats(h, NULL).spool_corrupt;
+    CHECK_EQ_INT(t_stats(h, NULL).lost, 0);
     llmbill_close(h);
     return corrupt;
 }

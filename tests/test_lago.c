@@ -186,6 +186,7 @@ static void events_lago_already_holds(void)
     CHECK_EQ_INT(llmbill_flush(h, 60000), 0);
     CHECK_EQ_INT(st(h).delivered, 150);
     CHECK_EQ_INT(st(h).dead_lettered, 0);
+    CHECK_EQ_INT(st(h).lost, 0);
     llmbill_close(h);
     CHECK_EQ_INT(stored(), 150);
     CHECK(lago_server_stat(&srv, "duplicates_flagged") >= 50);
@@ -212,6 +213,7 @@ static void outage_resets_and_slow_answers(void)
     CHECK_EQ_INT(llmbill_flush(h, 60000), 0);
     CHECK_EQ_INT(st(h).delivered, 600);
     CHECK_EQ_INT(st(h).dead_lettered, 0);
+    CHECK_EQ_INT(st(h).lost, 0);
     CHECK(st(h).retried > 0);
     llmbill_close(h);
     CHECK_EQ_INT(stored(), 600); /* exactly N, none twice */
@@ -300,6 +302,7 @@ static void unauthorized_keeps_events(void)
     CHECK_EQ_INT(llmbill_flush(h, 800), LLMBILL_ETIMEDOUT);
     CHECK_EQ_INT(st(h).pending, 10);
     CHECK_EQ_INT(st(h).dead_lettered, 0);
+    CHECK_EQ_INT(st(h).lost, 0);
     pthread_mutex_lock(&log_mu);
     CHECK_CONTAINS(logbuf, "Lago rejected the API key (HTTP 401 from http://127.0.0.1:");
     CHECK_CONTAINS(logbuf, "check api_key (LAGO_API_KEY)");

@@ -273,7 +273,8 @@ static int run(long n, int journal)
         st[i].struct_size = sizeof st[i];
         CHECK_EQ_INT(llmbill_get_stats(h, llmbill_sink_name(h, i), &st[i]), 0);
         /* nothing accepted is lost: delivered, or dead-lettered with a reason */
-        if ((long)(st[i].delivered + st[i].dead_lettered) != accepted || st[i].pending != 0) {
+        if ((long)(st[i].delivered + st[i].dead_lettered) != accepted || st[i].pending != 0 ||
+            st[i].lost != 0) {
             fprintf(stderr, "allocation %ld (journal %d): sink %zu: accepted %ld, delivered %llu, "
                     "dead-lettered %llu, pending %llu\n", n, journal, i, accepted,
                     (unsigned long long)st[i].delivered, (unsigned long long)st[i].dead_lettered,

@@ -73,6 +73,7 @@ int main(void)
         CHECK_EQ_INT(st.recorded, total);
         CHECK_EQ_INT(st.delivered, 2 * total);
         CHECK_EQ_INT(st.pending, 0);
+        CHECK_EQ_INT(st.lost, 0);
         CHECK_EQ_INT(st.rejected_full, fulls);
     }
     CHECK_EQ_INT(llmbill_close(h), 0);
