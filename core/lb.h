@@ -306,6 +306,13 @@ struct lb_sink {
     atomic_int in_sink, done;
     int abandoned;              /* close left its worker running in the sink (never freed) */
 
+    /* request-based delivery (NULL for emit() sinks) and its settings */
+    struct lb_async *async;
+    struct lb_xfer *sync_xfer;  /* http_perform's transfer, made at first use */
+    int64_t http_timeout_ms, http_connect_ms, max_in_flight;
+    char *ca_file;
+    int allow_insecure_http;
+
     /* stats */
     atomic_uint_fast64_t st_skipped, st_delivered, st_retried, st_dead;
     atomic_uint_fast64_t st_lost;        /* no dead-letter write succeeded, nowhere else to keep */
@@ -338,6 +345,63 @@ int lb_should_skip(const struct lb_sink *s, const struct lb_event *ev);
 /* Delivers b->ev[0..n) until each is delivered or dead-lettered; empties b.
  * Returns 1 when a shutdown left events in the journal (ack no further). */
 int lb_deliver(struct lb_sink *s, struct lb_batch *b);
+/* The steps of one delivery attempt, shared by lb_deliver() and the
+ * request-based path (inflight.c); worker thread only.
+ * lb_sink_batch_fill: sb as the sink sees b (results OK, reasons NULL,
+ *   close's deadline).
+ * lb_normalise: the sink's answer rc into b->results / b->reason_copy
+ *   (pre: the results request() left, or NULL for emit()).
+ * lb_settle: dead-letters ERROR events, drops delivered ones, keeps RETRY
+ *   and AGAIN in order; returns 1 when any RETRY is left.
+ * lb_plan_retry: counts the retry, stores last_error, applies retry_limit;
+ *   returns the backoff in ms, or -1 when the limit emptied b.
+ * lb_abandon: a shutdown past its timeout: leaves b in the journal
+ *   (returns 1: ack no further) or dead-letters it (returns 0); empties b. */
+void lb_sink_batch_fill(struct lb_sink *s, struct lb_batch *b, uint32_t attempt,
+                        struct llmbill_sink_batch *sb);
+void lb_normalise(struct lb_sink *s, struct lb_batch *b, int rc, const struct llmbill_sink_batch *sb,
+                  const int *pre);
+/* Stores a redacted copy of reason r (if not NULL) as event i's last reason. */
+void lb_set_reason(struct lb_sink *s, struct lb_batch *b, size_t i, const char *r);
+int lb_settle(struct lb_sink *s, struct lb_batch *b, uint32_t attempt);
+int64_t lb_plan_retry(struct lb_sink *s, struct lb_batch *b, uint32_t *attempt, int64_t retry_after);
+int lb_abandon(struct lb_sink *s, struct lb_batch *b, uint32_t attempt);
+
+/* ---- request-based delivery (inflight.c, on core/http) ---------------------- */
+
+struct lb_async;
+/* Batches in flight per request-based instance unless its sink or its
+ * max_in_flight key says otherwise: at Lago Cloud's 50-150 ms answers, 8
+ * batches of 100 carry 5,000-16,000 events/s (twice what
+ * lago-javascript-client reaches with 4), while 8 HTTP/1.1 connections or
+ * 8 HTTP/2 streams stay well inside any server's per-client limits. */
+#define LB_DEFAULT_IN_FLIGHT 8
+/* Sets up s->async for a sink with request()/response() (before its worker
+ * starts). 0, or LLMBILL_ENOMEM with the reason in err. */
+int lb_async_new(struct lb_sink *s, char *err, size_t errlen);
+void lb_async_free(struct lb_sink *s);
+/* Worker thread: can another batch be taken now? */
+int lb_async_room(struct lb_sink *s);
+/* Worker thread: the batch to fill next (lb_async_room() said yes). */
+struct lb_batch *lb_async_batch(struct lb_sink *s);
+/* Worker thread: starts the filled batch; end[] are the shard cursors
+ * after its events, last_jseq its highest journal seq (or 0). */
+void lb_async_start(struct lb_sink *s, const uint64_t *end, uint64_t last_jseq);
+/* Worker thread: nothing in flight and nothing waiting to retire? */
+int lb_async_idle(struct lb_sink *s);
+/* Worker thread: waits for an answer, a wake-up or wait_ms (capped at the
+ * next due retry), then handles answers, due retries, shutdown, and
+ * releases finished positions in order (cursors, journal acks). */
+void lb_async_wait(struct lb_sink *s, int64_t wait_ms, int sleep_ok);
+/* Any thread: interrupts lb_async_wait(). */
+void lb_async_wake(struct lb_sink *s);
+/* Worker thread (emit(), check()): host->http_perform. */
+int lb_http_perform(struct lb_sink *s, const struct llmbill_http_request *req,
+                    struct llmbill_http_response *resp);
+/* Wakes flush waiters and blocked producers (dispatch.c). */
+void lb_notify_waiters(struct llmbill *h);
+/* Any thread: the instance's HTTP figures for stats. */
+void lb_async_stats(struct lb_sink *s, struct llmbill_stats *out);
 
 /* A ring slot is one 512-byte block: small events are built in place, so
  * recording allocates nothing. */

@@ -25,7 +25,19 @@ Fault switches, set with POST /_control {"name": value, ...}:
                       careless server or proxy does; echo_key_at K pads the body
                       so that the bearer key starts at byte K of it; echo_status
                       S answers S instead of 400
-GET /_stats answers {"stored", "posts", "batch_sizes", "duplicates_flagged", ...};
+  not_lago N          the next N event posts and reads answer 200 with a body that is not Lago's
+  redirect N          the next N event posts and reads answer 301 to https://elsewhere.example/
+  hold B              while true, batch posts wait before anything is stored
+  hold_next N         the next batch post waits before anything is stored until "release":
+                      true (or the next one held); "posts_after_hold" counts the batch posts
+                      that came after it
+  jitter_ms MS        each batch post waits a random 0..MS after storing (answers out of order)
+  track B             (true) from now on, count the distinct transaction ids received in batch
+                      posts ("distinct_received") and those among them already stored at this
+                      moment ("resent_stored")
+GET /_stats answers {"stored", "posts", "batch_sizes", "duplicates_flagged",
+"max_concurrent" (most posts being handled at once), "gap_after_429_ms" (from
+the last 429 to the next post), ...};
 GET /_events answers every stored event.
 
 usage: lago_server.py [--port N] [--api-key K]; prints "PORT n" when ready.
@@ -34,6 +46,7 @@ import argparse
 import datetime
 import decimal
 import json
+import random
 import re
 import socket
 import struct
@@ -57,9 +70,16 @@ class State:
         self.faults = {"fail_5xx": 0, "status_5xx": 503, "rate_limit": 0, "retry_after": "1",
                        "ratelimit_reset": "1", "reset": 0, "reset_after_store": 0, "slow_ms": 0,
                        "bad_request": 0, "expression_fail": None, "max_batch": 100,
-                       "echo_headers": 0, "echo_key_at": 0, "echo_status": 400}
+                       "echo_headers": 0, "echo_key_at": 0, "echo_status": 400,
+                       "not_lago": 0, "redirect": 0, "hold": False, "jitter_ms": 0,
+                       "hold_next": 0}
         self.stats = {"posts": 0, "batch_sizes": [], "duplicates_flagged": 0, "answered": {},
-                      "user_agents": [], "connections": 0}
+                      "user_agents": [], "connections": 0, "max_concurrent": 0}
+        self.concurrent = 0
+        self.last_429 = None
+        self.tracked = None         # stored keys when tracking began
+        self.hold_gen = 0
+        self.received = set()
 
     def take(self, name):
         """Consumes one unit of a counting fault."""
@@ -184,6 +204,25 @@ class Handler(BaseHTTPRequestHandler):
         n = int(self.headers.get("Content-Length", "0") or 0)
         return self.rfile.read(n) if n > 0 else b""
 
+    def odd_answer(self):
+        """Answers as something that is not Lago (not_lago, redirect faults)."""
+        st = self.server.state
+        with st.lock:
+            fault = "not_lago" if st.take("not_lago") else "redirect" if st.take("redirect") else None
+        if fault == "not_lago":
+            body = b"<html><body>Welcome to nginx!</body></html>"
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+        elif fault == "redirect":
+            self.send_response(301)
+            self.send_header("Location", "https://elsewhere.example/api/v1/events/batch")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+        return fault is not None
+
     # --- routes
     def do_GET(self):
         st = self.server.state
@@ -191,6 +230,7 @@ class Handler(BaseHTTPRequestHandler):
             with st.lock:
                 out = dict(st.stats)
                 out["stored"] = len(st.events)
+                out["concurrent"] = st.concurrent
                 out["faults"] = dict(st.faults)
             return self.answer(200, out)
         if self.path == "/_events":
@@ -200,7 +240,7 @@ class Handler(BaseHTTPRequestHandler):
         m = re.match(r"^/api/v1/events/([^/?]+)$", self.path)
         if not m:
             return self.answer(404, {"status": 404, "error": "Not Found", "code": "resource_not_found"})
-        if self.echo_headers():
+        if self.echo_headers() or self.odd_answer():
             return None
         if not self.authorized():
             return self.answer(401, {"status": 401, "error": "Unauthorized"})
@@ -217,15 +257,36 @@ class Handler(BaseHTTPRequestHandler):
         if self.path == "/_control":
             with st.lock:
                 st.faults.update(json.loads(raw or b"{}"))
+                if st.faults.pop("release", False):
+                    st.hold_gen += 1
+                if st.faults.pop("track", False):
+                    st.tracked = set(k[1] for k in st.events)
+                    st.received = set()
+                    st.stats["distinct_received"] = 0
+                    st.stats["resent_stored"] = 0
                 if "api_key" in st.faults:
                     st.api_key = st.faults.pop("api_key")
             return self.answer(200, {"ok": True})
         if self.path not in ("/api/v1/events", "/api/v1/events/batch"):
             return self.answer(404, {"status": 404, "error": "Not Found", "code": "resource_not_found"})
-        if self.echo_headers():
+        if self.echo_headers() or self.odd_answer():
             return None
+        with st.lock:
+            st.concurrent += 1
+            st.stats["max_concurrent"] = max(st.stats["max_concurrent"], st.concurrent)
+        try:
+            return self.post_events(raw)
+        finally:
+            with st.lock:
+                st.concurrent -= 1
+
+    def post_events(self, raw):
+        st = self.server.state
         fault = None
         with st.lock:
+            if st.last_429 is not None:     # the first post after a 429
+                st.stats["gap_after_429_ms"] = int((time.monotonic() - st.last_429) * 1000)
+                st.last_429 = None
             st.stats["posts"] += 1
             st.stats["user_agents"] = (st.stats["user_agents"] + [self.headers.get("User-Agent", "")])[-5:]
             if self.authorized():
@@ -245,6 +306,8 @@ class Handler(BaseHTTPRequestHandler):
                 hdr["Retry-After"] = faults["retry_after"]
             if faults["ratelimit_reset"] != "":
                 hdr["X-RateLimit-Reset"] = faults["ratelimit_reset"]
+            with st.lock:
+                st.last_429 = time.monotonic()
             return self.answer(429, {"status": 429, "error": "Too Many Requests"}, hdr)
         if fault == "bad_request":
             return self.answer(400, {"status": 400, "error": "Bad Request"})
@@ -268,6 +331,8 @@ class Handler(BaseHTTPRequestHandler):
             slow = st.faults["slow_ms"]
         if slow:
             time.sleep(slow / 1000.0)
+        if faults_jitter := st.faults.get("jitter_ms", 0):
+            time.sleep(random.uniform(0, faults_jitter) / 1000.0)
         if cut:
             return self.cut()
         if status == 422:
@@ -320,7 +385,29 @@ class Handler(BaseHTTPRequestHandler):
 
     def batch(self, body):
         st = self.server.state
+        with st.lock:
+            held = st.take("hold_next")
+            if held:
+                st.hold_gen += 1
+                gen = st.hold_gen
+                st.stats["posts_after_hold"] = 0
+            elif st.hold_gen:
+                st.stats["posts_after_hold"] += 1
+        while True:
+            with st.lock:
+                if not st.faults["hold"] and (not held or st.hold_gen != gen):
+                    break
+            time.sleep(0.005)
         evs = body.get("events")
+        if st.tracked is not None and isinstance(evs, list):
+            with st.lock:
+                for ev in evs:
+                    tx = ev.get("transaction_id") if isinstance(ev, dict) else None
+                    if tx is not None and tx not in st.received:
+                        st.received.add(tx)
+                        st.stats["distinct_received"] += 1
+                        if tx in st.tracked:
+                            st.stats["resent_stored"] += 1
         if not evs or not isinstance(evs, list):
             return self.unprocessable({"events": ["no_events"]})
         if len(evs) > st.faults["max_batch"]:
@@ -358,6 +445,7 @@ class Handler(BaseHTTPRequestHandler):
 
 class Server(ThreadingHTTPServer):
     daemon_threads = True
+    request_queue_size = 128    # many clients connecting at once: no SYN dropped, no 1 s stall
 
     def handle_error(self, request, client_address):
         pass    # a client that timed out and hung up is part of the tests

@@ -138,7 +138,7 @@ static void loader_errors(void)
     expect_file_error("[llmbill]\n" P "callbacks = bad_major\n", LLMBILL_EABI,
                       "was built for sink ABI 2.0; this host speaks 1." ABI_MINOR_STR);
     expect_file_error("[llmbill]\n" P "callbacks = bad_noemit\n", LLMBILL_EABI,
-                      "descriptor lacks emit()");
+                      "descriptor lacks emit() (or request() and response())");
     expect_file_error("[llmbill]\n" P "callbacks = bad_small\n", LLMBILL_EABI,
                       "has a descriptor of 16 bytes");
     expect_file_error("[llmbill]\ncallbacks = x\n[x]\nplugin = ./no/such.so\n", LLMBILL_ELOAD,

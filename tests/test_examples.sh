@@ -8,7 +8,8 @@
 set -eu
 SRC=$1 BUILD=$2 EXTRA=${3:-}
 T=$(mktemp -d /tmp/llmbill-ex-XXXXXX)
-trap 'rm -rf "$T"' EXIT
+SRV=
+trap 'test -z "$SRV" || kill "$SRV"; rm -rf "$T"' EXIT
 cmake --install "$BUILD" --prefix "$T/first" >/dev/null
 mv "$T/first" "$T/prefix"
 P=$T/prefix
@@ -80,4 +81,24 @@ grep -q ",cust_42,gpt-4o,1201,300,unpriced" usage.csv
 test "$(wc -l <usage.jsonl)" -eq 3
 # the installed CLI loads the out-of-tree sink too
 clean "$P/bin/llmbill" -c llmbill.ini check | grep -q "plugin csv 1.0.0"
+# the request-based webhook sink against a small receiver: every event once
+cp "$SRC/tests/webhook_receiver.py" "$T/receiver.py"
+python3 "$T/receiver.py" "$T/ex/received.txt" >"$T/port" &
+SRV=$!
+i=0
+while ! test -s "$T/port"; do i=$((i + 1)); test $i -lt 600; sleep 0.05; done
+cat >"$T/ex/hook.ini" <<EOF
+[llmbill]
+callbacks = hook
+linger_ms = 5
+[hook]
+plugin = ./webhook.so
+url = http://127.0.0.1:$(cat "$T/port")/usage
+token = hook-secret
+max_in_flight = 4
+EOF
+clean ./embed hook.ini >out.txt
+grep -q "sink hook: delivered 3, pending 0" out.txt
+test "$(sort -u received.txt | wc -l)" -eq 3
+test "$(wc -l <received.txt)" -eq 3
 echo "test_examples: ok"

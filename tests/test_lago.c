@@ -84,7 +84,9 @@ static long stored(void)
 static void happy_path_and_mapping(void)
 {
     long c0 = lago_server_stat(&srv, "connections");
-    llmbill *h = open_lago("", "send_amount = true\nproperties = plan=pro, region = eu\n");
+    /* one batch in flight: the posts take turns on one connection */
+    llmbill *h = open_lago("", "send_amount = true\nproperties = plan=pro, region = eu\n"
+                           "max_in_flight = 1\n");
     struct llmbill_usage u = t_usage("acme", "one-event");
     char *ev, *stats;
 
@@ -429,6 +431,113 @@ static void config_errors_and_environment(void)
     unsetenv("LAGO_API_EVENT_CODE");
 }
 
+/* Many batches in flight: the posts overlap (never more than
+ * max_in_flight), each event is stored once, and the stats show the
+ * requests, their answer times (at least the server's delay) and the last
+ * status. */
+static void many_batches_in_flight(void)
+{
+    llmbill *h;
+    struct llmbill_stats s;
+    long conc;
+
+    reset_server();
+    lago_server_control(&srv, "{\"slow_ms\": 200}");
+    h = open_lago("", "max_in_flight = 6\n");
+    record_n(h, "mif", 0, 1600, "acme");
+    CHECK_EQ_INT(llmbill_flush(h, 60000), 0);
+    s = st(h);
+    CHECK_EQ_INT(s.delivered, 1600);
+    CHECK(s.requests >= 16);
+    CHECK_EQ_INT(s.in_flight, 0);
+    CHECK_EQ_INT(s.last_status, 200);
+    CHECK(s.answer_p50_us >= 200000);
+    CHECK(s.answer_p99_us >= s.answer_p50_us);
+    llmbill_close(h);
+    CHECK_EQ_INT(stored(), 1600);
+    conc = lago_server_stat(&srv, "max_concurrent");
+    CHECK(conc >= 2);
+    CHECK(conc <= 6);
+}
+
+/* A 429 pauses the whole instance: batches assembled meanwhile wait for
+ * Retry-After too, so no post reaches the server before it has passed. */
+static void rate_limit_pauses_the_instance(void)
+{
+    llmbill *h;
+
+    reset_server();
+    lago_server_control(&srv, "{\"rate_limit\": 1, \"retry_after\": \"2\", "
+                              "\"ratelimit_reset\": \"\"}");
+    h = open_lago("", "max_in_flight = 8\n");
+    record_n(h, "rlp", 0, 100, "acme");
+    for (int i = 0; i < 10000 && lago_server_stat(&srv, "posts") < 1; i++)
+        usleep(1000);
+    record_n(h, "rlp", 100, 300, "acme"); /* three more batches, ready during the pause */
+    CHECK_EQ_INT(llmbill_flush(h, 20000), 0);
+    CHECK_EQ_INT(st(h).delivered, 400);
+    llmbill_close(h);
+    CHECK_EQ_INT(stored(), 400);
+    CHECK(lago_server_stat(&srv, "gap_after_429_ms") >= 1900);
+}
+
+/* A 2xx that is not Lago's answer, and a redirect, are configuration
+ * errors: the events are kept and sent again slowly, the log says why (with
+ * the Location), and `check` refuses both. */
+static void answers_not_from_lago_keep_events(void)
+{
+    llmbill *h;
+    char msg[512];
+
+    reset_server();
+    logbuf[0] = '\0';
+    lago_server_control(&srv, "{\"not_lago\": 1, \"redirect\": 1}");
+    h = open_lago("", "auth_retry_ms = 100\n");
+    record_n(h, "nl", 0, 10, "acme");
+    CHECK_EQ_INT(llmbill_flush(h, 10000), 0);
+    CHECK_EQ_INT(st(h).delivered, 10);
+    CHECK_EQ_INT(st(h).dead_lettered, 0);
+    CHECK(st(h).retried >= 20);
+    pthread_mutex_lock(&log_mu);
+    CHECK_CONTAINS(logbuf, "answered 200 with a body that is not Lago's");
+    CHECK_CONTAINS(logbuf, "Welcome to nginx");
+    CHECK_CONTAINS(logbuf, "answered 301, a redirect to "
+                           "https://elsewhere.example/api/v1/events/batch, which is not followed");
+    pthread_mutex_unlock(&log_mu);
+    lago_server_control(&srv, "{\"not_lago\": 1}");
+    CHECK_EQ_INT(llmbill_check_sink(h, 0, msg, sizeof msg, 5000), LLMBILL_ESINK);
+    CHECK_CONTAINS(msg, "answered 200 but not as Lago's events API does");
+    lago_server_control(&srv, "{\"redirect\": 1}");
+    CHECK_EQ_INT(llmbill_check_sink(h, 0, msg, sizeof msg, 5000), LLMBILL_ESINK);
+    CHECK_CONTAINS(msg, "a redirect to https://elsewhere.example/");
+    CHECK_EQ_INT(llmbill_check_sink(h, 0, msg, sizeof msg, 5000), 0);
+    llmbill_close(h);
+    CHECK_EQ_INT(stored(), 10);
+}
+
+/* Plain http:// to a host other than loopback would send the key in
+ * cleartext: refused at open unless allow_insecure_http = true. */
+static void cleartext_http_refused(void)
+{
+    char ini[1024];
+    llmbill *h;
+
+    snprintf(ini, sizeof ini, "[llmbill]\nplugin_dir = %s\ncallbacks = lago\n[lago]\n"
+             "api_base = http://billing.example.com\napi_key = k-secret\nevent_code = c\n",
+             PLUGIN_DIR);
+    CHECK_EQ_INT(t_open(&h, ini, err, sizeof err), LLMBILL_ESINK);
+    CHECK_CONTAINS(err, "plain http:// to billing.example.com would send the API key in "
+                        "cleartext");
+    CHECK_CONTAINS(err, "allow_insecure_http = true");
+    strcat(ini, "allow_insecure_http = true\n");
+    CHECK_EQ_INT(t_open(&h, ini, err, sizeof err), 0);
+    llmbill_close(h);
+    snprintf(ini, sizeof ini, "[llmbill]\nplugin_dir = %s\ncallbacks = lago\n[lago]\n"
+             "api_base = http://localhost:1\napi_key = k-secret\nevent_code = c\n", PLUGIN_DIR);
+    CHECK_EQ_INT(t_open(&h, ini, err, sizeof err), 0); /* loopback */
+    llmbill_close(h);
+}
+
 int main(void)
 {
     dir = strdup(t_tmpdir());
@@ -447,6 +556,10 @@ int main(void)
     RUN(server_batch_limit_is_learned);
     RUN(check_reports_endpoint_and_key);
     RUN(config_errors_and_environment);
+    RUN(many_batches_in_flight);
+    RUN(rate_limit_pauses_the_instance);
+    RUN(answers_not_from_lago_keep_events);
+    RUN(cleartext_http_refused);
     lago_server_stop(&srv);
     printf("test_lago: ok\n");
     return 0;

@@ -213,7 +213,7 @@ static int run(long n, int journal)
              "[count]\nplugin = testsink\nfail_times = 2\nreject_customer = rejectme\n"
              "[ledger]\nplugin = %s/jsonl.so\npath = %s\n"
              "[lago]\nplugin = %s/lago.so\napi_base = %s\napi_key = test-key\n"
-             "event_code = llm_usage\n",
+             "event_code = llm_usage\nmax_in_flight = 2\n",
              TEST_PLUGIN_DIR, dir, journal ? "spool_dir = " : "", journal ? dir : "",
              journal ? "/spool\n" : "", PLUGIN_DIR, ledger, PLUGIN_DIR, srv.base);
     stored = lago_server_stat(&srv, "stored");

@@ -23,7 +23,8 @@ static const char *const main_keys[] = {
 /* Keys every sink instance section accepts besides its plugin's options. */
 static const char *const common_keys[] = {
     "plugin", "batch_size", "linger_ms", "retry_base_ms", "retry_max_ms", "retry_limit",
-    "dead_letter", NULL
+    "dead_letter", "max_in_flight", "timeout_ms", "connect_timeout_ms", "ca_file",
+    "allow_insecure_http", NULL
 };
 
 struct ctx {
@@ -95,6 +96,49 @@ static int get_str(struct ctx *c, struct lb_section *sec, const char *key, char 
 
     *out = NULL;
     return e ? expand(c, sec, e, out) : 0;
+}
+
+/* The HTTP keys of a sink section (used by request-based sinks, see
+ * sink.h): timeout_ms, connect_timeout_ms, max_in_flight (1..64, lowered
+ * to the sink's own maximum; default LB_DEFAULT_IN_FLIGHT), ca_file and
+ * allow_insecure_http. */
+static int http_settings(struct ctx *c, struct lb_section *sec, struct lb_sink *s)
+{
+    char *ca = NULL, *insecure = NULL;
+    uint32_t most = s->plugin.desc.max_in_flight;
+    int rc;
+
+    s->http_timeout_ms = 10000;
+    s->http_connect_ms = 3000;
+    s->max_in_flight = LB_DEFAULT_IN_FLIGHT;
+    if (sec == NULL)
+        goto cap;
+    if ((rc = get_int(c, sec, "timeout_ms", 100, 600000, &s->http_timeout_ms)) != 0 ||
+        (rc = get_int(c, sec, "connect_timeout_ms", 100, 600000, &s->http_connect_ms)) != 0 ||
+        (rc = get_int(c, sec, "max_in_flight", 1, 64, &s->max_in_flight)) != 0 ||
+        (rc = get_str(c, sec, "ca_file", &ca)) != 0 ||
+        (rc = get_str(c, sec, "allow_insecure_http", &insecure)) != 0)
+        goto out;
+    if (insecure != NULL && lb_parse_bool(insecure, &s->allow_insecure_http) != 0) {
+        struct lb_entry *e = lb_section_entry(sec, "allow_insecure_http");
+
+        lb_errf(c->err, c->errlen, "%s:%d: [%s] allow_insecure_http: '%s' is not true or false",
+                c->cfg->file, e->line, sec->name, insecure);
+        rc = LLMBILL_ECONFIG;
+        goto out;
+    }
+    if (ca != NULL && (s->ca_file = lb_path_join(c->cfg->dir, ca)) == NULL) {
+        rc = LLMBILL_ENOMEM;
+        goto out;
+    }
+cap:
+    if (most > 0 && s->max_in_flight > (int64_t)most)
+        s->max_in_flight = most;
+    rc = 0;
+out:
+    free(ca);
+    free(insecure);
+    return rc;
 }
 
 static int check_keys(struct ctx *c, struct lb_section *sec, const char *const *a,
@@ -530,6 +574,8 @@ static void free_handle(struct llmbill *h, int retire)
         }
         free(s->opts);
         lb_batch_free(s->batch);
+        lb_async_free(s);
+        free(s->ca_file);
         lb_deadletter_close(s);
         free(s->dead_letter_path);
         free(s->name);
@@ -598,6 +644,10 @@ static int setup_sink(struct ctx *c, struct lb_sink *s, struct lb_section *main,
         (rc = get_int(c, sec, "retry_limit", -1, 1000000000, &s->retry_limit)) != 0 ||
         (rc = get_str(c, sec, "dead_letter", &dl)) != 0)
         return rc;
+    if ((rc = http_settings(c, sec, s)) != 0) {
+        free(dl);
+        return rc;
+    }
     s->batch_max = (uint32_t)bs;
     if (s->plugin.desc.max_batch == 0)
         s->batch_max = 1;

@@ -66,7 +66,7 @@ int lb_should_skip(const struct lb_sink *s, const struct lb_event *ev)
 
 /* Stores reason r of event i, redacted whole (the dead-letter file, the
  * sink's last_error and the log lines take it from here). */
-static void set_reason(struct lb_sink *s, struct lb_batch *b, size_t i, const char *r)
+void lb_set_reason(struct lb_sink *s, struct lb_batch *b, size_t i, const char *r)
 {
     if (r == NULL)
         return;
@@ -124,7 +124,7 @@ static void dead_letter(struct lb_sink *s, struct lb_batch *b, size_t *idx, size
     }
 }
 
-/* Keeps the events of b still marked RETRY, in order, and drops the others
+/* Keeps the events of b still marked RETRY or AGAIN, in order, and drops the others
  * (delivered, or written to the dead-letter file). Returns how many of the
  * dropped ones were delivered. */
 static size_t compact(struct lb_batch *b)
@@ -132,10 +132,10 @@ static size_t compact(struct lb_batch *b)
     size_t keep = 0, delivered = 0;
 
     for (size_t i = 0; i < b->n; i++) {
-        if (b->results[i] == LLMBILL_SINK_RETRY) {
+        if (b->results[i] == LLMBILL_SINK_RETRY || b->results[i] == LLMBILL_SINK_AGAIN) {
             b->ev[keep] = b->ev[i];
             b->reason_copy[keep] = b->reason_copy[i];
-            b->results[keep] = LLMBILL_SINK_RETRY;
+            b->results[keep] = b->results[i];
             keep++;
             continue;
         }
@@ -156,7 +156,7 @@ static void dead_letter_all(struct lb_sink *s, struct lb_batch *b, const char *w
 
         snprintf(r, sizeof r, "%s%s%s", why, b->reason_copy[i] ? "; last error: " : "",
                  b->reason_copy[i] ? b->reason_copy[i] : "");
-        set_reason(s, b, i, r);
+        lb_set_reason(s, b, i, r);
         b->idx[i] = i;
     }
     dead_letter(s, b, b->idx, b->n, attempts, why);
@@ -177,35 +177,18 @@ static void log_undeliverable(struct lb_sink *s, struct lb_batch *b)
     }
 }
 
-/* Calls the sink's emit() once for b and normalises its answer into
- * b->results (OK, RETRY or ERROR per event) and b->reason_copy. */
-static void emit_once(struct lb_sink *s, struct lb_batch *b, uint32_t attempt, int64_t *retry_after)
+/* Normalises a sink's answer rc for b (emit() or response()) into
+ * b->results (OK, RETRY, ERROR, per event, or AGAIN for a request-based
+ * sink) and b->reason_copy. sb is the batch the sink filled. pre is NULL
+ * for emit(); for response(), the results request() left: an event it
+ * left out (ERROR, with the reason stored then, or AGAIN) stays so. */
+void lb_normalise(struct lb_sink *s, struct lb_batch *b, int rc, const struct llmbill_sink_batch *sb,
+                  const int *pre)
 {
-    struct llmbill_sink_batch sb;
-    int rc;
-
-    memset(&sb, 0, sizeof sb);
-    sb.struct_size = sizeof sb;
-    sb.attempt = attempt;
-    sb.n = b->n;
-    for (size_t i = 0; i < b->n; i++) {
-        b->u[i] = &b->ev[i]->u;
-        b->results[i] = LLMBILL_SINK_OK;
-        b->reasons[i] = NULL;
-    }
-    sb.events = b->u;
-    sb.results = b->results;
-    sb.reasons = b->reasons;
-    sb.deadline_ms = atomic_load(&s->h->close_deadline_ms);
-    lb_tls_in_sink = s->h;
-    lb_sink_code_enter(s);
-    rc = s->plugin.desc.emit(s->state, &sb);
-    lb_sink_code_leave(s);
-    lb_tls_in_sink = NULL;
     if (rc != LLMBILL_SINK_PARTIAL) {
         if (rc != LLMBILL_SINK_OK && rc != LLMBILL_SINK_RETRY && rc != LLMBILL_SINK_ERROR) {
-            lb_log(&s->h->log, LLMBILL_LOG_ERROR, "sink %s: emit() returned %d, which is not a "
-                   "sink result; retrying", s->name, rc);
+            lb_log(&s->h->log, LLMBILL_LOG_ERROR, "sink %s: %s returned %d, which is not a "
+                   "sink result; retrying", s->name, pre ? "response()" : "emit()", rc);
             rc = LLMBILL_SINK_RETRY;
         }
         for (size_t i = 0; i < b->n; i++)
@@ -214,12 +197,132 @@ static void emit_once(struct lb_sink *s, struct lb_batch *b, uint32_t attempt, i
     for (size_t i = 0; i < b->n; i++) {
         int r = b->results[i];
 
-        if (r != LLMBILL_SINK_OK && r != LLMBILL_SINK_RETRY && r != LLMBILL_SINK_ERROR)
+        if (pre != NULL && pre[i] != LLMBILL_SINK_OK) {
+            b->results[i] = pre[i]; /* not sent: the answer is not about it */
+            continue;
+        }
+        if (r == LLMBILL_SINK_AGAIN && pre == NULL)
             b->results[i] = r = LLMBILL_SINK_RETRY;
-        if (r != LLMBILL_SINK_OK)
-            set_reason(s, b, i, b->reasons[i] ? b->reasons[i] : sb.reason);
+        if (r != LLMBILL_SINK_OK && r != LLMBILL_SINK_RETRY && r != LLMBILL_SINK_ERROR &&
+            r != LLMBILL_SINK_AGAIN)
+            b->results[i] = r = LLMBILL_SINK_RETRY;
+        if (r != LLMBILL_SINK_OK && r != LLMBILL_SINK_AGAIN)
+            lb_set_reason(s, b, i, b->reasons[i] ? b->reasons[i] : sb->reason);
     }
+}
+
+void lb_sink_batch_fill(struct lb_sink *s, struct lb_batch *b, uint32_t attempt,
+                        struct llmbill_sink_batch *sb)
+{
+    memset(sb, 0, sizeof *sb);
+    sb->struct_size = sizeof *sb;
+    sb->attempt = attempt;
+    sb->n = b->n;
+    for (size_t i = 0; i < b->n; i++) {
+        b->u[i] = &b->ev[i]->u;
+        b->results[i] = LLMBILL_SINK_OK;
+        b->reasons[i] = NULL;
+    }
+    sb->events = b->u;
+    sb->results = b->results;
+    sb->reasons = b->reasons;
+    sb->deadline_ms = atomic_load(&s->h->close_deadline_ms);
+}
+
+/* Calls the sink's emit() once for b and normalises its answer. */
+static void emit_once(struct lb_sink *s, struct lb_batch *b, uint32_t attempt, int64_t *retry_after)
+{
+    struct llmbill_sink_batch sb;
+    int rc;
+
+    lb_sink_batch_fill(s, b, attempt, &sb);
+    lb_tls_in_sink = s->h;
+    lb_sink_code_enter(s);
+    rc = s->plugin.desc.emit(s->state, &sb);
+    lb_sink_code_leave(s);
+    lb_tls_in_sink = NULL;
+    lb_normalise(s, b, rc, &sb, NULL);
     *retry_after = sb.retry_after_ms;
+}
+
+int lb_abandon(struct lb_sink *s, struct lb_batch *b, uint32_t attempt)
+{
+    struct llmbill *h = s->h;
+
+    if (h->journal != NULL) {
+        /* they stay in the journal, due at the next start */
+        if (!s->abort_logged)
+            lb_log(&h->log, LLMBILL_LOG_WARN, "sink %s: undelivered events stay in the "
+                   "journal for the next start", s->name);
+        s->abort_logged = 1;
+        for (size_t i = 0; i < b->n; i++)
+            free(b->reason_copy[i]);
+        b->n = 0;
+        return 1;
+    }
+    /* no journal: the dead-letter file is the only place left; a failed
+     * write is tried again until close's margin runs out */
+    dead_letter_all(s, b, "undelivered at shutdown (shutdown_timeout_ms reached)", attempt);
+    while (b->n > 0 && lb_now_ms() < atomic_load(&h->close_deadline_ms) +
+                                         LB_CLOSE_MARGIN_MS / 2) {
+        usleep(50 * 1000);
+        for (size_t i = 0; i < b->n; i++)
+            b->idx[i] = i; /* their reasons are set already */
+        dead_letter(s, b, b->idx, b->n, attempt, "undelivered at shutdown");
+        compact(b);
+    }
+    if (b->n > 0) {
+        log_undeliverable(s, b);
+        atomic_fetch_add(&s->st_lost, b->n);
+    }
+    for (size_t i = 0; i < b->n; i++)
+        free(b->reason_copy[i]);
+    b->n = 0;
+    return 0;
+}
+
+int lb_settle(struct lb_sink *s, struct lb_batch *b, uint32_t attempt)
+{
+    size_t nerr = 0, delivered;
+    int retry = 0;
+
+    for (size_t i = 0; i < b->n; i++)
+        if (b->results[i] == LLMBILL_SINK_ERROR)
+            b->idx[nerr++] = i;
+    if (nerr > 0)
+        dead_letter(s, b, b->idx, nerr, attempt + 1, "rejected by the sink");
+    delivered = compact(b);
+    if (delivered > 0)
+        atomic_fetch_add(&s->st_delivered, delivered);
+    for (size_t i = 0; i < b->n; i++)
+        if (b->results[i] == LLMBILL_SINK_RETRY)
+            retry = 1;
+    return retry;
+}
+
+int64_t lb_plan_retry(struct lb_sink *s, struct lb_batch *b, uint32_t *attempt, int64_t retry_after)
+{
+    int64_t wait;
+
+    (*attempt)++;
+    atomic_fetch_add(&s->st_retried, b->n);
+    pthread_mutex_lock(&s->mu);
+    snprintf(s->last_error, sizeof s->last_error, "%s",
+             b->reason_copy[0] ? b->reason_copy[0] : "sink asked to retry");
+    pthread_mutex_unlock(&s->mu);
+    if (s->retry_limit >= 0 && *attempt > (uint64_t)s->retry_limit) {
+        char why[64];
+
+        snprintf(why, sizeof why, "retry limit (%lld) reached", (long long)s->retry_limit);
+        dead_letter_all(s, b, why, *attempt);
+        if (b->n == 0)
+            return -1;
+    }
+    wait = backoff_ms(s, *attempt - 1, retry_after);
+    lb_log(&s->h->log, *attempt == 1 ? LLMBILL_LOG_WARN : LLMBILL_LOG_INFO,
+           "sink %s: %zu event(s) not delivered (%s); retry %u in %lld ms", s->name, b->n,
+           s->last_error, *attempt, (long long)wait);
+    return wait;
 }
 
 /* Delivers b until every event is delivered or dead-lettered: retries with
@@ -227,76 +330,26 @@ static void emit_once(struct lb_sink *s, struct lb_batch *b, uint32_t attempt, i
  * rejects, and at a shutdown past its timeout dead-letters the rest. */
 int lb_deliver(struct lb_sink *s, struct lb_batch *b)
 {
-    struct llmbill *h = s->h;
     uint32_t attempt = 0;
-    int left = 0;
 
     for (size_t i = 0; i < b->n; i++)
         b->reason_copy[i] = NULL;
     while (b->n > 0) {
-        size_t nerr = 0, delivered;
         int64_t retry_after, wait;
 
-        if (atomic_load(&h->aborting)) {
-            if (h->journal != NULL) {
-                /* they stay in the journal, due at the next start */
-                if (!s->abort_logged)
-                    lb_log(&h->log, LLMBILL_LOG_WARN, "sink %s: undelivered events stay in the "
-                           "journal for the next start", s->name);
-                s->abort_logged = 1;
-                left = 1;
-                break;
-            }
-            /* no journal: the dead-letter file is the only place left; a
-             * failed write is tried again until close's margin runs out */
-            dead_letter_all(s, b, "undelivered at shutdown (shutdown_timeout_ms reached)", attempt);
-            while (b->n > 0 && lb_now_ms() < atomic_load(&h->close_deadline_ms) +
-                                                 LB_CLOSE_MARGIN_MS / 2) {
-                usleep(50 * 1000);
-                for (size_t i = 0; i < b->n; i++)
-                    b->idx[i] = i; /* their reasons are set already */
-                dead_letter(s, b, b->idx, b->n, attempt, "undelivered at shutdown");
-                compact(b);
-            }
-            if (b->n > 0) {
-                log_undeliverable(s, b);
-                atomic_fetch_add(&s->st_lost, b->n);
-            }
-            break;
-        }
+        if (atomic_load(&s->h->aborting))
+            return lb_abandon(s, b, attempt);
         emit_once(s, b, attempt, &retry_after);
-        for (size_t i = 0; i < b->n; i++)
-            if (b->results[i] == LLMBILL_SINK_ERROR)
-                b->idx[nerr++] = i;
-        if (nerr > 0)
-            dead_letter(s, b, b->idx, nerr, attempt + 1, "rejected by the sink");
-        delivered = compact(b);
-        if (delivered > 0)
-            atomic_fetch_add(&s->st_delivered, delivered);
+        lb_settle(s, b, attempt);
         if (b->n == 0)
             break;
-        attempt++;
-        atomic_fetch_add(&s->st_retried, b->n);
-        pthread_mutex_lock(&s->mu);
-        snprintf(s->last_error, sizeof s->last_error, "%s",
-                 b->reason_copy[0] ? b->reason_copy[0] : "sink asked to retry");
-        pthread_mutex_unlock(&s->mu);
-        if (s->retry_limit >= 0 && attempt > (uint64_t)s->retry_limit) {
-            char why[64];
-
-            snprintf(why, sizeof why, "retry limit (%lld) reached", (long long)s->retry_limit);
-            dead_letter_all(s, b, why, attempt);
-            if (b->n == 0)
-                break;
-        }
-        wait = backoff_ms(s, attempt - 1, retry_after);
-        lb_log(&h->log, attempt == 1 ? LLMBILL_LOG_WARN : LLMBILL_LOG_INFO,
-               "sink %s: %zu event(s) not delivered (%s); retry %u in %lld ms", s->name, b->n,
-               s->last_error, attempt, (long long)wait);
+        wait = lb_plan_retry(s, b, &attempt, retry_after);
+        if (wait < 0)
+            break;
         backoff_sleep(s, wait);
     }
     for (size_t i = 0; i < b->n; i++)
         free(b->reason_copy[i]);
     b->n = 0;
-    return left;
+    return 0;
 }

@@ -47,7 +47,7 @@ static int init_cond(pthread_cond_t *cv)
 }
 
 /* Wakes flush waiters and blocked producers, if any. */
-static void notify_waiters(struct llmbill *h)
+void lb_notify_waiters(struct llmbill *h)
 {
     if (atomic_load_explicit(&h->waiters, memory_order_seq_cst) > 0) {
         pthread_mutex_lock(&h->wait_mu);
@@ -58,6 +58,11 @@ static void notify_waiters(struct llmbill *h)
 
 static void wake_sink(struct lb_sink *s)
 {
+    if (s->async != NULL) {
+        atomic_store(&s->sleeping, 0);
+        lb_async_wake(s);
+        return;
+    }
     pthread_mutex_lock(&s->mu);
     atomic_store(&s->sleeping, 0);
     pthread_cond_signal(&s->cv);
@@ -228,7 +233,7 @@ static void run_sink_flush(struct lb_sink *s, uint64_t gen)
             lb_log(&s->h->log, LLMBILL_LOG_WARN, "sink %s: flush() failed", s->name);
     }
     atomic_store(&s->flushed_gen, gen);
-    notify_waiters(s->h);
+    lb_notify_waiters(s->h);
 }
 
 /* Serves a llmbill_check_sink() request on the worker thread. */
@@ -248,7 +253,7 @@ static void run_check(struct lb_sink *s)
     }
     atomic_store(&s->check_req, 0);
     atomic_store(&s->check_done, 1);
-    notify_waiters(s->h);
+    lb_notify_waiters(s->h);
 }
 
 /* The heads of every shard, as one snapshot. */
@@ -296,7 +301,7 @@ static void *worker(void *arg)
         size_t n = 0, cnt[LB_SHARDS_MAX];
         struct heads hs = { { 0 } };
         uint64_t fgen = 0;
-        int closing = 0, urgent = 0;
+        int closing = 0, urgent = 0, ready;
         int64_t now = 0;
 
         if (atomic_load_explicit(&s->check_req, memory_order_relaxed))
@@ -319,9 +324,15 @@ static void *worker(void *arg)
             if (n > 0 && first_seen == 0)
                 first_seen = now;
         }
-        if (n >= cap || (n > 0 && (urgent || now - first_seen >= s->linger_ms))) {
+        ready = n >= cap || (n > 0 && (urgent || now - first_seen >= s->linger_ms));
+        if (ready && s->async != NULL && !lb_async_room(s))
+            ready = 0; /* every flight is busy: the events wait in the queue */
+        if (ready) {
             size_t skipped = 0;
             uint64_t last_jseq = 0;
+
+            if (s->async != NULL)
+                b = lb_async_batch(s);
 
             for (unsigned i = 0; i < h->nshards; i++) {
                 unsigned k = (first + i) & (h->nshards - 1);
@@ -343,6 +354,11 @@ static void *worker(void *arg)
             if (skipped > 0)
                 atomic_fetch_add(&s->st_skipped, skipped);
             first_seen = 0;
+            if (s->async != NULL) {
+                lb_async_start(s, pos, last_jseq);
+                lb_async_wait(s, 0, 0); /* answers that came meanwhile */
+                continue;
+            }
             if (b->n > 0)
                 left |= lb_deliver(s, b);
             if (last_jseq != 0 && !left)
@@ -350,16 +366,38 @@ static void *worker(void *arg)
             for (unsigned k = 0; k < h->nshards; k++)
                 if (cnt[k] > 0)
                     atomic_store_explicit(&s->cursor[k].pos, pos[k], memory_order_release);
-            notify_waiters(h);
+            lb_notify_waiters(h);
             continue;
         }
-        if (n == 0 && all_read(h, pos, &hs)) {
+        if (n == 0 && all_read(h, pos, &hs) && (s->async == NULL || lb_async_idle(s))) {
             if (fgen != atomic_load(&s->flushed_gen)) {
                 run_sink_flush(s, fgen);
                 continue;
             }
             if (closing)
                 break;
+        }
+        if (s->async != NULL) {
+            /* wait for an answer, a due retry, a batch to fill, the linger
+             * time, or a wake-up (curl_multi_wakeup) */
+            struct heads again;
+            int64_t wait = n > 0 ? s->linger_ms - (now - first_seen) : s->linger_ms;
+            int sleep_ok;
+
+            atomic_store(&s->sleeping, 1);
+            if (n > 0 && !lb_async_room(s)) {
+                wait = 60000; /* until an answer frees a flight: new events can wait */
+                sleep_ok = !atomic_load(&h->aborting) && !atomic_load(&s->check_req);
+            } else {
+                read_heads(h, &again);
+                sleep_ok = heads_equal(h, &again, &hs) && atomic_load(&h->flush_gen) == fgen &&
+                           !atomic_load(&h->aborting) && !atomic_load(&s->check_req);
+                if (n == 0 && !all_read(h, pos, &hs))
+                    wait = 1; /* a claimed slot is being published */
+            }
+            lb_async_wait(s, wait > 0 ? wait : 1, sleep_ok);
+            atomic_store(&s->sleeping, 0);
+            continue;
         }
         /* wait for a batch to fill, the linger time, or a wake-up */
         pthread_mutex_lock(&s->mu);
@@ -387,7 +425,7 @@ static void *worker(void *arg)
      * later (close's, after its wait for records) has nothing to wait for */
     atomic_store(&s->flushed_gen, UINT64_MAX);
     atomic_store(&s->done, 1);
-    notify_waiters(h);
+    lb_notify_waiters(h);
     return NULL;
 }
 
@@ -459,6 +497,12 @@ int lb_dispatch_start(struct llmbill *h, int threads, char *err, size_t errlen)
         init_cond(&s->cv);
         if (!threads)
             continue;
+        if (s->plugin.desc.request != NULL && s->plugin.desc.response != NULL) {
+            int rc = lb_async_new(s, err, errlen);
+
+            if (rc != 0)
+                return rc;
+        }
         if ((s->batch = lb_batch_new(s->batch_max)) == NULL) {
             lb_errf(err, errlen, "sink %s: out of memory for its batch of %u events", s->name,
                     (unsigned)s->batch_max);
@@ -756,4 +800,5 @@ void lb_sink_stats(struct lb_sink *s, struct llmbill_stats *out)
     out->lost = atomic_load(&s->st_lost);
     out->recorded = head - skipped;
     out->pending = out->recorded - out->delivered - out->dead_lettered;
+    lb_async_stats(s, out);
 }

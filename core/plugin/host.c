@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "lb.h"
+#include "http.h"
 
 static struct lb_sink *sink_of(llmbill_sink_ctx *ctx)
 {
@@ -91,6 +92,17 @@ static int host_cost_text(int64_t cost, char *buf, size_t cap)
     return n;
 }
 
+static int host_http_check_url(llmbill_sink_ctx *ctx, const char *url, char *err, size_t cap)
+{
+    return lb_http_check_url(sink_of(ctx), url, err, cap);
+}
+
+static int host_http_perform(llmbill_sink_ctx *ctx, const struct llmbill_http_request *req,
+                             struct llmbill_http_response *resp)
+{
+    return lb_http_perform(sink_of(ctx), req, resp);
+}
+
 const struct llmbill_host lb_host_table = {
     .struct_size = sizeof(struct llmbill_host),
     .abi = LLMBILL_SINK_ABI,
@@ -107,4 +119,6 @@ const struct llmbill_host lb_host_table = {
     .cost_format = llmbill_cost_format,
     .json_string = lb_json_string,
     .cost_text = host_cost_text,
+    .http_check_url = host_http_check_url,
+    .http_perform = host_http_perform,
 };

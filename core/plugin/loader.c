@@ -69,7 +69,7 @@ static int load_path(const char *path, const char *want, struct lb_plugin *out, 
     char fdname[128];
     void *dl;
     size_t n;
-    int fd = lb_plugin_open_trusted(path, &st, err, errlen);
+    int fd = lb_plugin_open_trusted(path, &st, err, errlen), req;
 
     if (fd < 0)
         return fd;
@@ -109,11 +109,18 @@ static int load_path(const char *path, const char *want, struct lb_plugin *out, 
     memset(&out->desc, 0, sizeof out->desc);
     n = d->struct_size < sizeof out->desc ? d->struct_size : sizeof out->desc;
     memcpy(&out->desc, d, n);
-    if (out->desc.name == NULL || out->desc.create == NULL || out->desc.emit == NULL ||
-        out->desc.destroy == NULL) {
+    /* a request-based sink (ABI 1.2) has request() and response() and may
+     * leave emit() NULL */
+    req = out->desc.request != NULL && out->desc.response != NULL;
+    if (out->desc.name == NULL || out->desc.create == NULL || (out->desc.emit == NULL && !req) ||
+        out->desc.destroy == NULL || (out->desc.request == NULL) != (out->desc.response == NULL)) {
         lb_errf(err, errlen, "plugin %s: descriptor lacks %s", path,
                 out->desc.name == NULL ? "a name" : out->desc.create == NULL ? "create()"
-                : out->desc.emit == NULL ? "emit()" : "destroy()");
+                : out->desc.destroy == NULL ? "destroy()"
+                : out->desc.request == NULL && out->desc.response == NULL
+                    ? "emit() (or request() and response())"
+                : out->desc.request == NULL ? "request() beside response()"
+                                            : "response() beside request()");
         dlclose(dl);
         return LLMBILL_EABI;
     }

@@ -228,6 +228,14 @@ struct llmbill_stats {
     uint64_t lost;          /* accepted, then neither delivered, dead-lettered nor kept in the
                                journal: only when every dead-letter write failed at shutdown
                                without a journal (each is logged); 0 otherwise */
+    /* Request-based sinks (sink.h), per instance; 0 otherwise and in totals: */
+    uint64_t requests;      /* HTTP requests ended (answered or failed) */
+    uint32_t in_flight;     /* requests sent and not yet answered */
+    int32_t last_status;    /* the last request's HTTP status; 0: none yet, or no answer */
+    uint32_t requests_per_s; /* over the last 512 requests */
+    uint32_t answer_p50_us; /* answer time over the last 512 requests, in microseconds */
+    uint32_t answer_p99_us;
+    uint32_t reserved2;
     /* append only */
 };
 

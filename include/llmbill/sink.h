@@ -72,6 +72,10 @@ extern "C" {
 #define LLMBILL_SINK_RETRY   1 /* transient failure: the core retries with backoff */
 #define LLMBILL_SINK_ERROR   2 /* permanent failure: the core dead-letters with the reason */
 #define LLMBILL_SINK_PARTIAL 3 /* emit() only: see results[] for each event */
+/* ABI 1.2, request-based sinks only (see "Request-based sinks" below): */
+#define LLMBILL_SINK_AGAIN   4 /* per event: not sent, or rolled back with the request; the
+                                  core sends it again at once (no backoff, not a retry) */
+#define LLMBILL_SINK_REQUEST 5 /* request() only: *req holds the request to send */
 
 /* Log levels (same values as LLMBILL_LOG_* in llmbill.h). */
 #define LLMBILL_SINK_LOG_ERROR 0
@@ -80,6 +84,67 @@ extern "C" {
 #define LLMBILL_SINK_LOG_DEBUG 3
 
 typedef struct llmbill_sink_ctx llmbill_sink_ctx; /* opaque per-instance host handle */
+
+/* ---- Request-based sinks (ABI 1.2) -------------------------------------
+ *
+ * An HTTP sink need not block in emit(): it describes a request for a batch
+ * and later reads the answer, and the core runs the requests (libcurl's
+ * multi interface on the instance's worker thread: HTTP/2 multiplexing when
+ * the server offers it through ALPN, else a pool of kept-alive HTTP/1.1
+ * connections; TLS always verified; no redirects; http and https only;
+ * proxies from http_proxy / https_proxy / no_proxy; connect and request
+ * timeouts; answers bounded). Up to max_in_flight batches of one instance
+ * are in flight at once, while the next ones are assembled.
+ *
+ *   request(state, batch, req)    fills *req for batch->events and returns
+ *       LLMBILL_SINK_REQUEST. Events it leaves out of this request it marks
+ *       in batch->results: LLMBILL_SINK_ERROR (with batch->reasons[i]) or
+ *       LLMBILL_SINK_AGAIN (e.g. more than the server takes at once: they
+ *       go in the next request). It may instead return any emit() result
+ *       (OK, RETRY, ERROR, PARTIAL) when no request is needed.
+ *       The core copies url, headers and body before request() returns.
+ *   response(state, batch, resp)  reads the answer into results, exactly
+ *       as emit() would, and returns OK, RETRY, ERROR or PARTIAL. results[]
+ *       arrives as request() left it: OK for each event sent, so the i-th
+ *       event sent is the i-th OK in results[]. resp->status is 0 when no
+ *       answer came (DNS, connect, TLS, timeout, reset); resp->error says
+ *       why.
+ *
+ * Both run on the worker thread, never concurrently with each other or
+ * with emit(), flush() or check() of the same instance; several batches
+ * may be between request() and response() at once, so a sink keeps no
+ * per-batch state in its instance between the two calls. The core owns
+ * retries: per batch, exponential backoff with full jitter (retry_after_ms
+ * as a floor); an answer of 429, 401 or 403 pauses the whole instance for
+ * that time, not only its batch. Reasons a sink stores must stay valid
+ * until the call returns (the core copies them). */
+
+/* A request, filled by request(). */
+struct llmbill_http_request {
+    uint32_t struct_size;       /* set by the core */
+    uint32_t reserved;
+    const char *method;         /* "POST", "PUT", "GET", ...; NULL: POST with a body, else GET */
+    const char *url;            /* http:// or https:// (see http_check_url) */
+    const char *const *headers; /* "Name: value" lines, NULL-terminated, or NULL */
+    const char *body;           /* or NULL */
+    size_t body_len;
+    int64_t timeout_ms;         /* whole request; 0: the instance's timeout_ms (10000) */
+    /* append only */
+};
+
+/* An answer, read by response(). Strings are valid during that call only. */
+struct llmbill_http_response {
+    uint32_t struct_size;
+    int status;                 /* HTTP status, 0 when no answer came */
+    const char *error;          /* with status 0: what failed (no secrets), else "" */
+    const char *body;           /* NUL-terminated, at most 1 MiB kept */
+    size_t body_len;
+    int body_truncated;         /* the body was longer than what is kept */
+    int64_t retry_after_ms;     /* Retry-After or X-RateLimit-Reset, in ms; 0 when absent */
+    const char *location;       /* a 3xx answer's Location, else NULL */
+    int64_t elapsed_ms;         /* from the request's start to its answer */
+    /* append only */
+};
 
 /* Host services. Append only; check LLMBILL_HOST_HAS() for anything newer
  * than ABI 1.0. Every function is safe to call from create(), emit(), flush()
@@ -135,6 +200,20 @@ struct llmbill_host {
     /* ABI 1.2: exact decimal text of a cost with snprintf's convention (the
      * length it needs; at most LLMBILL_COST_BUFSZ - 1). */
     int (*cost_text)(int64_t cost, char *buf, size_t cap);
+    /* ABI 1.2: the core's HTTP layer (see "Request-based sinks" below).
+     * http_check_url: 0 when the core would send to url (http or https; plain
+     * http only to a loopback host unless the instance sets
+     * allow_insecure_http = true), else nonzero with the reason in err. A
+     * sink calls it from create() on its configured URL so that a bad one
+     * fails the open. */
+    int (*http_check_url)(llmbill_sink_ctx *ctx, const char *url, char *err, size_t cap);
+    /* http_perform: runs one request to its end on the calling thread, with
+     * the same transport rules as request-based delivery (for check()).
+     * Fills *resp, whose strings stay valid until the next http_perform()
+     * of this instance or destroy(). Returns resp->status (0 on a transport
+     * failure, resp->error says why). */
+    int (*http_perform)(llmbill_sink_ctx *ctx, const struct llmbill_http_request *req,
+                        struct llmbill_http_response *resp);
     /* append only */
 };
 
@@ -229,6 +308,17 @@ struct llmbill_sink_desc {
      * instance's worker thread. Returns 0 when the backend answered and
      * accepted the credentials, nonzero otherwise. */
     int (*check)(void *state, char *msg, size_t cap);
+
+    /* ABI 1.2, optional: request-based delivery (see "Request-based sinks").
+     * When request and response are both set the core uses them and never
+     * calls emit() (which may then be NULL). max_in_flight is the most
+     * batches the sink allows in flight per instance (0: the core's
+     * default); the instance's max_in_flight option may lower it. */
+    uint32_t max_in_flight;
+    uint32_t reserved2;
+    int (*request)(void *state, struct llmbill_sink_batch *batch, struct llmbill_http_request *req);
+    int (*response)(void *state, struct llmbill_sink_batch *batch,
+                    const struct llmbill_http_response *resp);
     /* append only */
 };
 

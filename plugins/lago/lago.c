@@ -7,15 +7,18 @@
  * {"transaction_id":["value_already_exist"]}. So a 422 that flags only
  * duplicates means "delivered", and the unflagged rest is sent again at once.
  * Per-index validation errors are permanent: those events are dead-lettered
- * with Lago's reason and the rest is sent again. 401/403 keep the events and
- * retry slowly; 429 waits as Retry-After / X-RateLimit-Reset say; 5xx and
- * transport failures are retried by the core with backoff. */
+ * with Lago's reason and the rest is sent again. 401/403/404 and 3xx keep
+ * the events and retry slowly; 429 waits as Retry-After / X-RateLimit-Reset
+ * say; 5xx and transport failures are retried by the core with backoff.
+ *
+ * The sink is request-based (sink ABI 1.2): it encodes a batch into a
+ * request and reads Lago's answer into per-event results; the core's HTTP
+ * layer runs the requests, several batches in flight. It owns no transport. */
 #define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "http.h"
 #include "lago.h"
 
 #define LAGO_VERSION "0.1.0"
@@ -24,8 +27,10 @@ struct lago {
     const struct llmbill_host *host;
     llmbill_sink_ctx *ctx;
     struct lago_map map;
-    struct lago_http http;
     char *base, *url_batch, *extra_json;
+    char *auth;                 /* "Authorization: Bearer <key>" */
+    char ua[128];
+    const char *headers[5];
     size_t max_send;            /* shrinks if the server's batch limit is lower */
     int64_t auth_retry_ms;
     struct lago_buf req;
@@ -49,9 +54,6 @@ static const struct llmbill_option lago_options[] = {
     { "send_amount", LLMBILL_OPT_BOOL, 0, "false", NULL,
       "send the cost as precise_total_amount_cents" },
     { "properties", LLMBILL_OPT_STRING, 0, NULL, NULL, "extra static properties: k=v, k2=v2" },
-    { "timeout_ms", LLMBILL_OPT_INT, 0, "10000", NULL, "total time per request" },
-    { "connect_timeout_ms", LLMBILL_OPT_INT, 0, "3000", NULL, "time to connect" },
-    { "ca_file", LLMBILL_OPT_PATH, 0, NULL, NULL, "CA bundle for TLS verification" },
     { "auth_retry_ms", LLMBILL_OPT_INT, 0, "60000", NULL,
       "wait before retrying after 401, 403 or 404" },
     { NULL, 0, 0, NULL, NULL, NULL }
@@ -126,7 +128,10 @@ static void lago_destroy(void *state)
 {
     struct lago *l = state;
 
-    lago_http_free(&l->http);
+    if (l->auth != NULL) {
+        memset(l->auth, 0, strlen(l->auth));
+        free(l->auth);
+    }
     free(l->base);
     free(l->url_batch);
     free(l->extra_json);
@@ -137,18 +142,16 @@ static void lago_destroy(void *state)
 static int lago_create(const struct llmbill_host *host, llmbill_sink_ctx *ctx, void **state)
 {
     struct lago *l = calloc(1, sizeof *l);
-    struct lago_http_opts ho;
-    const char *base, *style, *props;
-    char err[256], ua[128];
-    int64_t timeout = 0, connect = 0;
+    const char *base, *style, *props, *key;
+    char err[256];
     size_t n;
 
     if (l == NULL) {
         host->set_error(ctx, "out of memory");
         return -1;
     }
-    if (!LLMBILL_HOST_HAS(host, json_string)) {
-        host->set_error(ctx, "this host is too old (the lago sink needs sink ABI 1.1)");
+    if (!LLMBILL_HOST_HAS(host, http_perform)) {
+        host->set_error(ctx, "this host is too old (the lago sink needs sink ABI 1.2)");
         free(l);
         return -1;
     }
@@ -174,19 +177,19 @@ static int lago_create(const struct llmbill_host *host, llmbill_sink_ctx *ctx, v
     if (props != NULL && parse_properties(l, props) != 0)
         goto fail;
     l->map.extra_json = l->extra_json;
-    host->config_get_int(ctx, "timeout_ms", &timeout);
-    host->config_get_int(ctx, "connect_timeout_ms", &connect);
     host->config_get_int(ctx, "auth_retry_ms", &l->auth_retry_ms);
-    if (timeout < 100 || timeout > 600000 || connect < 100 || connect > 600000 ||
-        l->auth_retry_ms < 1 || l->auth_retry_ms > 86400000) {
-        host->set_error(ctx, "timeout_ms and connect_timeout_ms must be 100..600000, "
-                        "auth_retry_ms 1..86400000");
+    if (l->auth_retry_ms < 1 || l->auth_retry_ms > 86400000) {
+        host->set_error(ctx, "auth_retry_ms must be 1..86400000");
         goto fail;
     }
     /* accept "https://host", "https://host/" and ".../api/v1" alike */
     base = host->config_get(ctx, "api_base");
     if (strncmp(base, "http://", 7) != 0 && strncmp(base, "https://", 8) != 0) {
         host->set_error(ctx, "api_base: '%s' is not an http:// or https:// URL", base);
+        goto fail;
+    }
+    if (host->http_check_url(ctx, base, err, sizeof err) != 0) {
+        host->set_error(ctx, "api_base: %s", err);
         goto fail;
     }
     l->base = strdup(base);
@@ -201,16 +204,18 @@ static int lago_create(const struct llmbill_host *host, llmbill_sink_ctx *ctx, v
     if ((l->url_batch = malloc(n)) == NULL)
         goto oom;
     snprintf(l->url_batch, n, "%s/api/v1/events/batch", l->base);
-    snprintf(ua, sizeof ua, "llmbill/%s lago-sink/%s", host->host_version, LAGO_VERSION);
-    ho.api_key = host->config_get(ctx, "api_key");
-    ho.user_agent = ua;
-    ho.ca_file = host->config_get_path(ctx, "ca_file");
-    ho.timeout_ms = (long)timeout;
-    ho.connect_timeout_ms = (long)connect;
-    if (lago_http_init(&l->http, &ho, err, sizeof err) != 0) {
-        host->set_error(ctx, "%s", err);
-        goto fail;
-    }
+    key = host->config_get(ctx, "api_key");
+    n = strlen(key) + 32;
+    if ((l->auth = malloc(n)) == NULL)
+        goto oom;
+    snprintf(l->auth, n, "Authorization: Bearer %s", key);
+    snprintf(l->ua, sizeof l->ua, "User-Agent: llmbill/%s lago-sink/%s", host->host_version,
+             LAGO_VERSION);
+    l->headers[0] = l->auth;
+    l->headers[1] = "Content-Type: application/json";
+    l->headers[2] = "Accept: application/json";
+    l->headers[3] = l->ua;
+    l->headers[4] = NULL;
     *state = l;
     return 0;
 oom:
@@ -220,10 +225,10 @@ fail:
     return -1;
 }
 
-/* A short, printable excerpt of the last response body. */
-static const char *excerpt(struct lago *l, char *out, size_t cap)
+/* A short, printable excerpt of an answer's body. */
+static const char *excerpt(const struct llmbill_http_response *r, char *out, size_t cap)
 {
-    const char *b = l->http.body.p ? l->http.body.p : "";
+    const char *b = r->body ? r->body : "";
     size_t k = 0;
 
     for (; *b && k + 1 < cap; b++)
@@ -249,155 +254,190 @@ static void mark(struct lago *l, struct llmbill_sink_batch *b, size_t i, int res
     }
 }
 
-/* Removes from todo[0..*nt) the entries whose item is not LAGO_ITEM_NONE
- * within the first chunk entries. */
-static void drop_done(size_t *todo, size_t *nt, size_t chunk, const int *done)
-{
-    size_t k = 0;
-
-    for (size_t j = 0; j < *nt; j++)
-        if (j >= chunk || !done[j])
-            todo[k++] = todo[j];
-    *nt = k;
-}
-
-static int lago_emit(void *state, struct llmbill_sink_batch *b)
+/* Encodes the events of b Lago can take into one request: at most
+ * max_send of them; those beyond are left for the next request (AGAIN),
+ * and a record with no charge value is rejected here (ERROR). */
+static int lago_request(void *state, struct llmbill_sink_batch *b, struct llmbill_http_request *req)
 {
     struct lago *l = state;
     size_t todo[LAGO_MAX_BATCH], nt = 0;
-    int done[LAGO_MAX_BATCH];
-    char body[200], why[LAGO_REASON_LEN * 2];
-    int rounds = 0, retry = 0, cut = 0;
+    char why[LAGO_REASON_LEN * 2];
 
     b->reason = NULL;
-    l->http.deadline_ms = LLMBILL_BATCH_HAS(b, deadline_ms) ? b->deadline_ms : 0;
     for (size_t i = 0; i < b->n; i++) {
-        if (lago_charge_value(&l->map, b->events[i]) != NULL) {
+        if (lago_charge_value(&l->map, b->events[i]) == NULL) {
+            snprintf(why, sizeof why, "the record has no %s (charge_by = %s), so it has no "
+                     "external_subscription_id for Lago", lago_charge_name(l->map.charge_by),
+                     l->host->config_get(l->ctx, "charge_by"));
+            mark(l, b, i, LLMBILL_SINK_ERROR, why);
+        } else if (nt < l->max_send) {
             todo[nt++] = i;
-            continue;
+        } else {
+            b->results[i] = LLMBILL_SINK_AGAIN;
         }
-        snprintf(why, sizeof why, "the record has no %s (charge_by = %s), so it has no "
-                 "external_subscription_id for Lago", lago_charge_name(l->map.charge_by),
-                 l->host->config_get(l->ctx, "charge_by"));
-        mark(l, b, i, LLMBILL_SINK_ERROR, why);
     }
-    while (nt > 0 && !retry) {
-        size_t chunk = nt < l->max_send ? nt : l->max_send;
-        long status;
+    if (nt == 0)
+        return LLMBILL_SINK_PARTIAL;
+    l->req.len = 0;
+    l->req.oom = 0;
+    lago_encode_batch(&l->map, b->events, todo, nt, &l->req);
+    if (l->req.oom) {
+        snprintf(l->batch_reason, sizeof l->batch_reason, "out of memory encoding a batch");
+        b->reason = l->batch_reason;
+        return LLMBILL_SINK_RETRY;
+    }
+    req->method = "POST";
+    req->url = l->url_batch;
+    req->headers = l->headers;
+    req->body = l->req.p;
+    req->body_len = l->req.len;
+    return LLMBILL_SINK_REQUEST;
+}
 
-        if (++rounds > 12) {
-            snprintf(l->batch_reason, sizeof l->batch_reason, "Lago rejected the batch %d times "
-                     "in a row", rounds - 1);
-            retry = 1;
-            break;
-        }
-        l->req.len = 0;
-        l->req.oom = 0;
-        lago_encode_batch(&l->map, b->events, todo, chunk, &l->req);
-        if (l->req.oom) {
-            snprintf(l->batch_reason, sizeof l->batch_reason, "out of memory encoding a batch");
-            retry = 1;
-            break;
-        }
-        memset(done, 0, sizeof done);
-        status = lago_http_request(&l->http, l->url_batch, l->req.p, l->req.len);
-        if (status < 0) {
-            snprintf(l->batch_reason, sizeof l->batch_reason, "cannot reach Lago at %s: %s",
-                     l->base, l->http.errbuf);
-            /* cut short by close's deadline: the events keep their last
-             * real reason (a NULL reason leaves it as it was) */
-            cut = l->http.deadline_ms > 0 && l->host->now_ms() >= l->http.deadline_ms;
-            retry = 1;
-        } else if (status >= 200 && status < 300) {
-            for (size_t j = 0; j < chunk; j++)
-                done[j] = 1;
-        } else if (status == 422) {
-            int kind = lago_parse_422(l->http.body.p ? l->http.body.p : "", l->http.body.len,
-                                      chunk, l->item, l->item_reason);
+/* Is body Lago's answer to a batch, {"events":[...]}? */
+static int lago_batch_answer(const char *body)
+{
+    while (*body == ' ' || *body == '\t' || *body == '\r' || *body == '\n')
+        body++;
+    return *body == '{' && strstr(body, "\"events\"") != NULL;
+}
 
-            if (kind == LAGO_422_TOO_MANY && chunk > 1) {
+/* Keeps the events, retrying every auth_retry_ms: a configuration error
+ * (key, URL, redirect, an answer that is not Lago's) that a person must fix. */
+static int config_error(struct lago *l, struct llmbill_sink_batch *b)
+{
+    l->host->log(l->ctx, LLMBILL_SINK_LOG_ERROR, "%s", l->batch_reason);
+    b->retry_after_ms = l->auth_retry_ms;
+    b->reason = l->batch_reason;
+    return LLMBILL_SINK_RETRY;
+}
+
+/* Reads Lago's answer to the events of b marked OK (those sent, in order). */
+static int lago_response(void *state, struct llmbill_sink_batch *b,
+                         const struct llmbill_http_response *r)
+{
+    struct lago *l = state;
+    size_t sent[LAGO_MAX_BATCH], chunk = 0;
+    char body[200], why[LAGO_REASON_LEN * 2];
+    int status = r->status;
+
+    b->reason = NULL;
+    for (size_t i = 0; i < b->n; i++)
+        if (b->results[i] == LLMBILL_SINK_OK && chunk < LAGO_MAX_BATCH)
+            sent[chunk++] = i;
+    if (status == 0) {
+        snprintf(l->batch_reason, sizeof l->batch_reason, "cannot reach Lago at %s: %s", l->base,
+                 r->error);
+        /* cut short by close's deadline: the events keep their last real
+         * reason (a NULL reason leaves it as it was) */
+        b->reason = LLMBILL_BATCH_HAS(b, deadline_ms) && b->deadline_ms > 0 &&
+                    l->host->now_ms() >= b->deadline_ms ? NULL : l->batch_reason;
+        for (size_t j = 0; j < chunk; j++)
+            b->results[sent[j]] = LLMBILL_SINK_RETRY;
+        return LLMBILL_SINK_PARTIAL;
+    }
+    if (status >= 200 && status < 300) {
+        /* a body cut short (over 1 MiB, or no memory to keep it) cannot be
+         * judged: the status stands */
+        if (r->body_truncated || lago_batch_answer(r->body))
+            return LLMBILL_SINK_PARTIAL; /* the events sent stay OK */
+        snprintf(l->batch_reason, sizeof l->batch_reason, "the server at %s answered %d with a "
+                 "body that is not Lago's ({\"events\": [...]}): %s; is api_base a Lago events "
+                 "API? keeping the events and retrying every %lld ms", l->base, status,
+                 excerpt(r, body, sizeof body), (long long)l->auth_retry_ms);
+    } else if (status == 422) {
+        int kind = lago_parse_422(r->body, r->body_len, chunk, l->item, l->item_reason);
+
+        if (kind == LAGO_422_TOO_MANY && chunk > 1) {
+            if (chunk / 2 < l->max_send) {
                 l->max_send = chunk / 2;
                 l->host->log(l->ctx, LLMBILL_SINK_LOG_WARN, "Lago accepts fewer than %zu events "
                              "per request; sending at most %zu", chunk, l->max_send);
-                continue;
             }
-            for (size_t j = 0; j < chunk; j++) {
-                size_t i = todo[j];
-
-                if (kind != LAGO_422_PER_INDEX) {
-                    snprintf(why, sizeof why, "Lago answered 422: %s", excerpt(l, body, sizeof body));
-                    mark(l, b, i, LLMBILL_SINK_ERROR, why);
-                    done[j] = 1;
-                } else if (l->item[j] == LAGO_ITEM_DUP) {
-                    done[j] = 1; /* Lago already holds it: delivered */
-                } else if (l->item[j] == LAGO_ITEM_ERROR) {
-                    snprintf(why, sizeof why, "Lago rejected the event (422): %s",
-                             l->item_reason[j]);
-                    mark(l, b, i, LLMBILL_SINK_ERROR, why);
-                    done[j] = 1;
-                }
-                /* unflagged: rolled back with the batch, sent again below */
-            }
-        } else if (status == 413 && chunk > 1) {
-            l->max_send = chunk / 2;
-            continue;
-        } else if (status == 401 || status == 403 || status == 404) {
-            snprintf(l->batch_reason, sizeof l->batch_reason, "%s (HTTP %ld from %s): check %s; "
-                     "keeping the events and retrying every %lld ms",
-                     status == 401 ? "Lago rejected the API key"
-                     : status == 403 ? "the API key may not write events"
-                                     : "no Lago events API at api_base",
-                     status, l->base, status == 404 ? "api_base (LAGO_API_BASE)"
-                                                    : "api_key (LAGO_API_KEY)",
-                     (long long)l->auth_retry_ms);
-            l->host->log(l->ctx, LLMBILL_SINK_LOG_ERROR, "%s", l->batch_reason);
-            b->retry_after_ms = l->auth_retry_ms;
-            retry = 1;
-        } else if (status == 408 || status == 425 || status == 429 || status >= 500) {
-            snprintf(l->batch_reason, sizeof l->batch_reason, "Lago answered %ld: %s", status,
-                     excerpt(l, body, sizeof body));
-            b->retry_after_ms = l->http.retry_after_ms;
-            retry = 1;
-        } else {
-            /* 400 and any other 4xx: the request itself is wrong; retrying cannot help */
-            snprintf(why, sizeof why, "Lago answered %ld: %s", status, excerpt(l, body, sizeof body));
-            for (size_t j = 0; j < chunk; j++) {
-                mark(l, b, todo[j], LLMBILL_SINK_ERROR, why);
-                done[j] = 1;
-            }
-        }
-        if (!retry)
-            drop_done(todo, &nt, chunk, done);
-    }
-    if (retry) {
-        for (size_t j = 0; j < nt; j++)
-            mark(l, b, todo[j], LLMBILL_SINK_RETRY, NULL);
-        b->reason = cut ? NULL : l->batch_reason;
-    }
-    for (size_t i = 0; i < b->n; i++)
-        if (b->results[i] != LLMBILL_SINK_OK)
+            for (size_t j = 0; j < chunk; j++)
+                b->results[sent[j]] = LLMBILL_SINK_AGAIN;
             return LLMBILL_SINK_PARTIAL;
-    return LLMBILL_SINK_OK;
+        }
+        for (size_t j = 0; j < chunk; j++) {
+            size_t i = sent[j];
+
+            if (kind != LAGO_422_PER_INDEX) {
+                snprintf(why, sizeof why, "Lago answered 422: %s", excerpt(r, body, sizeof body));
+                mark(l, b, i, LLMBILL_SINK_ERROR, why);
+            } else if (l->item[j] == LAGO_ITEM_ERROR) {
+                snprintf(why, sizeof why, "Lago rejected the event (422): %s", l->item_reason[j]);
+                mark(l, b, i, LLMBILL_SINK_ERROR, why);
+            } else if (l->item[j] == LAGO_ITEM_NONE) {
+                b->results[i] = LLMBILL_SINK_AGAIN; /* rolled back with the batch */
+            }
+            /* LAGO_ITEM_DUP: Lago already holds it: delivered (OK) */
+        }
+        return LLMBILL_SINK_PARTIAL;
+    } else if (status == 413 && chunk > 1) {
+        if (chunk / 2 < l->max_send)
+            l->max_send = chunk / 2;
+        for (size_t j = 0; j < chunk; j++)
+            b->results[sent[j]] = LLMBILL_SINK_AGAIN;
+        return LLMBILL_SINK_PARTIAL;
+    } else if (status >= 300 && status < 400) {
+        snprintf(l->batch_reason, sizeof l->batch_reason, "Lago at %s answered %d, a redirect to "
+                 "%s, which is not followed: check api_base (LAGO_API_BASE); keeping the events "
+                 "and retrying every %lld ms", l->base, status,
+                 r->location ? r->location : "(no Location)", (long long)l->auth_retry_ms);
+    } else if (status == 401 || status == 403 || status == 404) {
+        snprintf(l->batch_reason, sizeof l->batch_reason, "%s (HTTP %d from %s): check %s; "
+                 "keeping the events and retrying every %lld ms",
+                 status == 401 ? "Lago rejected the API key"
+                 : status == 403 ? "the API key may not write events"
+                                 : "no Lago events API at api_base",
+                 status, l->base, status == 404 ? "api_base (LAGO_API_BASE)"
+                                                : "api_key (LAGO_API_KEY)",
+                 (long long)l->auth_retry_ms);
+    } else if (status == 408 || status == 425 || status == 429 || status >= 500) {
+        snprintf(l->batch_reason, sizeof l->batch_reason, "Lago answered %d: %s", status,
+                 excerpt(r, body, sizeof body));
+        b->retry_after_ms = r->retry_after_ms;
+        b->reason = l->batch_reason;
+        return LLMBILL_SINK_RETRY;
+    } else {
+        /* 400 and any other 4xx: the request itself is wrong; retrying cannot help */
+        snprintf(why, sizeof why, "Lago answered %d: %s", status, excerpt(r, body, sizeof body));
+        for (size_t j = 0; j < chunk; j++)
+            mark(l, b, sent[j], LLMBILL_SINK_ERROR, why);
+        return LLMBILL_SINK_PARTIAL;
+    }
+    for (size_t j = 0; j < chunk; j++)
+        b->results[sent[j]] = LLMBILL_SINK_RETRY;
+    config_error(l, b);
+    return LLMBILL_SINK_PARTIAL;
 }
 
 /* One authenticated read of an event that does not exist: Lago answers 404
- * "event_not_found" when the endpoint is there and the key is good. */
+ * with "event_not_found" when the endpoint is there and the key is good.
+ * Any other answer, a 200 included, is not Lago accepting the key. */
 static int lago_check(void *state, char *msg, size_t cap)
 {
     struct lago *l = state;
+    struct llmbill_http_request req;
+    struct llmbill_http_response r;
     char url[1024], body[200];
-    long status;
+    int status;
 
     snprintf(url, sizeof url, "%s/api/v1/events/llmbill-check-%lld", l->base,
              (long long)l->host->now_ms());
-    l->http.deadline_ms = 0; /* a check has no shutdown deadline */
-    status = lago_http_request(&l->http, url, NULL, 0);
-    if (status < 0) {
-        snprintf(msg, cap, "cannot reach Lago at %s: %s", l->base, l->http.errbuf);
+    memset(&req, 0, sizeof req);
+    req.struct_size = sizeof req;
+    req.method = "GET";
+    req.url = url;
+    req.headers = l->headers;
+    memset(&r, 0, sizeof r);
+    r.struct_size = sizeof r;
+    status = l->host->http_perform(l->ctx, &req, &r);
+    if (status == 0) {
+        snprintf(msg, cap, "cannot reach Lago at %s: %s", l->base, r.error);
         return -1;
     }
-    if (status == 200 || (status == 404 && l->http.body.p &&
-                          strstr(l->http.body.p, "event_not_found") != NULL)) {
+    if (status == 404 && strstr(r.body, "\"event_not_found\"") != NULL) {
         snprintf(msg, cap, "Lago at %s answered and accepted the API key", l->base);
         return 0;
     }
@@ -406,10 +446,16 @@ static int lago_check(void *state, char *msg, size_t cap)
                  l->base);
     else if (status == 404)
         snprintf(msg, cap, "no Lago events API at %s (404: %s); check api_base / LAGO_API_BASE",
-                 l->base, excerpt(l, body, sizeof body));
+                 l->base, excerpt(&r, body, sizeof body));
+    else if (status >= 300 && status < 400)
+        snprintf(msg, cap, "%s answered %d, a redirect to %s, which is not followed; check "
+                 "api_base / LAGO_API_BASE", l->base, status, r.location ? r.location : "(none)");
+    else if (status >= 200 && status < 300)
+        snprintf(msg, cap, "%s answered %d but not as Lago's events API does (%s); check "
+                 "api_base / LAGO_API_BASE", l->base, status, excerpt(&r, body, sizeof body));
     else
-        snprintf(msg, cap, "Lago at %s answered %ld: %s", l->base, status,
-                 excerpt(l, body, sizeof body));
+        snprintf(msg, cap, "Lago at %s answered %d: %s", l->base, status,
+                 excerpt(&r, body, sizeof body));
     return -1;
 }
 
@@ -422,9 +468,11 @@ static const struct llmbill_sink_desc lago_desc = {
     .max_batch = LAGO_MAX_BATCH,
     .options = lago_options,
     .create = lago_create,
-    .emit = lago_emit,
     .destroy = lago_destroy,
     .check = lago_check,
+    .max_in_flight = 64,
+    .request = lago_request,
+    .response = lago_response,
 };
 
 LLMBILL_SINK_DEFINE(lago_desc)

@@ -1,0 +1,487 @@
+/* llmbill core: request-based delivery, many batches in flight per
+ * instance (see sink.h, "Request-based sinks").
+ *
+ * One event loop per instance, on the instance's own worker thread: the
+ * worker assembles batches from the queue, asks the sink for a request,
+ * hands it to a curl multi handle, and waits in curl_multi_poll() for
+ * answers, a recording thread's wake-up (curl_multi_wakeup) or the next
+ * due retry. No second thread and no hand-off: the sink's callbacks stay
+ * on one thread, as emit() always was, and an answer is read where the
+ * next request is made.
+ *
+ * Positions: batches finish out of order, but a sink's cursors and journal
+ * acknowledgements only ever move to the end of the oldest batch not yet
+ * finished (a queue of "taken" records in assembly order). A new batch is
+ * taken only while fewer than max_in_flight batches are unfinished from the
+ * oldest unfinished one on, so a crash re-sends at most max_in_flight
+ * batches; stable event ids keep that exact. The price: a batch that
+ * waits long (a retry) holds back the ones after it once max_in_flight are
+ * taken. */
+#define _GNU_SOURCE
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "http.h"
+
+#define F_FREE 0
+#define F_WAIT 1                /* due at due_ms (a retry, or a pause) */
+#define F_SENT 2                /* in the multi handle */
+
+#define AGAIN_MAX 12            /* sent again at once at most this often in a row */
+#define LAT_N 512               /* answer times kept for the stats */
+
+struct flight {
+    struct lb_batch *b;
+    int *pre;                   /* results as request() left them */
+    struct lb_xfer x;
+    uint32_t rec;               /* its entry in taken[] */
+    uint32_t attempt, again;
+    int state;
+    int64_t due_ms;             /* lb_mono_ms() */
+};
+
+struct taken {
+    uint64_t end[LB_SHARDS_MAX];
+    uint64_t last_jseq;
+    int done;
+};
+
+struct lb_async {
+    CURLM *multi;
+    struct flight *f;
+    uint32_t nf, busy;
+    struct flight *next;        /* handed out by lb_async_batch() */
+    struct taken *rec;          /* a ring in assembly order */
+    uint32_t rcap, rhead, rcount;
+    int64_t paused_until;       /* lb_mono_ms(): a 429/401/403 pauses every batch */
+    int left;                   /* a shutdown left events in the journal: ack no further */
+
+    /* stats: written by the worker, read by any thread under s->mu */
+    atomic_uint in_flight;
+    atomic_int last_status;
+    atomic_uint_fast64_t requests;
+    uint32_t lat_us[LAT_N];
+    int64_t lat_at[LAT_N];
+    uint64_t nlat;
+};
+
+int lb_async_new(struct lb_sink *s, char *err, size_t errlen)
+{
+    struct lb_async *a = calloc(1, sizeof *a);
+    uint32_t n = (uint32_t)s->max_in_flight;
+
+    if (a == NULL)
+        goto oom;
+    s->async = a;
+    if (lb_http_global_init() != 0) {
+        lb_errf(err, errlen, "sink %s: libcurl failed to initialise", s->name);
+        return LLMBILL_ENOMEM;
+    }
+    a->nf = n;
+    /* a batch may be taken only while fewer than n are unfinished since
+     * the oldest unfinished one: then a crash re-sends at most n batches */
+    a->rcap = n;
+    a->f = calloc(n, sizeof *a->f);
+    a->rec = calloc(a->rcap, sizeof *a->rec);
+    a->multi = curl_multi_init();
+    if (a->f == NULL || a->rec == NULL || a->multi == NULL)
+        goto oom;
+    for (uint32_t i = 0; i < n; i++) {
+        struct flight *f = &a->f[i];
+
+        f->b = lb_batch_new(s->batch_max);
+        f->pre = calloc(s->batch_max, sizeof *f->pre);
+        if (f->b == NULL || f->pre == NULL || lb_xfer_init(s, &f->x) != 0)
+            goto oom;
+        curl_easy_setopt(f->x.easy, CURLOPT_PRIVATE, f);
+    }
+    /* HTTP/2 streams on one connection where ALPN offers h2; else up to n
+     * kept-alive HTTP/1.1 connections */
+    curl_multi_setopt(a->multi, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
+    curl_multi_setopt(a->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)n);
+    curl_multi_setopt(a->multi, CURLMOPT_MAXCONNECTS, (long)n + 1);
+    return 0;
+oom:
+    lb_errf(err, errlen, "sink %s: out of memory for %u batches in flight", s->name, n);
+    return LLMBILL_ENOMEM;
+}
+
+void lb_async_free(struct lb_sink *s)
+{
+    struct lb_async *a = s->async;
+
+    if (s->sync_xfer != NULL) {
+        lb_xfer_free(s->sync_xfer);
+        free(s->sync_xfer);
+        s->sync_xfer = NULL;
+    }
+    if (a == NULL)
+        return;
+    for (uint32_t i = 0; a->f != NULL && i < a->nf; i++) {
+        struct flight *f = &a->f[i];
+
+        if (f->state == F_SENT)
+            curl_multi_remove_handle(a->multi, f->x.easy);
+        lb_xfer_free(&f->x);
+        lb_batch_free(f->b);
+        free(f->pre);
+    }
+    if (a->multi != NULL)
+        curl_multi_cleanup(a->multi);
+    free(a->f);
+    free(a->rec);
+    free(a);
+    s->async = NULL;
+}
+
+int lb_async_room(struct lb_sink *s)
+{
+    struct lb_async *a = s->async;
+
+    return a->busy < a->nf && a->rcount < a->rcap;
+}
+
+int lb_async_idle(struct lb_sink *s)
+{
+    return s->async->rcount == 0;
+}
+
+struct lb_batch *lb_async_batch(struct lb_sink *s)
+{
+    struct lb_async *a = s->async;
+
+    for (uint32_t i = 0; i < a->nf; i++)
+        if (a->f[i].state == F_FREE) {
+            a->next = &a->f[i];
+            a->next->b->n = 0;
+            return a->next->b;
+        }
+    return NULL; /* not reached: lb_async_room() said yes */
+}
+
+void lb_async_wake(struct lb_sink *s)
+{
+    curl_multi_wakeup(s->async->multi);
+}
+
+static void finish(struct lb_sink *s, struct flight *f)
+{
+    struct lb_async *a = s->async;
+
+    a->rec[f->rec].done = 1;
+    f->state = F_FREE;
+    f->b->n = 0;
+    a->busy--;
+}
+
+/* After an answer (or a result without a request) normalised into f->b:
+ * settles it and plans what comes next for f. status is the HTTP status
+ * (0 when none). */
+static void after_answer(struct lb_sink *s, struct flight *f, int64_t retry_after, int status)
+{
+    struct lb_async *a = s->async;
+    struct lb_batch *b = f->b;
+    int retry = lb_settle(s, b, f->attempt);
+    int64_t now = lb_mono_ms(), wait;
+
+    if (b->n == 0) {
+        finish(s, f);
+        return;
+    }
+    if (!retry && ++f->again <= AGAIN_MAX) {
+        f->state = F_WAIT; /* only AGAIN left: at once */
+        f->due_ms = now;
+        return;
+    }
+    if (!retry) {
+        char why[96];
+
+        snprintf(why, sizeof why, "the sink asked to send again %d times in a row", AGAIN_MAX);
+        for (size_t i = 0; i < b->n; i++) {
+            b->results[i] = LLMBILL_SINK_RETRY;
+            lb_set_reason(s, b, i, why);
+        }
+    }
+    f->again = 0;
+    wait = lb_plan_retry(s, b, &f->attempt, retry_after);
+    if (wait < 0) {
+        finish(s, f);
+        return;
+    }
+    f->state = F_WAIT;
+    f->due_ms = now + wait;
+    if ((status == 429 || status == 401 || status == 403) && f->due_ms > a->paused_until)
+        a->paused_until = f->due_ms; /* the whole instance waits */
+}
+
+/* Asks the sink for f's request and starts it (or applies the sink's
+ * result when it needs none). */
+static void send_flight(struct lb_sink *s, struct flight *f)
+{
+    struct lb_async *a = s->async;
+    struct lb_batch *b = f->b;
+    struct llmbill_sink_batch sb;
+    struct llmbill_http_request req;
+    char why[LB_ERRLEN];
+    int rc;
+
+    lb_sink_batch_fill(s, b, f->attempt, &sb);
+    memset(&req, 0, sizeof req);
+    req.struct_size = sizeof req;
+    lb_tls_in_sink = s->h;
+    lb_sink_code_enter(s);
+    rc = s->plugin.desc.request(s->state, &sb, &req);
+    lb_sink_code_leave(s);
+    lb_tls_in_sink = NULL;
+    if (rc != LLMBILL_SINK_REQUEST) {
+        lb_normalise(s, b, rc, &sb, NULL);
+        after_answer(s, f, sb.retry_after_ms, 0);
+        return;
+    }
+    for (size_t i = 0; i < b->n; i++) {
+        f->pre[i] = b->results[i];
+        if (f->pre[i] != LLMBILL_SINK_OK && f->pre[i] != LLMBILL_SINK_AGAIN)
+            f->pre[i] = LLMBILL_SINK_ERROR;
+        if (f->pre[i] == LLMBILL_SINK_ERROR)
+            lb_set_reason(s, b, i, b->reasons[i] ? b->reasons[i] : "rejected by the sink");
+    }
+    if (lb_xfer_prepare(s, &f->x, &req, atomic_load(&s->h->close_deadline_ms), why,
+                        sizeof why) != 0 ||
+        curl_multi_add_handle(a->multi, f->x.easy) != CURLM_OK) {
+        lb_log(&s->h->log, LLMBILL_LOG_ERROR, "sink %s: request not sent: %s", s->name, why);
+        for (size_t i = 0; i < b->n; i++)
+            if (f->pre[i] == LLMBILL_SINK_OK)
+                b->results[i] = LLMBILL_SINK_RETRY;
+        sb.reason = why;
+        lb_normalise(s, b, LLMBILL_SINK_PARTIAL, &sb, f->pre);
+        after_answer(s, f, 0, 0);
+        return;
+    }
+    f->state = F_SENT;
+    atomic_fetch_add(&a->in_flight, 1);
+}
+
+/* Records one answer time for the stats. */
+static void note_answer(struct lb_sink *s, struct flight *f, int status)
+{
+    struct lb_async *a = s->async;
+    curl_off_t us = 0;
+
+    curl_easy_getinfo(f->x.easy, CURLINFO_TOTAL_TIME_T, &us);
+    pthread_mutex_lock(&s->mu);
+    a->lat_us[a->nlat % LAT_N] = us > UINT32_MAX ? UINT32_MAX : (uint32_t)us;
+    a->lat_at[a->nlat % LAT_N] = lb_mono_ms();
+    a->nlat++;
+    pthread_mutex_unlock(&s->mu);
+    atomic_fetch_add(&a->requests, 1);
+    atomic_store(&a->last_status, status);
+}
+
+/* Hands a finished transfer's answer to the sink. */
+static void answered(struct lb_sink *s, struct flight *f, CURLcode cc)
+{
+    struct lb_async *a = s->async;
+    struct lb_batch *b = f->b;
+    struct llmbill_http_response resp;
+    struct llmbill_sink_batch sb;
+    int rc;
+
+    curl_multi_remove_handle(a->multi, f->x.easy);
+    atomic_fetch_sub(&a->in_flight, 1);
+    lb_xfer_answer(&f->x, cc, &resp);
+    note_answer(s, f, resp.status);
+    lb_sink_batch_fill(s, b, f->attempt, &sb);
+    for (size_t i = 0; i < b->n; i++)
+        b->results[i] = f->pre[i];
+    lb_tls_in_sink = s->h;
+    lb_sink_code_enter(s);
+    rc = s->plugin.desc.response(s->state, &sb, &resp);
+    lb_sink_code_leave(s);
+    lb_tls_in_sink = NULL;
+    lb_normalise(s, b, rc, &sb, f->pre);
+    after_answer(s, f, sb.retry_after_ms, resp.status);
+}
+
+/* Releases the positions of the oldest finished batches, in order. */
+static void retire(struct lb_sink *s)
+{
+    struct lb_async *a = s->async;
+    struct llmbill *h = s->h;
+    uint64_t jseq = 0;
+    struct taken *last = NULL;
+
+    while (a->rcount > 0 && a->rec[a->rhead].done) {
+        last = &a->rec[a->rhead];
+        if (last->last_jseq > jseq)
+            jseq = last->last_jseq;
+        a->rhead = (a->rhead + 1) % a->rcap;
+        a->rcount--;
+    }
+    if (last == NULL)
+        return;
+    if (jseq != 0 && !a->left)
+        lb_journal_ack(h, s, jseq);
+    for (unsigned k = 0; k < h->nshards; k++)
+        atomic_store_explicit(&s->cursor[k].pos, last->end[k], memory_order_release);
+    lb_notify_waiters(h);
+}
+
+void lb_async_start(struct lb_sink *s, const uint64_t *end, uint64_t last_jseq)
+{
+    struct lb_async *a = s->async;
+    struct flight *f = a->next;
+    uint32_t r = (a->rhead + a->rcount) % a->rcap;
+
+    a->rcount++;
+    memcpy(a->rec[r].end, end, sizeof a->rec[r].end);
+    a->rec[r].last_jseq = last_jseq;
+    a->rec[r].done = 0;
+    a->next = NULL;
+    if (f->b->n == 0) {
+        a->rec[r].done = 1; /* every event was skipped */
+        retire(s);
+        return;
+    }
+    for (size_t i = 0; i < f->b->n; i++)
+        f->b->reason_copy[i] = NULL;
+    f->rec = r;
+    f->attempt = 0;
+    f->again = 0;
+    a->busy++;
+    if (atomic_load(&s->h->aborting) || lb_mono_ms() < a->paused_until) {
+        f->state = F_WAIT;
+        f->due_ms = a->paused_until;
+        return;
+    }
+    send_flight(s, f);
+}
+
+/* At a shutdown past its timeout: every batch in flight is left in the
+ * journal or dead-lettered (lb_abandon), and finished. */
+static void abandon_all(struct lb_sink *s)
+{
+    struct lb_async *a = s->async;
+
+    for (uint32_t i = 0; i < a->nf; i++) {
+        struct flight *f = &a->f[i];
+
+        if (f->state == F_FREE)
+            continue;
+        if (f->state == F_SENT) {
+            curl_multi_remove_handle(a->multi, f->x.easy);
+            atomic_fetch_sub(&a->in_flight, 1);
+        }
+        a->left |= lb_abandon(s, f->b, f->attempt);
+        finish(s, f);
+    }
+}
+
+void lb_async_wait(struct lb_sink *s, int64_t wait_ms, int sleep_ok)
+{
+    struct lb_async *a = s->async;
+    int64_t now = lb_mono_ms();
+    int running = 0, left;
+    CURLMsg *m;
+
+    for (uint32_t i = 0; i < a->nf; i++) {
+        const struct flight *f = &a->f[i];
+
+        if (f->state == F_WAIT) {
+            int64_t due = f->due_ms > a->paused_until ? f->due_ms : a->paused_until;
+
+            if (due - now < wait_ms)
+                wait_ms = due - now;
+        }
+    }
+    if (!sleep_ok || wait_ms < 0)
+        wait_ms = 0;
+    if (a->busy > 0 || wait_ms > 0)
+        curl_multi_poll(a->multi, NULL, 0, (int)(wait_ms > 60000 ? 60000 : wait_ms), NULL);
+    curl_multi_perform(a->multi, &running);
+    while ((m = curl_multi_info_read(a->multi, &left)) != NULL) {
+        struct flight *f = NULL;
+
+        if (m->msg != CURLMSG_DONE)
+            continue;
+        curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&f);
+        answered(s, f, m->data.result);
+    }
+    if (atomic_load(&s->h->aborting)) {
+        abandon_all(s);
+    } else {
+        now = lb_mono_ms();
+        for (uint32_t i = 0; i < a->nf; i++) {
+            struct flight *f = &a->f[i];
+
+            if (f->state == F_WAIT && now >= f->due_ms && now >= a->paused_until)
+                send_flight(s, f);
+        }
+        if (a->busy > 0)
+            curl_multi_perform(a->multi, &running); /* start what was just added */
+    }
+    retire(s);
+}
+
+int lb_http_perform(struct lb_sink *s, const struct llmbill_http_request *req,
+                    struct llmbill_http_response *resp)
+{
+    char why[LB_ERRLEN];
+    CURLcode cc;
+
+    if (s->sync_xfer == NULL) {
+        s->sync_xfer = calloc(1, sizeof *s->sync_xfer);
+        if (s->sync_xfer == NULL || lb_xfer_init(s, s->sync_xfer) != 0) {
+            free(s->sync_xfer);
+            s->sync_xfer = NULL;
+            memset(resp, 0, sizeof *resp);
+            resp->struct_size = sizeof *resp;
+            resp->error = "out of memory";
+            resp->body = "";
+            return 0;
+        }
+    }
+    if (lb_xfer_prepare(s, s->sync_xfer, req, 0, why, sizeof why) != 0) {
+        snprintf(s->sync_xfer->errbuf, sizeof s->sync_xfer->errbuf, "%.*s",
+                 (int)sizeof s->sync_xfer->errbuf - 1, why);
+        lb_xfer_answer(s->sync_xfer, CURLE_URL_MALFORMAT, resp);
+        return 0;
+    }
+    cc = curl_easy_perform(s->sync_xfer->easy);
+    lb_xfer_answer(s->sync_xfer, cc, resp);
+    return resp->status;
+}
+
+static int cmp_u32(const void *x, const void *y)
+{
+    uint32_t a = *(const uint32_t *)x, b = *(const uint32_t *)y;
+
+    return a < b ? -1 : a > b;
+}
+
+void lb_async_stats(struct lb_sink *s, struct llmbill_stats *out)
+{
+    struct lb_async *a = s->async;
+    uint32_t lat[LAT_N];
+    size_t n;
+    int64_t span = 0;
+
+    if (a == NULL)
+        return;
+    out->requests = atomic_load(&a->requests);
+    out->in_flight = atomic_load(&a->in_flight);
+    out->last_status = atomic_load(&a->last_status);
+    pthread_mutex_lock(&s->mu);
+    n = a->nlat < LAT_N ? (size_t)a->nlat : LAT_N;
+    memcpy(lat, a->lat_us, n * sizeof *lat);
+    if (n > 1)
+        span = a->lat_at[(a->nlat - 1) % LAT_N] - a->lat_at[(a->nlat - n) % LAT_N];
+    pthread_mutex_unlock(&s->mu);
+    if (n == 0)
+        return;
+    qsort(lat, n, sizeof *lat, cmp_u32);
+    out->answer_p50_us = lat[(n - 1) / 2];
+    out->answer_p99_us = lat[(n - 1) * 99 / 100];
+    if (span > 0)
+        out->requests_per_s = (uint32_t)((uint64_t)(n - 1) * 1000 / (uint64_t)span);
+}
