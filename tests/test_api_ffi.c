@@ -132,6 +132,19 @@ static void last_error_is_redacted(void)
         fprintf(stderr, "open failed: %s\n", err);
         exit(1);
     }
+    {
+        struct llmbill_pricing_info pi;
+
+        memset(&pi, 0, sizeof pi);
+        pi.struct_size = sizeof pi;
+        CHECK_EQ_INT(llmbill_get_pricing_info(h, &pi), 0);
+        CHECK_EQ_INT(pi.enabled, 1);
+        CHECK_CONTAINS(pi.file, "/data/model_prices.json");
+        CHECK(pi.models > 1000);
+        CHECK(strcmp(pi.unknown, "error") == 0);
+        pi.struct_size = 0;
+        CHECK_EQ_INT(llmbill_get_pricing_info(h, &pi), LLMBILL_EINVAL);
+    }
     CHECK_EQ_INT(llmbill_record_json(h, j, strlen(j), NULL, 0), LLMBILL_ENOPRICE);
     CHECK_CONTAINS(llmbill_last_error(), "no price");
     CHECK_CONTAINS(llmbill_last_error(), "[REDACTED]");
@@ -181,6 +194,24 @@ static void last_error_is_per_thread(void)
     CHECK_EQ_INT(llmbill_close(h), 0);
 }
 
+/* Pricing off says so; the installed paths are named, other names are not. */
+static void pricing_off_and_installed_paths(void)
+{
+    llmbill *h = open_jsonl(t_path(dir, "off.jsonl"), "");
+    struct llmbill_pricing_info pi;
+
+    memset(&pi, 0xff, sizeof pi);
+    pi.struct_size = sizeof pi;
+    CHECK_EQ_INT(llmbill_get_pricing_info(h, &pi), 0);
+    CHECK_EQ_INT(pi.enabled, 0);
+    CHECK(pi.file == NULL && pi.models == 0);
+    CHECK_EQ_INT(llmbill_close(h), 0);
+    CHECK(llmbill_installed_path("plugins") != NULL);
+    CHECK_CONTAINS(llmbill_installed_path("prices"), "model_prices.json");
+    CHECK(llmbill_installed_path("nope") == NULL);
+    CHECK(llmbill_installed_path(NULL) == NULL);
+}
+
 static void usage_init_checks_the_size(void)
 {
     struct { struct llmbill_usage u; char newer[16]; } big;
@@ -224,6 +255,7 @@ int main(void)
     RUN(record_json_failures_say_why);
     RUN(last_error_is_redacted);
     RUN(last_error_is_per_thread);
+    RUN(pricing_off_and_installed_paths);
     RUN(usage_init_checks_the_size);
     RUN(host_cost_text);
     printf("ok\n");
