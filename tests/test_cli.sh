@@ -5,7 +5,8 @@ set -u
 BIN=$1 PLUGINS=$2 TPLUGINS=$3
 T=$(mktemp -d /tmp/llmbill-cli-XXXXXX)
 locker=
-trap '[ -n "$locker" ] && kill "$locker" 2>/dev/null; rm -rf "$T"' EXIT
+lago=
+trap '[ -n "$locker" ] && kill "$locker" 2>/dev/null; [ -n "$lago" ] && kill "$lago" 2>/dev/null; rm -rf "$T"' EXIT
 fails=0
 ok() { printf 'ok   %s\n' "$1"; }
 bad() { printf 'FAIL %s\n' "$1"; fails=$((fails + 1)); }
@@ -301,6 +302,30 @@ wait "$locker" 2>/dev/null
 locker=
 expect "spool --help" 0 "usage: llmbill [-c FILE] spool status" -- "$BIN" spool --help
 expect "spool bad verb" 2 "usage:" -- "$BIN" -c "$T/spool-up.ini" spool shrink
+
+# a request-based sink: check and the close report show its HTTP figures
+python3 "$(dirname "$0")/lago_server.py" --api-key k >"$T/lago.port" &
+lago=$!
+i=0
+while ! grep -q PORT "$T/lago.port" && [ $i -lt 1200 ]; do sleep 0.05; i=$((i + 1)); done
+cat >"$T/lago.ini" <<EOF
+[llmbill]
+plugin_dir = $PLUGINS
+callbacks = lago
+linger_ms = 5
+[lago]
+api_base = http://127.0.0.1:$(sed -n 's/PORT //p' "$T/lago.port")
+api_key = k
+event_code = c
+EOF
+expect "check: a request-based sink's HTTP line" 0 "1 request(s), in flight 0" -- \
+    "$BIN" -c "$T/lago.ini" check
+expect "check: its last status" 0 "last status 404" -- "$BIN" -c "$T/lago.ini" check
+expect "send: the HTTP line of the close report" 0 "last status 200" -- "$BIN" -c "$T/lago.ini" \
+    send --customer a --model m --input-tokens 1 --output-tokens 1
+kill "$lago"
+wait "$lago" 2>/dev/null
+lago=
 
 if [ "$fails" -ne 0 ]; then
     echo "test_cli: $fails failed"

@@ -62,7 +62,13 @@ int cmd_check(struct cli *c, int argc, char **argv)
         char msg[512];
         int rc = llmbill_check_sink(h, i, msg, sizeof msg, 30000);
 
+        struct llmbill_stats st;
+
         printf("  check %-11s %s: %s\n", llmbill_sink_name(h, i), rc == 0 ? "ok" : "FAILED", msg);
+        memset(&st, 0, sizeof st);
+        st.struct_size = sizeof st;
+        if (llmbill_get_stats(h, llmbill_sink_name(h, i), &st) == 0)
+            cli_print_http(stdout, llmbill_sink_name(h, i), &st);
         if (rc != 0)
             failed++;
     }

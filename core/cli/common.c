@@ -54,6 +54,16 @@ int cli_u64(const char *opt, const char *v, uint64_t *out)
     return 0;
 }
 
+void cli_print_http(FILE *f, const char *name, const struct llmbill_stats *st)
+{
+    if (st->requests == 0)
+        return;
+    fprintf(f, "  http %-12s %" PRIu64 " request(s), in flight %u, %u requests/s, answers p50 "
+            "%.1f ms, p99 %.1f ms, last status %d\n", name, st->requests, st->in_flight,
+            st->requests_per_s, st->answer_p50_us / 1000.0, st->answer_p99_us / 1000.0,
+            st->last_status);
+}
+
 /* One sink's summary line (final counts). */
 static void print_sink(FILE *f, const char *name, const struct llmbill_stats *st,
                        const char *last_error)
@@ -102,6 +112,7 @@ int cli_close_report(llmbill *h, FILE *f, struct cli_outcome *o)
     o->sinks = n;
     for (size_t i = 0; i < n; i++) {
         print_sink(f, names[i], &st[i], last[i]);
+        cli_print_http(f, names[i], &st[i]);
         o->delivered_all += st[i].pending == 0 && st[i].dead_lettered == 0 && st[i].lost == 0;
         o->pending += st[i].pending;
         o->lost += st[i].lost;

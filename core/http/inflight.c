@@ -262,13 +262,13 @@ static void send_flight(struct lb_sink *s, struct flight *f)
     atomic_fetch_add(&a->in_flight, 1);
 }
 
-/* Records one answer time for the stats. */
-static void note_answer(struct lb_sink *s, struct flight *f, int status)
+/* Records one request's answer time and status for the stats. */
+static void note_answer(struct lb_sink *s, CURL *easy, int status)
 {
     struct lb_async *a = s->async;
     curl_off_t us = 0;
 
-    curl_easy_getinfo(f->x.easy, CURLINFO_TOTAL_TIME_T, &us);
+    curl_easy_getinfo(easy, CURLINFO_TOTAL_TIME_T, &us);
     pthread_mutex_lock(&s->mu);
     a->lat_us[a->nlat % LAT_N] = us > UINT32_MAX ? UINT32_MAX : (uint32_t)us;
     a->lat_at[a->nlat % LAT_N] = lb_mono_ms();
@@ -290,7 +290,7 @@ static void answered(struct lb_sink *s, struct flight *f, CURLcode cc)
     curl_multi_remove_handle(a->multi, f->x.easy);
     atomic_fetch_sub(&a->in_flight, 1);
     lb_xfer_answer(&f->x, cc, &resp);
-    note_answer(s, f, resp.status);
+    note_answer(s, f->x.easy, resp.status);
     lb_sink_batch_fill(s, b, f->attempt, &sb);
     for (size_t i = 0; i < b->n; i++)
         b->results[i] = f->pre[i];
@@ -449,6 +449,8 @@ int lb_http_perform(struct lb_sink *s, const struct llmbill_http_request *req,
     }
     cc = curl_easy_perform(s->sync_xfer->easy);
     lb_xfer_answer(s->sync_xfer, cc, resp);
+    if (s->async != NULL)
+        note_answer(s, s->sync_xfer->easy, resp->status);
     return resp->status;
 }
 
