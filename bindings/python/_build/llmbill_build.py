@@ -4,11 +4,15 @@ fetch: it zips the pure-Python package llmbill/ into a wheel."""
 import base64
 import hashlib
 import os
+import re
 import zipfile
 
-NAME = "llmbill"
-VERSION = "0.1.0"
 HERE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# name and version: pyproject.toml's [project] table is the one place they are written
+with open(os.path.join(HERE, "pyproject.toml"), encoding="utf-8") as _f:
+    _PROJECT = _f.read()
+NAME = re.search(r'^name = "([^"]+)"', _PROJECT, re.M).group(1)
+VERSION = re.search(r'^version = "([^"]+)"', _PROJECT, re.M).group(1)
 TAG = "py3-none-any"
 METADATA = """Metadata-Version: 2.1
 Name: {name}
