@@ -231,6 +231,9 @@ expect "replay --from openrouter" 0 "1 lines, 1 recorded, 0 bad" -- "$BIN" -c "$
     --customer o1 "$T/or.jsonl"
 grep -F '"customer_id":"o1"' "$T/from.jsonl" | grep -qF '"metadata":{"provider_cost_usd":"0.004836"}' \
     && ok "replay --from: the provider's cost kept" || { bad "replay --from: the provider's cost kept"; cat "$T/log"; }
+python3 -m json.tool "$SAMPLES/openai_responses.json" >"$T/pretty.json"
+expect "replay --from a pretty-printed body" 0 "one response body (pretty-printed JSON) from openai" -- \
+    "$BIN" -c "$T/from.ini" replay --from openai "$T/pretty.json"
 expect "replay --from a Gemini JSON array" 0 "a Gemini streamGenerateContent JSON array from gemini" -- \
     "$BIN" -c "$T/from.ini" replay --from gemini --customer g1 "$SAMPLES/gemini_array.json"
 python3 - "$T/converse.bin" <<'PY'

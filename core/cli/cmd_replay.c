@@ -33,7 +33,8 @@ static void replay_usage(FILE *f)
         "                   anthropic, gemini, vertex_ai, bedrock, deepseek, mistral, groq,\n"
         "                   xai, openrouter, together_ai, fireworks_ai, azure_ai,\n"
         "                   perplexity); what it\n"
-        "                   holds is detected and said: JSON lines of response bodies, a\n"
+        "                   holds is detected and said: JSON lines of response bodies (or\n"
+        "                   one pretty-printed body), a\n"
         "                   batch result file (OpenAI Batch output, Anthropic Message\n"
         "                   Batches results), one captured SSE stream, one Gemini JSON-array\n"
         "                   stream, or one Bedrock AWS event stream (binary). Usage, model,\n"
@@ -90,6 +91,27 @@ static enum input sniff(FILE *in)
     if (ch == 'd' || ch == 'e' || ch == ':' || ch == 'i' || ch == 'r')
         return IN_SSE; /* data:, event:, : comment, id:, retry: */
     return IN_BINARY;
+}
+
+/* Appends the rest of in to *buf (holding *len bytes, capacity *cap). */
+static int slurp(FILE *in, char **buf, size_t *cap, size_t *len)
+{
+    size_t n;
+
+    do {
+        if (*cap - *len < 65536) {
+            char *nb = realloc(*buf, *cap * 2 + 65536);
+
+            if (nb == NULL)
+                return -1;
+            *buf = nb;
+            *cap = *cap * 2 + 65536;
+        }
+        n = fread(*buf + *len, 1, *cap - *len - 1, in);
+        *len += n;
+    } while (n > 0);
+    (*buf)[*len] = '\0';
+    return 0;
 }
 
 /* Options of --from, and room for the metadata of one event. */
@@ -315,6 +337,18 @@ int cmd_replay(struct cli *c, int argc, char **argv)
             line[--len] = '\0';
         if (len == 0)
             continue;
+        if (fo.from != NULL && !said_batch && len == 1 && line[0] == '{') {
+            /* a pretty-printed body (jq's output, a saved response): the whole
+             * file is that one body */
+            if (slurp(in, &line, &cap, &len) != 0) {
+                fprintf(stderr, "llmbill: replay: out of memory reading %s\n", path);
+                bad++;
+                break;
+            }
+            printf("replay %s: one response body (pretty-printed JSON) from %s\n", path,
+                   fo.from);
+            said_batch = 1;
+        }
         if (fo.from != NULL && !said_batch++)
             printf("replay %s: %s from %s\n", path, strstr(line, "\"custom_id\"") != NULL
                    ? "a batch result file (JSON lines)" : input_names[IN_JSONL], fo.from);
