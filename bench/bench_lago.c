@@ -2,7 +2,9 @@
  * 100,000 events delivered to a local Lago-compatible endpoint
  * (tests/lago_server.py). The CPU figure counts this process only (the
  * recording thread and the sink's worker), not the server.
- * usage: bench_lago PLUGIN_DIR SERVER_SCRIPT [EVENTS] */
+ * With MAX_IN_FLIGHT, the sink's max_in_flight is set to it (else its
+ * default).
+ * usage: bench_lago PLUGIN_DIR SERVER_SCRIPT [EVENTS [MAX_IN_FLIGHT]] */
 #define _GNU_SOURCE
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,7 +39,7 @@ int main(int argc, char **argv)
 {
     struct lago_server srv;
     long n = argc > 3 ? atol(argv[3]) : 100000;
-    char ini[1024], err[1024] = "";
+    char ini[1024], err[1024] = "", mif[64] = "";
     struct llmbill_open_opts o;
     llmbill *h;
     double t0, c0, u0, secs, cpu;
@@ -51,9 +53,11 @@ int main(int argc, char **argv)
         fprintf(stderr, "cannot start %s\n", argv[2]);
         return 1;
     }
+    if (argc > 4)
+        snprintf(mif, sizeof mif, "max_in_flight = %s\n", argv[4]);
     snprintf(ini, sizeof ini, "[llmbill]\nplugin_dir = %s\ncallbacks = lago\nqueue_max = 262144\n"
-             "linger_ms = 5\n[lago]\napi_base = %s\napi_key = bench-key\nevent_code = llm_usage\n",
-             argv[1], srv.base);
+             "linger_ms = 5\n[lago]\napi_base = %s\napi_key = bench-key\nevent_code = llm_usage\n%s",
+             argv[1], srv.base, mif);
     memset(&o, 0, sizeof o);
     o.struct_size = sizeof o;
     o.errbuf = err;
@@ -90,11 +94,13 @@ int main(int argc, char **argv)
         memset(&st, 0, sizeof st);
         st.struct_size = sizeof st;
         llmbill_get_stats(h, "lago", &st);
-        printf("llmbill lago sink: %ld events delivered (%llu), %.2f s, %.0f events/s, "
-               "client CPU %.3f s per 100k events (user %.3f), server stored %ld\n", n,
-               (unsigned long long)st.delivered, secs, n / secs, cpu * 100000.0 / n,
-               (user_s - u0) * 100000.0 / n,
-               lago_server_stat(&srv, "stored"));
+        printf("llmbill lago sink%s%s: %ld events delivered (%llu), %.2f s, %.0f events/s, "
+               "client CPU %.3f s per 100k events (user %.3f), server stored %ld, "
+               "answers p50 %.1f ms\n", argc > 4 ? " max_in_flight " : "", argc > 4 ? argv[4] : "",
+               n, (unsigned long long)st.delivered, secs, n / secs, cpu * 100000.0 / n,
+               (user_s - u0) * 100000.0 / n, lago_server_stat(&srv, "stored"),
+               st.answer_p50_us / 1000.0);
+        printf("RATE llmbill_%s %.0f\n", argc > 4 ? argv[4] : "default", n / secs);
         printf("RESULT llmbill %.6f\n", cpu * 100000.0 / n);
     }
     llmbill_close(h);

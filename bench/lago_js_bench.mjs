@@ -1,7 +1,8 @@
 // The same events sent by Lago's official JavaScript client (npm
 // lago-javascript-client), in batches of 100 (createBatchEvents) or one call
-// per event (createEvent, LiteLLM's pattern). Prints client CPU per 100k events.
-// usage: node lago_js_bench.mjs BASE_URL API_KEY EVENTS batch|single
+// per event (createEvent, LiteLLM's pattern), or batches of 100 with 4 in
+// flight (batch4). Prints client CPU per 100k events and events/s.
+// usage: node lago_js_bench.mjs BASE_URL API_KEY EVENTS batch|batch4|single
 import { Client } from 'lago-javascript-client';
 import { randomUUID } from 'node:crypto';
 
@@ -29,6 +30,19 @@ if (mode === 'batch') {
     for (let k = i; k < Math.min(n, i + 100); k++) events.push(event(k));
     await client.events.createBatchEvents({ events });
   }
+} else if (mode === 'batch4') {
+  let next = 0;
+  const lane = async () => {
+    for (;;) {
+      const i = next;
+      next += 100;
+      if (i >= n) return;
+      const events = [];
+      for (let k = i; k < Math.min(n, i + 100); k++) events.push(event(k));
+      await client.events.createBatchEvents({ events });
+    }
+  };
+  await Promise.all([lane(), lane(), lane(), lane()]);
 } else {
   for (let i = 0; i < n; i++) await client.events.createEvent({ event: event(i) });
 }
@@ -38,3 +52,4 @@ const cpuS = (cpu.user + cpu.system) / 1e6;
 console.log(`lago-javascript-client ${mode}: ${n} events, ${secs.toFixed(2)} s, ` +
   `${(n / secs).toFixed(0)} events/s, client CPU ${(cpuS * 100000 / n).toFixed(3)} s per 100k events`);
 console.log(`RESULT js_${mode} ${(cpuS * 100000 / n).toFixed(6)}`);
+console.log(`RATE js_${mode} ${(n / secs).toFixed(0)}`);

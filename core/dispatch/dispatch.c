@@ -386,7 +386,7 @@ static void *worker(void *arg)
 
             atomic_store(&s->sleeping, 1);
             if (n > 0 && !lb_async_room(s)) {
-                wait = 60000; /* until an answer frees a flight: new events can wait */
+                wait = 1000; /* until an answer frees a flight: new events can wait */
                 sleep_ok = !atomic_load(&h->aborting) && !atomic_load(&s->check_req);
             } else {
                 read_heads(h, &again);

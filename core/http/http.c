@@ -139,10 +139,8 @@ int lb_xfer_init(struct lb_sink *s, struct lb_xfer *x)
     curl_easy_setopt(x->easy, CURLOPT_SSL_VERIFYHOST, 2L);
     if (s->ca_file != NULL)
         curl_easy_setopt(x->easy, CURLOPT_CAINFO, s->ca_file);
-    /* HTTP/2 over TLS when ALPN offers it; a stream on a shared connection
-     * rather than a new connection while one is being set up */
+    /* HTTP/2 over TLS when ALPN offers it (see lb_xfer_prepare for PIPEWAIT) */
     curl_easy_setopt(x->easy, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
-    curl_easy_setopt(x->easy, CURLOPT_PIPEWAIT, 1L);
     curl_easy_setopt(x->easy, CURLOPT_CONNECTTIMEOUT_MS, (long)s->http_connect_ms);
     curl_easy_setopt(x->easy, CURLOPT_TCP_KEEPALIVE, 1L);
     curl_easy_setopt(x->easy, CURLOPT_TCP_NODELAY, 1L);
@@ -248,6 +246,10 @@ int lb_xfer_prepare(struct lb_sink *s, struct lb_xfer *x, const struct llmbill_h
     if (x->body != NULL)
         x->body[0] = '\0';
     curl_easy_setopt(x->easy, CURLOPT_URL, r->url);
+    /* https: wait for a connection being set up to say (ALPN) whether it
+     * multiplexes, rather than open another; plain http is HTTP/1.1 here,
+     * so waiting would only hold a request back until an answer comes */
+    curl_easy_setopt(x->easy, CURLOPT_PIPEWAIT, strncasecmp(r->url, "https:", 6) == 0 ? 1L : 0L);
     curl_easy_setopt(x->easy, CURLOPT_HTTPHEADER, x->hdrs);
     curl_easy_setopt(x->easy, CURLOPT_TIMEOUT_MS, (long)timeout);
     curl_easy_setopt(x->easy, CURLOPT_CUSTOMREQUEST, NULL);

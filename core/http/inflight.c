@@ -398,27 +398,34 @@ void lb_async_wait(struct lb_sink *s, int64_t wait_ms, int sleep_ok)
         wait_ms = 0;
     if (a->busy > 0 || wait_ms > 0)
         curl_multi_poll(a->multi, NULL, 0, (int)(wait_ms > 60000 ? 60000 : wait_ms), NULL);
-    curl_multi_perform(a->multi, &running);
-    while ((m = curl_multi_info_read(a->multi, &left)) != NULL) {
-        struct flight *f = NULL;
+    /* until nothing moves: a transfer may end inside any curl_multi_perform(),
+     * and its message must be read before the next poll, which would not wake
+     * for it (a transfer that has ended has no socket left to wake on) */
+    for (int moved = 1; moved;) {
+        moved = 0;
+        curl_multi_perform(a->multi, &running);
+        while ((m = curl_multi_info_read(a->multi, &left)) != NULL) {
+            struct flight *f = NULL;
 
-        if (m->msg != CURLMSG_DONE)
-            continue;
-        curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&f);
-        answered(s, f, m->data.result);
-    }
-    if (atomic_load(&s->h->aborting)) {
-        abandon_all(s);
-    } else {
+            if (m->msg != CURLMSG_DONE)
+                continue;
+            curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&f);
+            answered(s, f, m->data.result);
+            moved = 1;
+        }
+        if (atomic_load(&s->h->aborting)) {
+            abandon_all(s);
+            break;
+        }
         now = lb_mono_ms();
         for (uint32_t i = 0; i < a->nf; i++) {
             struct flight *f = &a->f[i];
 
-            if (f->state == F_WAIT && now >= f->due_ms && now >= a->paused_until)
+            if (f->state == F_WAIT && now >= f->due_ms && now >= a->paused_until) {
                 send_flight(s, f);
+                moved = 1;
+            }
         }
-        if (a->busy > 0)
-            curl_multi_perform(a->multi, &running); /* start what was just added */
     }
     retire(s);
 }
