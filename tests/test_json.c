@@ -154,6 +154,14 @@ static void parse_errors(void)
         { "{\"model\":\"a\\u0000\"}", "model: bad escape" },
         { "{\"cost_usd\":1,\"currency\":\"EUR\"}", "cost_usd: given with currency EUR" },
         { "{\"timestamp_ms\":true}", "timestamp_ms: expected a non-negative integer" },
+        /* one value per field: which of two a record means is not guessed */
+        { "{\"customer_id\":\"a\",\"model\":\"m\",\"customer_id\":\"b\"}", "customer_id: given twice" },
+        { "{\"customer_id\":null,\"customer_id\":\"b\"}", "customer_id: given twice" },
+        { "{\"input_tokens\":1,\"input_tokens\":2}", "input_tokens: given twice" },
+        { "{\"web_search_requests\":1,\"web_search_requests\":2}", "web_search_requests: given twice" },
+        { "{\"cost_usd\":1,\"cost\":\"5\"}", "cost: given twice (as cost_usd or cost)" },
+        { "{\"metadata\":{},\"metadata\":{\"a\":\"b\"}}", "metadata: given twice" },
+        { "{\"status\":\"success\",\"status\":\"failure\"}", "status: given twice" },
     };
     struct llmbill_kv kv[2];
 
@@ -273,6 +281,24 @@ static void modality_counts(void)
     CHECK_CONTAINS(err, "output_tokens: must include");
 }
 
+/* A NUL byte inside the given length ends neither the text nor the check for
+ * trailing data: what follows it is not silently ignored. */
+static void nul_inside_the_text(void)
+{
+    static const char line[] = "{\"customer_id\":\"c\",\"model\":\"m\"}\0{\"customer_id\":\"x\"}";
+    struct llmbill_usage u;
+    struct llmbill_kv kv[2];
+    char buf[sizeof line], why[256] = "";
+
+    memcpy(buf, line, sizeof line);
+    CHECK_EQ_INT(llmbill_usage_from_json(&u, buf, sizeof line - 1, kv, 2, why, sizeof why),
+                 LLMBILL_EINVAL);
+    CHECK_CONTAINS(why, "NUL byte");
+    memcpy(buf, line, sizeof line);
+    CHECK_EQ_INT(llmbill_usage_from_json(&u, buf, strlen(line), kv, 2, why, sizeof why), 0);
+    CHECK(u.customer_id != NULL && strcmp(u.customer_id, "c") == 0);
+}
+
 int main(void)
 {
     RUN(modality_counts);
@@ -281,6 +307,7 @@ int main(void)
     RUN(invalid_utf8_is_replaced);
     RUN(parse_errors);
     RUN(unknown_keys_and_nulls);
+    RUN(nul_inside_the_text);
     printf("test_json: ok\n");
     return 0;
 }

@@ -117,12 +117,43 @@ static int key_is(const char *json, const jsmntok_t *k, const char *name)
     return (size_t)(k->end - k->start) == n && memcmp(json + k->start, name, n) == 0;
 }
 
+/* A record field of the JSON form and where llmbill_usage_from_json() stores it. */
+struct field {
+    const char *name;
+    size_t off;
+};
+
+/* The fields llmbill_usage_from_json() reads besides its string and count
+ * tables, numbered after them (cost_usd and cost are one field). */
+static const char *const other_fields[] = { "timestamp_ms", "latency_ms", "status", "metadata",
+                                            "cost_usd", "cost" };
+#define F_OTHER(strs_n, u64s_n) ((int)((strs_n) + (u64s_n)))
+#define F_COST 63 /* cost_usd and cost: past every other index (checked below) */
+
+/* The index (< 64) of the record field key k names, or -1 for a key the
+ * record does not read. strs and u64s are the caller's name tables (each
+ * entry starts with its name). */
+static int field_index(const char *json, const jsmntok_t *k, const struct field *strs,
+                       size_t strs_n, const struct field *u64s, size_t u64s_n)
+{
+    for (size_t i = 0; i < strs_n; i++)
+        if (key_is(json, k, strs[i].name))
+            return (int)i;
+    for (size_t i = 0; i < u64s_n; i++)
+        if (key_is(json, k, u64s[i].name))
+            return (int)(strs_n + i);
+    for (size_t i = 0; i < sizeof other_fields / sizeof other_fields[0]; i++)
+        if (key_is(json, k, other_fields[i]))
+            return i >= 4 ? F_COST : F_OTHER(strs_n, u64s_n) + (int)i;
+    return -1;
+}
+
 #define FAIL(...) do { lb_errf(err, errlen, __VA_ARGS__); rc = LLMBILL_EINVAL; goto out; } while (0)
 
 int llmbill_usage_from_json(struct llmbill_usage *u, char *json, size_t len,
                             struct llmbill_kv *kv, size_t kv_cap, char *err, size_t errlen)
 {
-    static const struct { const char *name; size_t off; } strs[] = {
+    static const struct field strs[] = {
         { "event_id", offsetof(struct llmbill_usage, event_id) },
         { "customer_id", offsetof(struct llmbill_usage, customer_id) },
         { "subscription_id", offsetof(struct llmbill_usage, subscription_id) },
@@ -135,7 +166,7 @@ int llmbill_usage_from_json(struct llmbill_usage *u, char *json, size_t len,
         { "currency", offsetof(struct llmbill_usage, currency) },
         { "service_tier", offsetof(struct llmbill_usage, service_tier) },
     };
-    static const struct { const char *name; size_t off; } u64s[] = {
+    static const struct field u64s[] = {
         { "input_tokens", offsetof(struct llmbill_usage, input_tokens) },
         { "cached_input_tokens", offsetof(struct llmbill_usage, cached_input_tokens) },
         { "cache_creation_input_tokens", offsetof(struct llmbill_usage, cache_creation_input_tokens) },
@@ -149,6 +180,10 @@ int llmbill_usage_from_json(struct llmbill_usage *u, char *json, size_t len,
     };
     jsmntok_t *t = NULL;
     int n, i, rc = 0, have_cost_usd = 0;
+    uint64_t seen = 0; /* bit field_index() of each field read so far */
+
+    _Static_assert(sizeof strs / sizeof strs[0] + sizeof u64s / sizeof u64s[0] + 4 < F_COST,
+                   "field_index() numbers every field below 64");
 
     if (u == NULL || json == NULL)
         return LLMBILL_EINVAL;
@@ -163,7 +198,15 @@ int llmbill_usage_from_json(struct llmbill_usage *u, char *json, size_t len,
     for (i = 1; i < n;) {
         const jsmntok_t *k = &t[i], *v = &t[i + 1];
         int next = lb_json_skip(t, i + 1, n), done = 0;
+        int f = field_index(json, k, strs, sizeof strs / sizeof strs[0], u64s,
+                            sizeof u64s / sizeof u64s[0]);
 
+        if (f >= 0) { /* one value per field: which of two a record means is not guessed */
+            if (seen & (UINT64_C(1) << f))
+                FAIL("%.*s: given twice%s", k->end - k->start, json + k->start,
+                     f == F_COST ? " (as cost_usd or cost)" : "");
+            seen |= UINT64_C(1) << f;
+        }
         if (is_null(json, v)) {
             i = next;
             continue;

@@ -4,6 +4,7 @@
  * is parsed in O(N) time (jsmn's walk back to the open container at each
  * closing bracket is bounded by the depth) and bounded memory. */
 #include <stdlib.h>
+#include <string.h>
 
 #include "jsmn_util.h"
 #include "lb.h"
@@ -40,11 +41,18 @@ int lb_json_parse(const char *js, size_t len, int max_tokens, jsmntok_t **out, c
 {
     jsmn_parser p;
     jsmntok_t *t;
+    const char *nul;
     int n;
 
     *out = NULL;
     if (len > (size_t)INT32_MAX) {
         lb_errf(err, errlen, "JSON text longer than %d bytes", INT32_MAX);
+        return LLMBILL_EINVAL;
+    }
+    /* jsmn stops at a NUL: what follows one would be ignored unseen */
+    if (len > 0 && (nul = memchr(js, '\0', len)) != NULL) {
+        lb_errf(err, errlen, "a NUL byte in the JSON text (at byte %zu of %zu)",
+                (size_t)(nul - js), len);
         return LLMBILL_EINVAL;
     }
     if (depth_of(js, len) > LB_JSON_MAX_DEPTH) {
