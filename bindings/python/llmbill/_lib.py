@@ -43,7 +43,8 @@ class OpenOpts(ctypes.Structure):
 
 
 STATS_FIELDS = ("recorded", "delivered", "retried", "dead_lettered", "pending",
-                "rejected_full", "rejected_invalid", "unpriced", "spooled", "spool_corrupt")
+                "rejected_full", "rejected_invalid", "unpriced", "spooled", "spool_corrupt",
+                "lost")
 
 
 class Stats(ctypes.Structure):

@@ -29,6 +29,7 @@ class RecordTest(LedgerCase):
             st = b.stats()
             self.assertEqual(st["recorded"], 2)
             self.assertEqual(st["delivered"], 2)
+            self.assertEqual(st["lost"], 0)                      # every counter of llmbill_stats
             self.assertEqual(b.stats("ledger")["pending"], 0)
         lines = {e["event_id"]: e for e in self.lines()}
         self.assertEqual(set(lines), {eid, "e-2"})
