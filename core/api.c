@@ -272,7 +272,8 @@ int llmbill_get_stats(llmbill *h, const char *instance, struct llmbill_stats *ou
             return LLMBILL_ENOTFOUND;
         lb_sink_stats(&h->sinks[i], &st);
         if (h->journal != NULL)
-            st.spooled = atomic_load(&h->journal->written) - atomic_load(&h->sinks[i].ack_seq);
+            st.spooled = atomic_load(&h->journal->written) - atomic_load(&h->sinks[i].ack_seq) +
+                         lb_adopt_spooled(h, &h->sinks[i]);
     } else {
         for (size_t i = 0; i < h->nsinks; i++) {
             struct llmbill_stats one;
@@ -289,7 +290,8 @@ int llmbill_get_stats(llmbill *h, const char *instance, struct llmbill_stats *ou
         st.rejected_invalid = atomic_load(&h->rejected_invalid);
         st.unpriced = atomic_load(&h->unpriced);
         if (h->journal != NULL) {
-            st.spooled = atomic_load(&h->journal->written) - lb_journal_min_ack(h, 0);
+            st.spooled = atomic_load(&h->journal->written) - lb_journal_min_ack(h, 0) +
+                         lb_adopt_spooled(h, NULL);
             st.spool_corrupt = atomic_load(&h->journal->corrupt);
         }
     }

@@ -263,6 +263,7 @@ int lb_event_prepare(const struct llmbill_usage *in, struct lb_prepared *p)
         total += strlen(p->u.metadata[i].key) + strlen(p->u.metadata[i].value) + 2;
     p->total = total;
     p->jseq = 0;
+    p->jsrc = 0;
     return 0;
 }
 
@@ -275,8 +276,9 @@ struct lb_event *lb_event_build(const struct lb_prepared *p, void *buf, uint32_t
     char *s = (char *)(kv + nmeta);
 
     ev->size = (uint32_t)p->total;
-    ev->heap = heap;
+    ev->heap = (uint16_t)heap;
     ev->jseq = p->jseq;
+    ev->jsrc = (uint16_t)p->jsrc;
     *u = p->u;                  /* then its strings are pointed at the copies */
     if (u->timestamp_ms == 0)
         u->timestamp_ms = lb_now_ms();

@@ -183,7 +183,8 @@ int lb_key_looks_secret(const char *key);
  * (LB_SLOT_DATA bytes), else in its own allocation (heap = 1). */
 struct lb_event {
     uint32_t size;
-    uint32_t heap;
+    uint16_t heap;
+    uint16_t jsrc;              /* its journal: 0 the handle's own, 1 an adopted one */
     uint64_t jseq;              /* its journal seq, or 0 without a journal */
     struct llmbill_usage u;
     /* followed by struct llmbill_kv[n_metadata] and the string bytes */
@@ -202,6 +203,7 @@ struct lb_prepared {
     size_t lens[LB_NSTR];
     size_t total;               /* bytes the event needs */
     uint64_t jseq;              /* journal seq, set by the journal thread */
+    uint32_t jsrc;              /* and its journal (struct lb_event) */
 };
 
 /* Validates *in and measures it. 0 or LLMBILL_EINVAL. No allocation. */
@@ -386,7 +388,8 @@ int lb_async_room(struct lb_sink *s);
 struct lb_batch *lb_async_batch(struct lb_sink *s);
 /* Worker thread: starts the filled batch; end[] are the shard cursors
  * after its events, last_jseq its highest journal seq (or 0). */
-void lb_async_start(struct lb_sink *s, const uint64_t *end, uint64_t last_jseq);
+void lb_async_start(struct lb_sink *s, const uint64_t *end, uint64_t last_jseq,
+                    uint64_t last_adopted);
 /* Worker thread: nothing in flight and nothing waiting to retire? */
 int lb_async_idle(struct lb_sink *s);
 /* Worker thread: waits for an answer, a wake-up or wait_ms (capped at the

@@ -79,6 +79,21 @@ grep -q "sink jsonl: delivered 3, pending 0" out.txt
 test "$(wc -l <usage.csv)" -eq 3
 grep -q ",cust_42,gpt-4o,1201,300,unpriced" usage.csv
 test "$(wc -l <usage.jsonl)" -eq 3
+# the pre-fork example: 4 workers, each its own handle and journal on one
+# spool_dir; every event once in the ledger, no journal left behind
+cat >prefork.ini <<EOF
+[llmbill]
+callbacks = jsonl
+linger_ms = 5
+spool_dir = spool
+[jsonl]
+path = prefork.jsonl
+EOF
+clean ./prefork prefork.ini 4 >prefork.out 2>&1 || { cat prefork.out; fail "prefork"; }
+grep -q "prefork: 4 worker(s), 0 failed" prefork.out || { cat prefork.out; fail "prefork: workers"; }
+test "$(wc -l <prefork.jsonl)" -eq 20 || fail "prefork: 20 events in the ledger"
+test "$(sort prefork.jsonl | uniq | wc -l)" -eq 20 || fail "prefork: each event once"
+test -z "$(ls -d spool/j-* 2>/dev/null)" || fail "prefork: a worker journal was left"
 # the installed CLI loads the out-of-tree sink too
 clean "$P/bin/llmbill" -c llmbill.ini check | grep -q "plugin csv 1.0.0"
 # the request-based webhook sink against a small receiver: every event once

@@ -133,7 +133,13 @@ static void journal_handle_in_a_child(void)
     wait_ok(pid);
     /* the parent's handle goes on: the frames after the fork are intact */
     record_n(h, "after", 0, 50);
-    CHECK_EQ_INT(llmbill_flush(h, 30000), 0);
+    if (llmbill_flush(h, 30000) != 0) {
+        st = t_stats(h, NULL);
+        fprintf(stderr, "flush timed out: recorded %llu delivered %llu pending %llu spooled %llu\n",
+                (unsigned long long)st.recorded, (unsigned long long)st.delivered,
+                (unsigned long long)st.pending, (unsigned long long)st.spooled);
+        CHECK(0);
+    }
     st = t_stats(h, NULL);
     CHECK_EQ_INT(st.recorded, 100);
     CHECK_EQ_INT(st.delivered, 100);

@@ -513,31 +513,29 @@ static void reads_version_1_frames(void)
     CHECK_EQ_INT(count_in(t_path(dir, "s8.out"), "dups="), 0);
 }
 
-/* One spool, one writer: a second handle is refused with a clear error. */
-static void one_writer_per_spool(void)
+/* One journal, one writer: a second handle on the same spool_dir gets its
+ * own journal (spool_dir/j-<id>, adopt.c); a paused one only looks, and
+ * sees both. */
+static void one_writer_per_journal(void)
 {
     llmbill *h = open_spool("s7", "", "callbacks = t\n[t]\nplugin = testsink\nalways = retry\n"),
             *h2;
-    char ini[1024];
+    struct llmbill_usage u = t_usage("acme", NULL);
 
-    snprintf(ini, sizeof ini, "[llmbill]\nplugin_dir = %s\nspool_dir = %s/s7\ncallbacks = t\n"
-             "[t]\nplugin = testsink\n", TEST_PLUGIN_DIR, dir);
-    CHECK_EQ_INT(t_open(&h2, ini, err, sizeof err), LLMBILL_ECONFIG);
-    CHECK_CONTAINS(err, "s7: in use by another llmbill handle or process");
-    /* a paused handle may look: it reads the backlog and records nothing */
+    record_ids(h, 0, 7);
+    h2 = open_spool("s7", "", "callbacks = t\n[t]\nplugin = testsink\nalways = retry\n");
+    record_ids(h2, 7, 3);
     {
-        struct llmbill_usage u = t_usage("acme", NULL);
+        llmbill *p = open_paused("s7", "callbacks = t\n[t]\nplugin = testsink\n");
 
-        record_ids(h, 0, 7);
-        h2 = open_paused("s7", "callbacks = t\n[t]\nplugin = testsink\n");
-        CHECK_EQ_INT(t_stats(h2, NULL).spooled, 7);
-        CHECK_EQ_INT(llmbill_record(h2, &u), LLMBILL_ECLOSED);
-        llmbill_close(h2);
-        CHECK_EQ_INT(llmbill_record(h, &u), 0); /* the writer goes on */
+        CHECK_EQ_INT(t_stats(p, NULL).spooled, 10);
+        CHECK_EQ_INT(llmbill_record(p, &u), LLMBILL_ECLOSED);
+        llmbill_close(p);
     }
-    llmbill_close(h);
-    CHECK_EQ_INT(t_open(&h2, ini, err, sizeof err), 0);
+    CHECK_EQ_INT(llmbill_record(h, &u), 0); /* the writers go on */
     llmbill_close(h2);
+    llmbill_close(h);
+    CHECK_EQ_INT(backlog("s7", "callbacks = t\n[t]\nplugin = testsink\n"), 11);
 }
 
 static void config_errors(void)
@@ -567,7 +565,7 @@ int main(void)
     RUN(torn_and_corrupt_segments);
     RUN(full_disk);
     RUN(resumes_after_a_crash_tail);
-    RUN(one_writer_per_spool);
+    RUN(one_writer_per_journal);
     RUN(reads_version_1_frames);
     RUN(kill_9_then_deliver_exactly_once);
     RUN(config_errors);

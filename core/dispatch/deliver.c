@@ -55,7 +55,8 @@ void lb_batch_free(struct lb_batch *b)
 
 int lb_should_skip(const struct lb_sink *s, const struct lb_event *ev)
 {
-    if (ev->jseq != 0 && ev->jseq <= s->ack_start)
+    if (ev->jseq != 0 &&
+        ev->jseq <= (ev->jsrc == 0 ? s->ack_start : lb_journal_ack_start(s->h, s, ev->jsrc)))
         return 1; /* finished in an earlier run */
     if (s->filter == LB_FILTER_SUCCESS)
         return ev->u.status != LLMBILL_STATUS_SUCCESS;

@@ -329,7 +329,7 @@ static void *worker(void *arg)
             ready = 0; /* every flight is busy: the events wait in the queue */
         if (ready) {
             size_t skipped = 0;
-            uint64_t last_jseq = 0;
+            uint64_t last_jseq = 0, last_adopted = 0;
 
             if (s->async != NULL)
                 b = lb_async_batch(s);
@@ -341,8 +341,11 @@ static void *worker(void *arg)
                 for (size_t j = 0; j < cnt[k]; j++) {
                     struct lb_event *ev = ring[(pos[k] + j) & h->mask].ev;
 
-                    if (ev->jseq > last_jseq)
-                        last_jseq = ev->jseq; /* journal events: shard 0, in order */
+                    /* journal events: shard 0, in order within each journal */
+                    if (ev->jsrc != 0 && ev->jseq > last_adopted)
+                        last_adopted = ev->jseq;
+                    else if (ev->jsrc == 0 && ev->jseq > last_jseq)
+                        last_jseq = ev->jseq;
                     if (lb_should_skip(s, ev))
                         skipped++;
                     else
@@ -355,14 +358,16 @@ static void *worker(void *arg)
                 atomic_fetch_add(&s->st_skipped, skipped);
             first_seen = 0;
             if (s->async != NULL) {
-                lb_async_start(s, pos, last_jseq);
+                lb_async_start(s, pos, last_jseq, last_adopted);
                 lb_async_wait(s, 0, 0); /* answers that came meanwhile */
                 continue;
             }
             if (b->n > 0)
                 left |= lb_deliver(s, b);
             if (last_jseq != 0 && !left)
-                lb_journal_ack(h, s, last_jseq);
+                lb_journal_ack(h, s, 0, last_jseq);
+            if (last_adopted != 0 && !left)
+                lb_journal_ack(h, s, 1, last_adopted);
             for (unsigned k = 0; k < h->nshards; k++)
                 if (cnt[k] > 0)
                     atomic_store_explicit(&s->cursor[k].pos, pos[k], memory_order_release);
@@ -533,7 +538,7 @@ static int all_flushed(struct llmbill *h, const uint64_t *target, uint64_t gen)
     return 1;
 }
 
-int lb_dispatch_flush(struct llmbill *h, int timeout_ms)
+static int flush_once(struct llmbill *h, int timeout_ms)
 {
     uint64_t target[LB_SHARDS_MAX], gen;
     struct timespec ts;
@@ -573,6 +578,26 @@ int lb_dispatch_flush(struct llmbill *h, int timeout_ms)
     }
     atomic_fetch_sub(&h->waiters, 1);
     pthread_mutex_unlock(&h->wait_mu);
+    return rc;
+}
+
+/* Waits for what was recorded before, and with a journal, for the journals
+ * of ended handles this one adopts (adopt.c) too: each round flushes what
+ * the journal thread has fed from them so far (so that the sinks send it
+ * at once, not after their linger time). */
+int lb_dispatch_flush(struct llmbill *h, int timeout_ms)
+{
+    int64_t start = lb_mono_ms();
+    int rc = flush_once(h, timeout_ms);
+
+    while (rc == 0 && h->journal != NULL && atomic_load(&h->journal->adopt_pending)) {
+        int64_t left = timeout_ms < 0 ? -1 : timeout_ms - (lb_mono_ms() - start);
+
+        if (timeout_ms >= 0 && left <= 0)
+            return LLMBILL_ETIMEDOUT;
+        lb_dispatch_wait_room(h, 5);
+        rc = flush_once(h, (int)left);
+    }
     return rc;
 }
 
@@ -783,8 +808,10 @@ void lb_dispatch_stop(struct llmbill *h)
         atomic_store(&h->aborting, 1);
     }
     join_workers(h, end + LB_CLOSE_MARGIN_MS);
-    if (h->journal != NULL)
+    if (h->journal != NULL) {
         lb_journal_persist_acks(h); /* what the workers finished last */
+        lb_adopt_finish(h);
+    }
 }
 
 void lb_sink_stats(struct lb_sink *s, struct llmbill_stats *out)

@@ -44,6 +44,7 @@ struct flight {
 struct taken {
     uint64_t end[LB_SHARDS_MAX];
     uint64_t last_jseq;
+    uint64_t last_adopted;      /* the same in the journal being adopted (adopt.c) */
     int done;
 };
 
@@ -308,26 +309,31 @@ static void retire(struct lb_sink *s)
 {
     struct lb_async *a = s->async;
     struct llmbill *h = s->h;
-    uint64_t jseq = 0;
+    uint64_t jseq = 0, adopted = 0;
     struct taken *last = NULL;
 
     while (a->rcount > 0 && a->rec[a->rhead].done) {
         last = &a->rec[a->rhead];
         if (last->last_jseq > jseq)
             jseq = last->last_jseq;
+        if (last->last_adopted > adopted)
+            adopted = last->last_adopted;
         a->rhead = (a->rhead + 1) % a->rcap;
         a->rcount--;
     }
     if (last == NULL)
         return;
     if (jseq != 0 && !a->left)
-        lb_journal_ack(h, s, jseq);
+        lb_journal_ack(h, s, 0, jseq);
+    if (adopted != 0 && !a->left)
+        lb_journal_ack(h, s, 1, adopted);
     for (unsigned k = 0; k < h->nshards; k++)
         atomic_store_explicit(&s->cursor[k].pos, last->end[k], memory_order_release);
     lb_notify_waiters(h);
 }
 
-void lb_async_start(struct lb_sink *s, const uint64_t *end, uint64_t last_jseq)
+void lb_async_start(struct lb_sink *s, const uint64_t *end, uint64_t last_jseq,
+                    uint64_t last_adopted)
 {
     struct lb_async *a = s->async;
     struct flight *f = a->next;
@@ -336,6 +342,7 @@ void lb_async_start(struct lb_sink *s, const uint64_t *end, uint64_t last_jseq)
     a->rcount++;
     memcpy(a->rec[r].end, end, sizeof a->rec[r].end);
     a->rec[r].last_jseq = last_jseq;
+    a->rec[r].last_adopted = last_adopted;
     a->rec[r].done = 0;
     a->next = NULL;
     if (f->b->n == 0) {

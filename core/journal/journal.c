@@ -22,14 +22,19 @@
 #define HDR 20
 #define MAX_PAYLOAD (1u << 20)
 
-static char *seg_path(const struct lb_journal *j, uint64_t first)
+char *lb_jseg_path(const char *dir, uint64_t first)
 {
-    size_t n = strlen(j->dir) + 40;
+    size_t n = strlen(dir) + 40;
     char *p = malloc(n);
 
     if (p != NULL)
-        snprintf(p, n, "%s/seg-%020llu.lbj", j->dir, (unsigned long long)first);
+        snprintf(p, n, "%s/seg-%020llu.lbj", dir, (unsigned long long)first);
     return p;
+}
+
+static char *seg_path(const struct lb_journal *j, uint64_t first)
+{
+    return lb_jseg_path(j->dir, first);
 }
 
 static int cmp_u64(const void *a, const void *b)
@@ -39,10 +44,14 @@ static int cmp_u64(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* The first seqs of the segments on disk, sorted; *n of them. */
 static uint64_t *list_segments(const struct lb_journal *j, size_t *n)
 {
-    DIR *d = opendir(j->dir);
+    return lb_jlist_segments(j->dir, n);
+}
+
+uint64_t *lb_jlist_segments(const char *dir, size_t *n)
+{
+    DIR *d = opendir(dir);
     struct dirent *e;
     uint64_t *v = NULL;
     size_t cap = 0;
@@ -143,15 +152,20 @@ static char *ack_path(const struct lb_journal *j, const char *sink, int tmp)
 }
 
 /* Makes renames and new files in the spool directory durable (fsync mode). */
-static int sync_dir(const struct lb_journal *j)
+static int sync_dir_path(const char *dir)
 {
-    int dfd = open(j->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc;
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc;
 
     if (dfd < 0)
         return -1;
     rc = fsync(dfd);
     close(dfd);
     return rc;
+}
+
+static int sync_dir(const struct lb_journal *j)
+{
+    return sync_dir_path(j->dir);
 }
 
 /* Reads a position file: 0 (with *v; 0 when there is none), or -1 with
@@ -194,17 +208,39 @@ static int has_ack_file(const struct lb_journal *j, const char *sink)
     return rc;
 }
 
-void lb_journal_ack(struct llmbill *h, struct lb_sink *s, uint64_t seq)
+void lb_journal_ack(struct llmbill *h, struct lb_sink *s, int src, uint64_t seq)
 {
-    (void)h;
-    atomic_store(&s->ack_seq, seq);
+    struct lb_adopted *a;
+
+    if (src == 0)
+        atomic_store(&s->ack_seq, seq);
+    else if ((a = atomic_load(&h->journal->adopt)) != NULL)
+        atomic_store(&a->ack_seq[s->index], seq);
 }
 
-/* Writes sink s's position to its ack file (synced in fsync mode). 0 or -1. */
-static int write_ack(struct llmbill *h, struct lb_sink *s, uint64_t seq)
+uint64_t lb_journal_ack_start(const struct llmbill *h, const struct lb_sink *s, int src)
+{
+    struct lb_adopted *a = src == 0 ? NULL : atomic_load(&h->journal->adopt);
+
+    return src == 0 ? s->ack_start : a != NULL ? a->ack_start[s->index] : 0;
+}
+
+char *lb_jack_path(const char *dir, const char *sink, int tmp)
+{
+    return ack_path_in(dir, sink, tmp);
+}
+
+int lb_jread_ack(const char *path, uint64_t *v)
+{
+    return read_ack_file(path, v);
+}
+
+/* Writes sink s's position to its ack file in dir (synced in fsync mode).
+ * 0 or -1 (logged). */
+static int write_ack_in(struct llmbill *h, const char *dir, struct lb_sink *s, uint64_t seq)
 {
     struct lb_journal *j = h->journal;
-    char *tmp = ack_path(j, s->name, 1), *path = ack_path(j, s->name, 0), text[32];
+    char *tmp = ack_path_in(dir, s->name, 1), *path = ack_path_in(dir, s->name, 0), text[32];
     int fd = -1, n, rc = -1;
 
     if (tmp == NULL || path == NULL)
@@ -221,13 +257,13 @@ static int write_ack(struct llmbill *h, struct lb_sink *s, uint64_t seq)
     rc = close(fd);
     fd = -1;
     if (rc != 0 || rename(tmp, path) != 0 ||
-        (j->durability == LB_DURABLE_FSYNC && sync_dir(j) != 0))
+        (j->durability == LB_DURABLE_FSYNC && sync_dir_path(dir) != 0))
         rc = -1;
 out:
     if (rc != 0)
         lb_log(&h->log, LLMBILL_LOG_ERROR, "sink %s: cannot write its journal position in %s: %s "
                "(delivered events may be delivered again after a restart)", s->name,
-               j->dir, strerror(errno));
+               dir, strerror(errno));
     if (fd >= 0)
         close(fd);
     free(tmp);
@@ -235,8 +271,20 @@ out:
     return rc;
 }
 
+static int write_ack(struct llmbill *h, struct lb_sink *s, uint64_t seq)
+{
+    return write_ack_in(h, h->journal->dir, s, seq);
+}
+
+int lb_jwrite_ack(struct llmbill *h, const char *dir, struct lb_sink *s, uint64_t seq)
+{
+    return write_ack_in(h, dir, s, seq);
+}
+
 void lb_journal_persist_acks(struct llmbill *h)
 {
+    struct lb_adopted *ad = atomic_load(&h->journal->adopt);
+
     if (h->journal->readonly)
         return;
     for (size_t i = 0; i < h->nsinks; i++) {
@@ -245,6 +293,9 @@ void lb_journal_persist_acks(struct llmbill *h)
 
         if (a != atomic_load(&s->ack_disk) && write_ack(h, s, a) == 0)
             atomic_store(&s->ack_disk, a);
+        if (ad != NULL && (a = atomic_load(&ad->ack_seq[i])) != atomic_load(&ad->ack_disk[i]) &&
+            write_ack_in(h, ad->dir, s, a) == 0)
+            atomic_store(&ad->ack_disk[i], a);
     }
 }
 
@@ -296,6 +347,33 @@ static off_t scan_tail(int fd, uint64_t *last, int *torn, int *cut_frame)
         *cut_frame = lb_get32(buf + good) == MAGIC;
     munmap(buf, size);
     return good;
+}
+
+int lb_jlast_seq(const char *dir, uint64_t *last, uint64_t *first)
+{
+    size_t n;
+    uint64_t *segs = lb_jlist_segments(dir, &n);
+    char *p;
+    int fd, torn, cut;
+
+    *last = 0;
+    *first = 0;
+    if (n == 0) {
+        free(segs);
+        return 0;
+    }
+    *first = segs[0];
+    p = lb_jseg_path(dir, segs[n - 1]);
+    fd = p ? open(p, O_RDONLY | O_NOFOLLOW | O_CLOEXEC) : -1;
+    free(p);
+    if (fd >= 0) {
+        scan_tail(fd, last, &torn, &cut);
+        close(fd);
+        if (*last == 0)
+            *last = segs[n - 1] - 1;
+    }
+    free(segs);
+    return fd >= 0 ? 0 : -1;
 }
 
 /* Makes segment `first` the current one, for appending after its first
@@ -370,8 +448,10 @@ static int open_error(int e)
     return LLMBILL_ECONFIG;
 }
 
-/* Takes spool_dir/lock: two handles appending to one spool would corrupt it.
- * A paused handle takes nothing: it only reads (j->readonly). */
+/* Takes spool_dir/lock, for spool_dir's own journal; when another handle
+ * has it, makes this handle's own journal spool_dir/j-<id> (adopt.c): two
+ * handles never append to one journal. A paused handle takes nothing: it
+ * only reads (j->readonly). */
 static int lock_spool(struct lb_journal *j, int paused, char *err, size_t errlen)
 {
     size_t n = strlen(j->dir) + 8;
@@ -392,17 +472,30 @@ static int lock_spool(struct lb_journal *j, int paused, char *err, size_t errlen
         free(p);
         return LLMBILL_ENOMEM;
     }
-    if (j->lock_fd < 0 || flock(j->lock_fd, LOCK_EX | LOCK_NB) != 0) {
-        if (j->lock_fd >= 0 && errno == EWOULDBLOCK)
-            lb_errf(err, errlen, "spool_dir %s: in use by another llmbill handle or process "
-                    "(a spool has one writer: stop the other first)", j->dir);
-        else
-            lb_errf(err, errlen, "spool_dir %s: cannot lock %s: %s", j->dir, p, strerror(errno));
+    if (j->lock_fd >= 0 && flock(j->lock_fd, LOCK_EX | LOCK_NB) == 0) {
+        j->in_root = 1;
         free(p);
-        return LLMBILL_ECONFIG;
+        return 0;
     }
+    if (j->lock_fd >= 0 && errno == EWOULDBLOCK) {
+        /* another handle, in this process or another, writes spool_dir's
+         * own journal: this one gets its own, spool_dir/j-<id> */
+        lb_fork_untrack_fd(j->lock_fd);
+        close(j->lock_fd);
+        j->lock_fd = -1;
+        free(p);
+        if (lb_adopt_own_dir(j) != 0) {
+            int e = errno;
+
+            lb_errf(err, errlen, "spool_dir %s: cannot create a journal for this handle: %s",
+                    j->root, strerror(e));
+            return open_error(e);
+        }
+        return 0;
+    }
+    lb_errf(err, errlen, "spool_dir %s: cannot lock %s: %s", j->dir, p, strerror(errno));
     free(p);
-    return 0;
+    return LLMBILL_ECONFIG;
 }
 
 /* Names each sink that has a position file but is no longer configured,
@@ -468,6 +561,8 @@ int lb_journal_open(struct llmbill *h, char *err, size_t errlen)
     int rc;
 
     j->lock_fd = -1;
+    if (j->root == NULL && (j->root = lb_strdup(j->dir)) == NULL)
+        return LLMBILL_ENOMEM;
     /* a paused handle creates nothing: a missing spool is an empty one */
     if (!h->paused && lb_mkdirs(j->dir) != 0) {
         int e = errno;
@@ -576,6 +671,10 @@ int lb_journal_open(struct llmbill *h, char *err, size_t errlen)
     }
     atomic_store(&j->written, j->next_seq - 1);
     warn_removed_sinks(h);
+    if (j->readonly)
+        lb_adopt_inspect(h);    /* spool status sees every journal of the spool */
+    else
+        atomic_store(&j->adopt_pending, 1); /* until the first look for journals to adopt */
     j->start_seq = lb_journal_min_ack(h, 1);
     atomic_store(&j->enqueued, j->start_seq);
     atomic_store(&j->w_seg, j->seg_first);
@@ -617,8 +716,10 @@ int lb_journal_append(struct lb_journal *j, const struct lb_prepared *p)
             close_segment(j);
             j->seg_first = j->next_seq;
             j->seg_size = 0;
-            atomic_store(&j->w_end, 0);
+            /* w_seg first: a reader that still sees the old one in w_seg
+             * (loaded after w_end) has the old one's size in w_end */
             atomic_store(&j->w_seg, j->seg_first);
+            atomic_store(&j->w_end, 0);
         }
         /* a failure (a full disk) is retried by the next record */
         if (open_segment(j, j->next_seq, need) != 0) {
@@ -666,7 +767,7 @@ static int64_t mono_ms(void)
 }
 
 /* Hands one frame's record to the ring, waiting while it is full. */
-static void feed(struct llmbill *h, unsigned char *frame, uint32_t len, uint64_t seq)
+static void feed(struct llmbill *h, unsigned char *frame, uint32_t len, uint64_t seq, int src)
 {
     struct lb_journal *j = h->journal;
     struct llmbill_kv kv[LLMBILL_METADATA_MAX];
@@ -683,6 +784,7 @@ static void feed(struct llmbill *h, unsigned char *frame, uint32_t len, uint64_t
         return;
     }
     p.jseq = seq;
+    p.jsrc = (uint32_t)src;
     while (p.total > LB_SLOT_DATA && (heap = malloc(p.total)) == NULL)
         lb_dispatch_wait_room(h, 20); /* out of memory: wait, the event stays due */
     while (lb_dispatch_feed(h, &p, heap) == LLMBILL_EFULL) {
@@ -753,10 +855,10 @@ static void sync_now(struct lb_journal *j)
 }
 
 /* The first segment on disk after segment `cur`, or 0. */
-static uint64_t next_segment(const struct lb_journal *j, uint64_t cur)
+static uint64_t next_segment(const char *dir, uint64_t cur)
 {
     size_t n;
-    uint64_t *segs = list_segments(j, &n), next = 0;
+    uint64_t *segs = lb_jlist_segments(dir, &n), next = 0;
 
     for (size_t i = 0; i < n && next == 0; i++)
         if (segs[i] > cur)
@@ -772,10 +874,10 @@ static uint64_t next_segment(const struct lb_journal *j, uint64_t cur)
 
 /* The segment that holds seq `after + 1`, or the first one; 0 when none
  * could be listed (out of memory: the caller tries again). */
-static uint64_t resume_segment(const struct lb_journal *j, uint64_t after)
+static uint64_t resume_segment(const char *dir, uint64_t after)
 {
     size_t n;
-    uint64_t *segs = list_segments(j, &n), cur = 0;
+    uint64_t *segs = lb_jlist_segments(dir, &n), cur = 0;
 
     for (size_t i = 0; i < n; i++)
         if (segs[i] <= after + 1)
@@ -786,120 +888,157 @@ static uint64_t resume_segment(const struct lb_journal *j, uint64_t after)
     return cur;
 }
 
-/* Reads the frames back from the segments and feeds them to the sinks'
- * queues; writes the sinks' positions, syncs and deletes finished segments.
- * Running out of memory here delays events, never drops them: every step
- * is tried again on the next pass. */
+/* One pass over journal r: reads whole frames from where it is, up to seq
+ * `limit`, and feeds them to the ring in order. own: this handle's journal,
+ * whose segment being written (j->w_seg) is read only up to j->w_end.
+ * Returns 1 when it progressed. Running out of memory delays events,
+ * never drops them: every step is tried again on the next pass. */
+static int read_step(struct llmbill *h, struct lb_jreader *r, uint64_t limit, int own)
+{
+    struct lb_journal *j = h->journal;
+    uint64_t next;
+    size_t want, pos = 0;
+    ssize_t got;
+    int progressed = 0, data_end = 0, at_end;
+
+    if (r->last >= limit)
+        return 0;
+    if (r->cur == 0 && (r->cur = resume_segment(r->dir, r->last)) == 0)
+        return 0;               /* the segment the slowest sink resumes in */
+    if (r->fd < 0) {
+        char *p = lb_jseg_path(r->dir, r->cur);
+
+        r->fd = p ? open(p, O_RDONLY | O_NOFOLLOW | O_CLOEXEC) : -1;
+        free(p);
+        r->off = 0;
+        r->have = 0;
+        if (r->fd < 0 && errno == ENOENT && (next = next_segment(r->dir, r->cur)) != 0) {
+            r->cur = next;      /* every sink had finished it, and it was deleted */
+            return 1;
+        }
+        if (r->fd < 0)
+            return 0;
+    }
+    /* in the segment being written, read only whole frames. w_end is
+     * loaded before w_seg and stored after it (lb_journal_append): when
+     * w_seg still names this segment, end is its own size */
+    want = r->cap - r->have;
+    if (own) {
+        uint64_t end = atomic_load_explicit(&j->w_end, memory_order_acquire);
+        uint64_t at = (uint64_t)r->off + r->have;
+
+        if (r->cur == atomic_load_explicit(&j->w_seg, memory_order_acquire))
+            want = end > at ? (size_t)(end - at < want ? end - at : want) : 0;
+    }
+    got = want > 0 ? pread(r->fd, r->buf + r->have, want, r->off + (off_t)r->have) : 0;
+    if (got > 0)
+        r->have += (size_t)got;
+    /* buf holds all the data there is now: a frame cut by its end will
+     * never be whole (the writer publishes whole frames) */
+    at_end = got == 0 && r->have < r->cap;
+    while (pos < r->have) {
+        uint64_t seq;
+        uint32_t len;
+        int f = frame_at(r->buf + pos, r->have - pos, &seq, &len);
+
+        if (f == 0 && !at_end)
+            break;
+        if (f == 2) {           /* zeros: nothing more in this segment */
+            data_end = 1;
+            r->have = pos;
+            break;
+        }
+        if (f <= 0) {
+            /* resynchronise on the next frame whose magic and CRC check
+             * out: the valid frames after it are kept */
+            size_t to = resync(r->buf, pos, r->have, at_end);
+
+            atomic_fetch_add(&j->corrupt, 1);
+            lb_log(&h->log, LLMBILL_LOG_ERROR, "spool %s: skipping %zu corrupt byte(s) at "
+                   "offset %lld of segment %llu", r->dir, to - pos,
+                   (long long)(r->off + (off_t)pos), (unsigned long long)r->cur);
+            pos = to;
+            progressed = 1;
+            continue;
+        }
+        if (atomic_load(&j->stop))
+            break;
+        if (seq > r->last) {
+            feed(h, r->buf + pos, len, seq, r->src);
+            r->last = seq;
+            atomic_store(r->enqueued, seq);
+        }
+        pos += HDR + len;
+        progressed = 1;
+    }
+    memmove(r->buf, r->buf + pos, r->have - pos);
+    r->have -= pos;
+    r->off += (off_t)pos;
+    if (r->have == r->cap) {    /* a frame larger than the buffer */
+        unsigned char *nb = realloc(r->buf, r->cap * 2);
+
+        if (nb != NULL) {
+            r->buf = nb;
+            r->cap *= 2;
+        } else if (mono_ms() - r->oom_logged >= 10000) {
+            lb_log(&h->log, LLMBILL_LOG_ERROR, "spool %s: out of memory reading a frame of more "
+                   "than %zu bytes; trying again", r->dir, r->cap);
+            r->oom_logged = mono_ms();
+        }
+    }
+    if (!progressed && (got == 0 || data_end) && r->last < limit &&
+        (!own || r->cur != atomic_load(&j->w_seg)) &&
+        (next = next_segment(r->dir, r->cur)) != 0) {
+        /* the end of this segment: go on in the next one */
+        close(r->fd);
+        r->fd = -1;
+        r->cur = next;
+        progressed = 1;
+    }
+    return progressed;
+}
+
+void lb_jreader_init(struct lb_jreader *r, const char *dir, int src, uint64_t last,
+                     atomic_uint_fast64_t *enqueued)
+{
+    memset(r, 0, sizeof *r);
+    r->dir = dir;
+    r->src = src;
+    r->last = last;
+    r->fd = -1;
+    r->enqueued = enqueued;
+}
+
+void lb_jreader_close(struct lb_jreader *r)
+{
+    if (r->fd >= 0)
+        close(r->fd);
+    r->fd = -1;
+    free(r->buf);
+    r->buf = NULL;
+}
+
+/* Reads the frames back from the segments (this handle's journal, and the
+ * one it adopted, if any) and feeds them to the sinks' queues; writes the
+ * sinks' positions, syncs, deletes finished segments and looks for
+ * journals to adopt (adopt.c). */
 static void *journal_thread(void *arg)
 {
     struct llmbill *h = arg;
     struct lb_journal *j = h->journal;
-    uint64_t last = j->start_seq, cur = 0;
-    size_t cap = j->rcap, have = 0;
-    unsigned char *buf = j->rbuf;
-    int fd = -1;
-    off_t off = 0;
-    int64_t last_clean = 0, last_sync = mono_ms(), last_ack = mono_ms(), oom_logged = 0;
+    struct lb_jreader own;
+    int64_t last_clean = 0, last_sync = mono_ms(), last_ack = mono_ms(), last_scan = 0;
 
+    lb_jreader_init(&own, j->dir, 0, j->start_seq, &j->enqueued);
+    own.buf = j->rbuf;
+    own.cap = j->rcap;
     for (;;) {
-        uint64_t w = atomic_load_explicit(&j->written, memory_order_acquire), next;
-        int progressed = 0;
+        struct lb_adopted *a = atomic_load(&j->adopt);
+        int progressed = read_step(h, &own, atomic_load_explicit(&j->written,
+                                                                 memory_order_acquire), 1);
 
-        if (last < w && cur == 0)
-            cur = resume_segment(j, last); /* the segment the slowest sink resumes in */
-        if (last < w && fd < 0 && cur != 0) {
-            char *p = seg_path(j, cur);
-
-            fd = p ? open(p, O_RDONLY | O_NOFOLLOW | O_CLOEXEC) : -1;
-            free(p);
-            off = 0;
-            have = 0;
-            if (fd < 0 && errno == ENOENT && (next = next_segment(j, cur)) != 0) {
-                cur = next;     /* every sink had finished it, and it was deleted */
-                continue;
-            }
-        }
-        if (last < w && fd >= 0) {
-            /* in the segment being written, read only whole frames */
-            size_t want = cap - have;
-            ssize_t r;
-            size_t pos = 0;
-            int data_end = 0, at_end;
-
-            if (cur == atomic_load(&j->w_seg)) {
-                uint64_t end = atomic_load_explicit(&j->w_end, memory_order_acquire);
-                uint64_t at = (uint64_t)off + have;
-
-                want = end > at ? (size_t)(end - at < want ? end - at : want) : 0;
-            }
-            r = want > 0 ? pread(fd, buf + have, want, off + (off_t)have) : 0;
-
-            if (r > 0)
-                have += (size_t)r;
-            /* buf holds all the data there is now: a frame cut by its end
-             * will never be whole (the writer publishes whole frames) */
-            at_end = r == 0 && have < cap;
-            while (pos < have) {
-                uint64_t seq;
-                uint32_t len;
-                int f = frame_at(buf + pos, have - pos, &seq, &len);
-
-                if (f == 0 && !at_end)
-                    break;
-                if (f == 2) {           /* zeros: nothing more in this segment */
-                    data_end = 1;
-                    have = pos;
-                    break;
-                }
-                if (f <= 0) {
-                    /* resynchronise on the next frame whose magic and CRC
-                     * check out: the valid frames after it are kept */
-                    size_t to = resync(buf, pos, have, at_end);
-
-                    atomic_fetch_add(&j->corrupt, 1);
-                    lb_log(&h->log, LLMBILL_LOG_ERROR, "spool %s: skipping %zu corrupt byte(s) at "
-                           "offset %lld of segment %llu", j->dir, to - pos,
-                           (long long)(off + (off_t)pos), (unsigned long long)cur);
-                    pos = to;
-                    progressed = 1;
-                    continue;
-                }
-                if (atomic_load(&j->stop))
-                    break;
-                if (seq > last) {
-                    feed(h, buf + pos, len, seq);
-                    last = seq;
-                    atomic_store(&j->enqueued, seq);
-                }
-                pos += HDR + len;
-                progressed = 1;
-            }
-            memmove(buf, buf + pos, have - pos);
-            have -= pos;
-            off += (off_t)pos;
-            if (have == cap) {          /* a frame larger than the buffer */
-                unsigned char *nb = realloc(buf, cap * 2);
-
-                if (nb != NULL) {
-                    buf = nb;
-                    cap *= 2;
-                } else if (mono_ms() - oom_logged >= 10000) {
-                    lb_log(&h->log, LLMBILL_LOG_ERROR, "spool %s: out of memory reading a "
-                           "frame of more than %zu bytes; trying again", j->dir, cap);
-                    oom_logged = mono_ms();
-                }
-            }
-            if (!progressed && (r == 0 || data_end) && last < w &&
-                cur != atomic_load(&j->w_seg)) {
-                /* the end of this segment: go on in the next one */
-                if ((next = next_segment(j, cur)) != 0) {
-                    close(fd);
-                    fd = -1;
-                    cur = next;
-                    progressed = 1;
-                }
-            }
-        }
+        if (a != NULL)
+            progressed |= read_step(h, &a->r, a->end, 0);
         if (!progressed || atomic_load(&j->stop)) {
             struct timespec ts = { 0, 1000000 };
 
@@ -919,11 +1058,15 @@ static void *journal_thread(void *arg)
             clean(h);
             last_clean = mono_ms();
         }
+        if (mono_ms() - last_scan >= LB_ADOPT_SCAN_MS) {
+            lb_adopt_step(h);
+            last_scan = mono_ms();
+        }
     }
-    if (fd >= 0)
-        close(fd);
-    j->rbuf = buf;              /* freed by lb_journal_free() */
-    j->rcap = cap;
+    if (own.fd >= 0)
+        close(own.fd);
+    j->rbuf = own.buf;          /* freed by lb_journal_free() */
+    j->rcap = own.cap;
     if (j->durability == LB_DURABLE_FSYNC)
         sync_now(j);
     clean(h);
@@ -975,5 +1118,8 @@ void lb_journal_free(struct lb_journal *j)
     }
     free(j->rbuf);
     free(j->dir);
+    free(j->root);
+    free(j->root_done);
+    free(j->other_spooled);
     free(j);
 }

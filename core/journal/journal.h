@@ -29,6 +29,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #define LB_DURABLE_MEMORY  0
 #define LB_DURABLE_PROCESS 1
@@ -38,8 +39,42 @@ struct llmbill;
 struct lb_sink;
 struct lb_prepared;
 
-struct lb_journal {
+/* A reader of one journal's segments (the journal thread's). */
+struct lb_jreader {
+    const char *dir;
+    int src;                    /* 0: the handle's own journal, 1: an adopted one */
+    uint64_t last;              /* highest seq fed to the ring */
+    uint64_t cur;               /* first seq of the segment being read (0: none yet) */
+    int fd;
+    off_t off;
+    unsigned char *buf;
+    size_t cap, have;
+    int64_t oom_logged;
+    atomic_uint_fast64_t *enqueued; /* receives last */
+};
+
+/* The journal of another handle, whose process ended (its lock was free),
+ * that this handle delivers through its own sinks (adopt.c). Set and
+ * cleared by the journal thread; workers read it for events of src 1,
+ * which exist only while it is set. */
+struct lb_adopted {
     char *dir;
+    int lock_fd;
+    int root;                   /* spool_dir itself (kept), not a j-* directory (removed) */
+    uint64_t end;               /* its last seq */
+    uint64_t *ack_start;        /* per sink: finished before the adoption */
+    atomic_uint_fast64_t *ack_seq, *ack_disk; /* per sink, as struct lb_sink's */
+    atomic_uint_fast64_t enqueued;
+    struct lb_jreader r;
+};
+
+/* How often the journal thread looks for journals to adopt. */
+#define LB_ADOPT_SCAN_MS 250
+
+struct lb_journal {
+    char *dir;                  /* this handle's journal: spool_dir, or spool_dir/j-<id> */
+    char *root;                 /* spool_dir */
+    int in_root;                /* dir is spool_dir (its lock was free at open) */
     int durability;
     int64_t fsync_ms;
     uint64_t max_bytes, seg_bytes;
@@ -74,11 +109,50 @@ struct lb_journal {
     atomic_uint_fast64_t corrupt;   /* frames skipped as corrupt */
     atomic_uint_fast64_t syncs;     /* fdatasyncs done */
 
+    /* pre-fork servers (adopt.c): the journal being adopted, whether one
+     * may still be waiting (flush waits for it), and what a paused handle
+     * found in the other journals of the spool (per sink, and in all) */
+    _Atomic(struct lb_adopted *) adopt;
+    atomic_int adopt_pending;
+    char *root_done;            /* spool_dir's last segment "name size mtime" once delivered */
+    uint64_t *other_spooled;
+    uint64_t other_total;
+
     /* the prefault thread (journal_prefault.c): while populating is up,
      * it may be reading the pages of map from pf_lo on */
     atomic_int populating;
     atomic_uint_fast64_t pf_lo;
 };
+
+/* adopt.c */
+/* One adoption step (journal thread): goes on with the journal being
+ * adopted (its positions, and removing it once every sink is past its
+ * end), or looks for one whose lock is free. */
+void lb_adopt_step(struct llmbill *h);
+/* At close, after the workers stopped: writes the adopted journal's
+ * positions, removes it when finished, releases it; removes this handle's
+ * own j-* journal when every sink finished it. */
+void lb_adopt_finish(struct llmbill *h);
+/* A paused handle: sums the backlog of the spool's j-* journals. */
+void lb_adopt_inspect(struct llmbill *h);
+/* Creates this handle's own journal spool_dir/j-<id>, locked (when
+ * spool_dir's lock is taken by another handle). 0 or -1 with errno. */
+int lb_adopt_own_dir(struct lb_journal *j);
+/* Per sink, what is left in the adopted journal (0 without one). */
+uint64_t lb_adopt_spooled(struct llmbill *h, struct lb_sink *s);
+
+/* journal.c helpers shared with adopt.c */
+char *lb_jseg_path(const char *dir, uint64_t first);
+uint64_t *lb_jlist_segments(const char *dir, size_t *n);
+char *lb_jack_path(const char *dir, const char *sink, int tmp);
+int lb_jread_ack(const char *path, uint64_t *v);
+int lb_jwrite_ack(struct llmbill *h, const char *dir, struct lb_sink *s, uint64_t seq);
+/* The last valid seq of the journal in dir (read only; 0: empty), with
+ * its first segment in *first. 0, or -1 when it cannot be read. */
+int lb_jlast_seq(const char *dir, uint64_t *last, uint64_t *first);
+void lb_jreader_init(struct lb_jreader *r, const char *dir, int src, uint64_t last,
+                     atomic_uint_fast64_t *enqueued);
+void lb_jreader_close(struct lb_jreader *r);
 
 /* Opens (creating) the spool: finds the segments, recovers the last one
  * (a torn tail is cut), reads each sink's ack. Reads no segment but the
@@ -98,7 +172,9 @@ void lb_journal_close_writes(struct lb_journal *j);
 /* Records that sink s finished every seq <= seq. The journal thread writes
  * it to the sink's ack file within ACK_EVERY_MS; only a position on disk
  * lets a segment be deleted. Worker thread of s. */
-void lb_journal_ack(struct llmbill *h, struct lb_sink *s, uint64_t seq);
+void lb_journal_ack(struct llmbill *h, struct lb_sink *s, int src, uint64_t seq);
+/* Was ev (of journal src) finished by s before this run or adoption? */
+uint64_t lb_journal_ack_start(const struct llmbill *h, const struct lb_sink *s, int src);
 /* Writes the ack file of every sink whose position moved. The journal
  * thread, or the closing thread once the workers and the journal thread
  * have stopped. */

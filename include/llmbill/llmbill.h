@@ -123,9 +123,10 @@ LLMBILL_API const char *llmbill_strerror(int rc);
  * directory). Parses and validates the whole config, loads every sink and
  * starts its worker. Fails closed: any error leaves *out NULL, returns
  * LLMBILL_ECONFIG, _ELOAD, _EABI, _ESINK or _ENOMEM, and writes the reason to
- * opts->errbuf. A spool_dir is used by one handle at a time: while another
- * handle or process has it open, this one fails with LLMBILL_ECONFIG
- * (unless it is opened LLMBILL_OPEN_PAUSED, see above). */
+ * opts->errbuf. Handles (in one process or many: pre-fork workers) may
+ * share a spool_dir: each writes its own journal there, and a live handle
+ * adopts and delivers the journal of one whose process ended
+ * (docs/journal.md). */
 LLMBILL_API LLMBILL_NODISCARD int llmbill_open(llmbill **out, const char *path,
                                                const struct llmbill_open_opts *opts);
 LLMBILL_API LLMBILL_NODISCARD int llmbill_open_string(llmbill **out, const char *ini_text,

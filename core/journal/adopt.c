@@ -1,0 +1,434 @@
+/* llmbill core: one journal per handle, and adoption (pre-fork servers).
+ *
+ * A master forks N workers (nginx, gunicorn, uWSGI, PHP-FPM, Apache
+ * prefork) and each opens its own handle on the same llmbill.ini and
+ * spool_dir. The first handle takes spool_dir/lock and writes the journal
+ * in spool_dir itself (the layout of a single process, unchanged); every
+ * other handle, in this process or another, gets its own journal
+ * spool_dir/j-<random id>, with its own lock. The lock tells a live journal
+ * from a dead one: the kernel drops an flock when its process dies.
+ *
+ * Each live handle's journal thread looks every LB_ADOPT_SCAN_MS for a
+ * journal whose lock is free (a j-* directory, or spool_dir's own when this
+ * handle is not its writer), takes its lock and delivers its backlog
+ * through this handle's sinks, from where each sink had got to (its ack
+ * files there, which it keeps writing), as events of source 1 in the ring
+ * (struct lb_event.jsrc). Once every sink is past its last event, a j-*
+ * journal is removed (spool_dir's own keeps its last segment and its
+ * positions: its sequence numbers go on from there). One journal is
+ * adopted at a time. If the adopter dies too, its lock frees the adopted
+ * journal again, with the positions it had written: at most the last
+ * ACK_EVERY_MS of deliveries is repeated (same event ids), as after any
+ * crash.
+ *
+ * A handle that closes with nothing left removes its j-* journal; with a
+ * backlog (a sink down), it leaves it for the next live handle. A new
+ * j-* journal is made as tmp-<id> with its lock taken, then renamed, so
+ * that no one adopts it half made. */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "journal.h"
+#include "lb.h"
+
+static char *join(const char *dir, const char *name)
+{
+    size_t n = strlen(dir) + strlen(name) + 2;
+    char *p = malloc(n);
+
+    if (p != NULL)
+        snprintf(p, n, "%s/%s", dir, name);
+    return p;
+}
+
+static int is_journal_dir(const char *name)
+{
+    return strncmp(name, "j-", 2) == 0 && name[2] != '\0';
+}
+
+int lb_adopt_own_dir(struct lb_journal *j)
+{
+    for (int tries = 0; tries < 8; tries++) {
+        char id[24], *tmp, *dst, *lock;
+        int fd;
+
+        snprintf(id, sizeof id, "%016llx", (unsigned long long)lb_rand64());
+        tmp = join(j->root, "tmp-");
+        dst = join(j->root, "j-");
+        if (tmp == NULL || dst == NULL || (tmp = realloc(tmp, strlen(tmp) + 20)) == NULL ||
+            (dst = realloc(dst, strlen(dst) + 20)) == NULL) {
+            free(tmp);
+            free(dst);
+            errno = ENOMEM;
+            return -1;
+        }
+        strcat(tmp, id);
+        strcat(dst, id);
+        if (mkdir(tmp, 0700) != 0) {
+            int e = errno;
+
+            free(tmp);
+            free(dst);
+            if (e == EEXIST)
+                continue;
+            errno = e;
+            return -1;
+        }
+        lock = join(tmp, "lock");
+        fd = lock ? open(lock, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0640) : -1;
+        if (fd < 0 || lb_fork_track_fd(fd) != 0 || flock(fd, LOCK_EX | LOCK_NB) != 0 ||
+            rename(tmp, dst) != 0) {
+            int e = fd < 0 ? errno : errno ? errno : ENOMEM;
+
+            if (fd >= 0) {
+                lb_fork_untrack_fd(fd);
+                close(fd);
+            }
+            if (lock != NULL)
+                unlink(lock);
+            rmdir(tmp);
+            free(lock);
+            free(tmp);
+            free(dst);
+            errno = e;
+            return -1;
+        }
+        free(lock);
+        free(tmp);
+        free(j->dir);
+        j->dir = dst;
+        j->lock_fd = fd;
+        return 0;
+    }
+    errno = EEXIST;
+    return -1;
+}
+
+/* Removes a j-* journal: its files, then the directory. */
+static void remove_journal(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+
+    if (d == NULL)
+        return;
+    while ((e = readdir(d)) != NULL) {
+        char *p;
+
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        if ((p = join(dir, e->d_name)) != NULL)
+            unlink(p);
+        free(p);
+    }
+    closedir(d);
+    rmdir(dir);
+}
+
+/* spool_dir's own journal once delivered: its segments but the last go
+ * (every sink is past them); *sig receives the last one's "seq size
+ * mtime", so that it is not adopted again until it changes. */
+static char *root_signature(const char *dir)
+{
+    size_t n;
+    uint64_t *segs = lb_jlist_segments(dir, &n);
+    char *p = n ? lb_jseg_path(dir, segs[n - 1]) : NULL, *sig = NULL;
+    struct stat st;
+
+    if (p != NULL && lstat(p, &st) == 0 && (sig = malloc(64)) != NULL)
+        snprintf(sig, 64, "%llu %lld %lld", (unsigned long long)segs[n - 1], (long long)st.st_size,
+                 (long long)st.st_mtime);
+    free(p);
+    free(segs);
+    return sig;
+}
+
+static void release(int fd)
+{
+    if (fd >= 0) {
+        lb_fork_untrack_fd(fd);
+        close(fd);
+    }
+}
+
+static void free_adopted(struct lb_adopted *a)
+{
+    if (a == NULL)
+        return;
+    lb_jreader_close(&a->r);
+    release(a->lock_fd);
+    free(a->ack_start);
+    free((void *)a->ack_seq);
+    free((void *)a->ack_disk);
+    free(a->dir);
+    free(a);
+}
+
+/* Is every sink past the adopted journal's end, on disk? */
+static int adopted_done(struct llmbill *h, struct lb_adopted *a)
+{
+    for (size_t i = 0; i < h->nsinks; i++)
+        if (atomic_load(&a->ack_disk[i]) < a->end)
+            return 0;
+    return 1;
+}
+
+/* Ends the adoption of a finished journal: a j-* one is removed,
+ * spool_dir's own keeps its last segment. */
+static void finish(struct llmbill *h, struct lb_adopted *a)
+{
+    struct lb_journal *j = h->journal;
+
+    if (!a->root) {
+        remove_journal(a->dir);
+    } else {
+        size_t n;
+        uint64_t *segs = lb_jlist_segments(a->dir, &n);
+
+        for (size_t i = 0; i + 1 < n; i++) {
+            char *p = lb_jseg_path(a->dir, segs[i]);
+
+            if (p != NULL)
+                unlink(p);
+            free(p);
+        }
+        free(segs);
+        free(j->root_done);
+        j->root_done = root_signature(a->dir);
+    }
+    lb_log(&h->log, LLMBILL_LOG_INFO, "spool %s: delivered the journal %s it adopted", j->root,
+           a->dir);
+}
+
+/* Takes the journal in dir when its lock is free and it has events some
+ * sink has not finished. 1 when it is now adopted. */
+static int try_adopt(struct llmbill *h, char *dir, int root)
+{
+    struct lb_journal *j = h->journal;
+    struct lb_adopted *a = NULL;
+    uint64_t end, first, min = UINT64_MAX;
+    char *lock = join(dir, "lock");
+    int fd = lock ? open(lock, O_RDWR | O_NOFOLLOW | O_CLOEXEC | (root ? O_CREAT : 0), 0640) : -1;
+
+    free(lock);
+    if (fd < 0)
+        goto no;
+    if (lb_fork_track_fd(fd) != 0) {
+        close(fd);
+        fd = -1;
+        goto no;
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0)
+        goto no;                /* a live handle writes it */
+    if (root && j->root_done != NULL) {
+        char *sig = root_signature(dir);
+        int same = sig != NULL && strcmp(sig, j->root_done) == 0;
+
+        free(sig);
+        if (same)
+            goto no;
+    }
+    if (lb_jlast_seq(dir, &end, &first) != 0)
+        goto no;
+    if (first == 0) {           /* no segment: nothing to deliver */
+        if (!root)
+            remove_journal(dir);
+        goto no;
+    }
+    a = calloc(1, sizeof *a);
+    if (a != NULL) {
+        a->lock_fd = -1;
+        a->r.fd = -1;
+    }
+    if (a == NULL || (a->ack_start = calloc(h->nsinks, sizeof *a->ack_start)) == NULL ||
+        (a->ack_seq = calloc(h->nsinks, sizeof *a->ack_seq)) == NULL ||
+        (a->ack_disk = calloc(h->nsinks, sizeof *a->ack_disk)) == NULL)
+        goto no;
+    a->dir = dir;
+    a->root = root;
+    a->lock_fd = fd;
+    a->end = end;
+    for (size_t i = 0; i < h->nsinks; i++) {
+        char *p = lb_jack_path(dir, h->sinks[i].name, 0);
+        uint64_t v = 0;
+
+        if (p == NULL || lb_jread_ack(p, &v) != 0) {
+            free(p);
+            a->dir = NULL;
+            a->lock_fd = -1;
+            goto no;
+        }
+        free(p);
+        if (v > end)
+            v = end;
+        a->ack_start[i] = v;
+        atomic_store(&a->ack_seq[i], v);
+        atomic_store(&a->ack_disk[i], v);
+        if (v < min)
+            min = v;
+    }
+    if (min >= end) {           /* every sink had finished it */
+        finish(h, a);
+        a->lock_fd = -1;
+        a->dir = NULL;
+        goto no;
+    }
+    lb_jreader_init(&a->r, a->dir, 1, min, &a->enqueued);
+    a->r.cap = (size_t)1 << 18;
+    if ((a->r.buf = malloc(a->r.cap)) == NULL) {
+        a->dir = NULL;
+        a->lock_fd = -1;
+        goto no;
+    }
+    atomic_store(&a->enqueued, min);
+    lb_log(&h->log, LLMBILL_LOG_WARN, "spool %s: adopting the journal %s of a handle that "
+           "ended: up to %llu event(s) to deliver", j->root, dir,
+           (unsigned long long)(end - (min + 1 > first ? min + 1 : first) + 1));
+    atomic_store(&j->adopt, a);
+    return 1;
+no:
+    free_adopted(a);
+    release(fd);
+    free(dir);
+    return 0;
+}
+
+/* Looks for a journal to adopt; 1 when one is. */
+static int scan(struct llmbill *h)
+{
+    struct lb_journal *j = h->journal;
+    DIR *d = opendir(j->root);
+    struct dirent *e;
+    int adopted = 0;
+
+    if (d == NULL)
+        return 0;
+    while (!adopted && (e = readdir(d)) != NULL) {
+        char *p;
+
+        if (!is_journal_dir(e->d_name) || (p = join(j->root, e->d_name)) == NULL)
+            continue;
+        if (strcmp(p, j->dir) == 0) {
+            free(p);
+            continue;
+        }
+        adopted = try_adopt(h, p, 0);
+    }
+    closedir(d);
+    if (!adopted && !j->in_root) {
+        char *p = lb_strdup(j->root);
+
+        if (p != NULL)
+            adopted = try_adopt(h, p, 1);
+    }
+    return adopted;
+}
+
+void lb_adopt_step(struct llmbill *h)
+{
+    struct lb_journal *j = h->journal;
+    struct lb_adopted *a = atomic_load(&j->adopt);
+
+    if (a != NULL) {
+        if (a->r.last < a->end || !adopted_done(h, a))
+            return;
+        /* the workers are past its every event: it can go (j->mu:
+         * llmbill_get_stats() may be reading it) */
+        pthread_mutex_lock(&j->mu);
+        atomic_store(&j->adopt, NULL);
+        pthread_mutex_unlock(&j->mu);
+        finish(h, a);
+        free_adopted(a);
+    }
+    atomic_store(&j->adopt_pending, scan(h));
+}
+
+void lb_adopt_finish(struct llmbill *h)
+{
+    struct lb_journal *j = h->journal;
+    struct lb_adopted *a = atomic_load(&j->adopt);
+
+    if (j->readonly)
+        return;
+    if (a != NULL) {
+        /* the positions were written by lb_journal_persist_acks() */
+        pthread_mutex_lock(&j->mu);
+        atomic_store(&j->adopt, NULL);
+        pthread_mutex_unlock(&j->mu);
+        if (a->r.last >= a->end && adopted_done(h, a))
+            finish(h, a);
+        free_adopted(a);        /* releases its lock: the next handle goes on */
+    }
+    if (!j->in_root && lb_journal_min_ack(h, 1) >= atomic_load(&j->written))
+        remove_journal(j->dir); /* nothing left in this handle's own journal */
+}
+
+void lb_adopt_inspect(struct llmbill *h)
+{
+    struct lb_journal *j = h->journal;
+    DIR *d = opendir(j->root);
+    struct dirent *e;
+
+    if (d == NULL || (j->other_spooled = calloc(h->nsinks ? h->nsinks : 1, sizeof(uint64_t))) == NULL) {
+        if (d != NULL)
+            closedir(d);
+        return;
+    }
+    while ((e = readdir(d)) != NULL) {
+        char *p;
+        uint64_t end, first, min = UINT64_MAX;
+
+        if (!is_journal_dir(e->d_name) || (p = join(j->root, e->d_name)) == NULL)
+            continue;
+        if (lb_jlast_seq(p, &end, &first) == 0 && first != 0) {
+            for (size_t i = 0; i < h->nsinks; i++) {
+                char *ap = lb_jack_path(p, h->sinks[i].name, 0);
+                uint64_t v = 0;
+
+                if (ap != NULL && lb_jread_ack(ap, &v) == 0) {
+                    if (v < first - 1)
+                        v = first - 1;
+                    if (v < end)
+                        j->other_spooled[i] += end - v;
+                    if (v < min)
+                        min = v;
+                }
+                free(ap);
+            }
+            if (min < end)
+                j->other_total += end - min;
+        }
+        free(p);
+    }
+    closedir(d);
+}
+
+uint64_t lb_adopt_spooled(struct llmbill *h, struct lb_sink *s)
+{
+    struct lb_journal *j = h->journal;
+    struct lb_adopted *a;
+    uint64_t n = 0, min = UINT64_MAX;
+
+    if (j->other_spooled != NULL)
+        n += s != NULL ? j->other_spooled[s->index] : j->other_total;
+    pthread_mutex_lock(&j->mu);     /* the journal thread frees it under j->mu */
+    if ((a = atomic_load(&j->adopt)) != NULL) {
+        for (size_t i = 0; i < h->nsinks; i++) {
+            uint64_t v = atomic_load(&a->ack_seq[i]);
+
+            if (s == NULL ? v < min : i == s->index)
+                min = v;
+        }
+        n += min < a->end ? a->end - min : 0;
+    }
+    pthread_mutex_unlock(&j->mu);
+    return n;
+}
