@@ -35,6 +35,7 @@ fi
 clean env PKG_CONFIG_PATH="$PCDIR" pkg-config --variable=plugindir llmbill >"$T/pd"
 test "$(realpath "$(cat "$T/pd")")" = "$(realpath "$LIBDIR/llmbill/plugins")" || fail "plugindir is $(cat "$T/pd")"
 clean env PKG_CONFIG_PATH="$PCDIR" pkg-config --static --libs llmbill | grep -q -- "-linih" || fail "no inih in --static --libs"
+clean env PKG_CONFIG_PATH="$PCDIR" pkg-config --static --libs llmbill | grep -q -- "-lcurl" || fail "no libcurl in --static --libs (the core's HTTP layer links it)"
 
 # the moved CLI finds its plugins and price table with no variables
 mkdir "$T/run"
