@@ -230,6 +230,8 @@ void lb_uuidv7(int64_t ms, char out[37]);
 
 struct lb_plugin {
     void *dl;                   /* dlopen handle */
+    int fd;                     /* the checked file, loaded as /proc/self/fd/N: open while
+                                 * the object may be mapped under that name; -1 when none */
     char *path;                 /* resolved path */
     struct llmbill_sink_desc desc; /* copy, zero-filled past the sink's struct_size */
 };

@@ -4,6 +4,7 @@
  * link; the spool and dead-letter directories are the user's alone; sink
  * names map to distinct files; a removed sink's backlog is named. */
 #include <errno.h>
+#include <pthread.h>
 #include <sys/stat.h>
 
 #include "t.h"
@@ -11,14 +12,37 @@
 static const char *dir;
 static char err[2048];
 static char logbuf[16384];
+/* the library logs from its own threads too */
+static pthread_mutex_t log_mu = PTHREAD_MUTEX_INITIALIZER;
 
 static void log_cb(void *ud, int level, const char *msg)
 {
-    size_t n = strlen(logbuf);
+    size_t n;
 
     (void)ud;
     (void)level;
+    pthread_mutex_lock(&log_mu);
+    n = strlen(logbuf);
     snprintf(logbuf + n, sizeof logbuf - n, "%s\n", msg);
+    pthread_mutex_unlock(&log_mu);
+}
+
+static void log_clear(void)
+{
+    pthread_mutex_lock(&log_mu);
+    logbuf[0] = '\0';
+    pthread_mutex_unlock(&log_mu);
+}
+
+/* A copy of what was logged so far, taken under the lock. */
+static const char *log_text(void)
+{
+    static char copy[sizeof logbuf];
+
+    pthread_mutex_lock(&log_mu);
+    memcpy(copy, logbuf, sizeof copy);
+    pthread_mutex_unlock(&log_mu);
+    return copy;
 }
 
 static int open_rc(llmbill **h, const char *spool, const char *extra, const char *sinks,
@@ -103,10 +127,10 @@ static void corrupt_length_resyncs(void)
     t_record_ids(h, 0, 6);
     llmbill_close(h);
     on_segment("c2", "assert len(offs)==6\nstruct.pack_into('<I',b,offs[5]+4,60000)");
-    logbuf[0] = '\0';
+    log_clear();
     h = open_ok("c2", counting("c2.out"), 0);
     CHECK_EQ_INT(t_stats(h, NULL).spool_corrupt, 1);
-    CHECK_CONTAINS(logbuf, "is corrupt and no valid frame follows it: cut");
+    CHECK_CONTAINS(log_text(), "is corrupt and no valid frame follows it: cut");
     CHECK_EQ_INT(llmbill_flush(h, 20000), 0);
     llmbill_close(h);
     CHECK_EQ_INT(t_count_in(t_path(dir, "c2.out"), "received="), 5);
@@ -293,16 +317,16 @@ static void removed_sink_is_named(void)
     t_record_ids(h, 0, 7);
     llmbill_flush(h, 300);
     llmbill_close(h);
-    logbuf[0] = '\0';
+    log_clear();
     h = open_ok("r1", "callbacks = a\n[a]\nplugin = testsink\n", 0);
-    CHECK_CONTAINS(logbuf, "sink 'b' is no longer configured and has 7 event(s) in the journal");
-    CHECK_CONTAINS(logbuf, "its position file ack-b is kept");
+    CHECK_CONTAINS(log_text(), "sink 'b' is no longer configured and has 7 event(s) in the journal");
+    CHECK_CONTAINS(log_text(), "its position file ack-b is kept");
     llmbill_close(h);
     CHECK_EQ_INT(access(t_path(dir, "r1/ack-b"), F_OK), 0);
     /* a paused handle names it too */
-    logbuf[0] = '\0';
+    log_clear();
     h = open_ok("r1", "callbacks = a\n[a]\nplugin = testsink\n", LLMBILL_OPEN_PAUSED);
-    CHECK_CONTAINS(logbuf, "sink 'b' is no longer configured");
+    CHECK_CONTAINS(log_text(), "sink 'b' is no longer configured");
     llmbill_close(h);
 }
 

@@ -3,7 +3,11 @@
  * group nor others, in directories alike, a root-owned sticky one excepted),
  * a symlink's target is what is checked, the object loaded is the file
  * checked, and a plugin must call itself by the name it was loaded as. */
+#include <errno.h>
+#include <fcntl.h>
+#include <link.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "t.h"
 
@@ -149,6 +153,45 @@ static void loaded_is_opened(void)
     llmbill_close(a);
 }
 
+/* dl_iterate_phdr callback: counts loaded objects whose name, opened
+ * now, is the file *data names (same device and inode). */
+static int names_file(struct dl_phdr_info *info, size_t size, void *data)
+{
+    const struct stat *want = data;
+    struct stat st;
+
+    (void)size;
+    if (info->dlpi_name != NULL && strstr(info->dlpi_name, "/fd/") != NULL &&
+        stat(info->dlpi_name, &st) == 0 && st.st_dev == want->st_dev && st.st_ino == want->st_ino)
+        return 1;
+    return 0;
+}
+
+/* The object is loaded under its /proc/self/fd name, which stays in the
+ * link map: whatever reopens it by that name (sanitizer runtimes,
+ * debuggers, profilers, dladdr) must find the plugin file while it is
+ * loaded, not what took the descriptor after it was closed (TSan read an
+ * empty lock file there and died of SIGBUS). */
+static void name_stays_the_file(void)
+{
+    const char *so;
+    struct stat st;
+    llmbill *h;
+    int fds[4];
+
+    CHECK_EQ_INT(mkdir(at("fresh", NULL), 0755) == 0 || errno == EEXIST, 1);
+    so = at("fresh", "testsink.so");
+    copy_sink("testsink.so", so, 0644);
+    CHECK_EQ_INT(stat(so, &st), 0);
+    CHECK_EQ_INT(open_with(so, &h), 0);
+    for (int i = 0; i < 4; i++)           /* take the lowest free descriptors */
+        fds[i] = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    CHECK_EQ_INT(dl_iterate_phdr(names_file, &st), 1);
+    for (int i = 0; i < 4; i++)
+        close(fds[i]);
+    llmbill_close(h);
+}
+
 int main(void)
 {
     dir = t_tmpdir();
@@ -157,6 +200,7 @@ int main(void)
     RUN(symlink_target);
     RUN(name_mismatch);
     RUN(loaded_is_opened);
+    RUN(name_stays_the_file);
     {
         char cmd[512];
 
