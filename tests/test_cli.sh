@@ -231,6 +231,9 @@ expect "replay --from openrouter" 0 "1 lines, 1 recorded, 0 bad" -- "$BIN" -c "$
     --customer o1 "$T/or.jsonl"
 grep -F '"customer_id":"o1"' "$T/from.jsonl" | grep -qF '"metadata":{"provider_cost_usd":"0.004836"}' \
     && ok "replay --from: the provider's cost kept" || { bad "replay --from: the provider's cost kept"; cat "$T/log"; }
+# the table's price too: anthropic/claude-sonnet-4.5 from openrouter is openrouter/anthropic/...
+grep -F '"customer_id":"o1"' "$T/from.jsonl" | grep -qF '"cost_usd":0.0021,' \
+    && ok "replay --from openrouter: priced from the table" || { bad "replay --from openrouter: priced from the table"; cat "$T/from.jsonl"; }
 python3 -m json.tool "$SAMPLES/openai_responses.json" >"$T/pretty.json"
 expect "replay --from a pretty-printed body" 0 "one response body (pretty-printed JSON) from openai" -- \
     "$BIN" -c "$T/from.ini" replay --from openai "$T/pretty.json"

@@ -44,6 +44,11 @@ static const struct golden goldens[] = {
     /* lookups: provider/model, and a prefixed name whose bare name is in the table */
     { "gemini", "gemini-2.5-flash", 9000, 3000, 0, 0, 1200, 800, NULL, "0.00489", 0 },
     { NULL, "openai/gpt-4o", 2006, 1920, 0, 0, 300, 0, NULL, "0.005615", 0 },
+    /* provider/model when the model holds a slash itself (OpenRouter, Together name
+     * models that way; the table has them under openrouter/..., together_ai/...) */
+    { "openrouter", "anthropic/claude-sonnet-4.5", 1200, 1000, 0, 0, 80, 0, NULL, "0.0021", 0 },
+    { "together_ai", "meta-llama/Llama-3.3-70B-Instruct-Turbo", 4000, 0, 0, 0, 900, 0, NULL,
+      "0.004312", 0 },
 };
 
 static struct llmbill_usage usage_of(const struct golden *g)

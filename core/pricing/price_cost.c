@@ -5,13 +5,15 @@
 #include "lb.h"
 #include "price.h"
 
-/* Looks the record's model up: exact, provider/model, then without prefix. */
+/* Looks the record's model up: exact, provider/model (the model may hold a
+ * slash itself: OpenRouter's anthropic/claude-sonnet-4.5 is the table's
+ * openrouter/anthropic/claude-sonnet-4.5), then without prefix. */
 static const struct lb_model *find(const llmbill_prices *p, const struct llmbill_usage *u)
 {
     const struct lb_model *m = lb_prices_find(p, u->model, strlen(u->model));
     const char *slash;
 
-    if (m == NULL && u->provider != NULL && strchr(u->model, '/') == NULL) {
+    if (m == NULL && u->provider != NULL) {
         char key[2 * LLMBILL_ID_MAX + 2];
         size_t pl = strlen(u->provider), ml = strlen(u->model);
 
