@@ -56,6 +56,15 @@ def _count(v):
     return v
 
 
+def _total(v):
+    """prompt_tokens or completion_tokens: absent is 0; a value that is not a
+    count goes to llmbill as text, which refuses the record naming the field
+    (logged and counted in dropped), never billed as 0 tokens."""
+    if v is None:
+        return 0
+    return v if _count(v) == v and not isinstance(v, bool) else str(v)
+
+
 def _get(d, *path):
     for k in path:
         if not isinstance(d, dict):
@@ -90,8 +99,8 @@ def event_from_payload(p, kwargs=None, default_customer=None, cost="llmbill"):
     call_id = kwargs.get("litellm_call_id") or p.get("id")
     if call_id:
         rec["event_id"] = "litellm-%s" % call_id
-    rec["input_tokens"] = _count(p.get("prompt_tokens"))
-    rec["output_tokens"] = _count(p.get("completion_tokens"))
+    rec["input_tokens"] = _total(p.get("prompt_tokens"))
+    rec["output_tokens"] = _total(p.get("completion_tokens"))
     cached = _count(usage.get("cache_read_input_tokens")) or \
         _count(_get(usage, "prompt_tokens_details", "cached_tokens"))
     writes = _count(usage.get("cache_creation_input_tokens")) or \
@@ -173,6 +182,10 @@ class Callback(_Base):
         except LlmbillError as e:
             self._counted(False)
             log.error("llmbill: LiteLLM call %s not billed: %s", p.get("id"), e.reason)
+            return None
+        except (TypeError, ValueError) as e:     # refused by record()'s own checks
+            self._counted(False)
+            log.error("llmbill: LiteLLM call %s not billed: %s", p.get("id"), e)
             return None
         self._counted(True)
         return event_id

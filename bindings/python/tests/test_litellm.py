@@ -171,6 +171,23 @@ class CallbackTest(LedgerCase):
         self.assertEqual(self.cb.dropped, 1)
 
 
+    def test_totals_that_are_not_counts_are_refused_not_billed_at_zero(self):
+        with self.assertLogs("llmbill.litellm", logging.ERROR) as logs:
+            for i, (prompt, completion) in enumerate((("12", 5), (10, -1), (10, 5.5), (True, 5))):
+                p = payload(prompt_tokens=prompt, completion_tokens=completion,
+                            metadata={"usage_object": {}})
+                self.cb.log_success_event(kwargs_for(p, "tot-%d" % i), None, None, None)
+        self.assertEqual(self.cb.dropped, 4)
+        self.assertIn("not billed: input_tokens: expected", logs.output[0])
+        self.assertIn("not billed: output_tokens: expected", logs.output[1])
+        self.assertIn("not billed: output_tokens: expected", logs.output[2])
+        self.assertIn("not billed: input_tokens: expected", logs.output[3])
+        self.assertEqual(self.events(), {})
+        p = payload(prompt_tokens=None, completion_tokens=None, metadata={"usage_object": {}})
+        self.cb.log_success_event(kwargs_for(p, "absent"), None, None, None)  # absent: 0
+        self.assertEqual(self.events()["litellm-absent"]["input_tokens"], 0)
+
+
 class OptionsTest(LedgerCase):
     def test_default_customer_and_litellm_cost(self):
         with llmbill.Billing(ini_text=self.ini(pricing=False)) as b:
