@@ -114,6 +114,10 @@ def event_from_payload(p, kwargs=None, default_customer=None, cost="llmbill"):
     rec["reasoning_tokens"] = _count(_get(usage, "completion_tokens_details", "reasoning_tokens"))
     rec["input_audio_tokens"] = _count(_get(usage, "prompt_tokens_details", "audio_tokens"))
     rec["output_audio_tokens"] = _count(_get(usage, "completion_tokens_details", "audio_tokens"))
+    rec["input_image_tokens"] = _count(_get(usage, "prompt_tokens_details", "image_tokens"))
+    rec["output_image_tokens"] = _count(_get(usage, "completion_tokens_details", "image_tokens"))
+    # server-side web searches (LiteLLM's Usage.server_tool_use), billed per request
+    rec["web_search_requests"] = _count(_get(usage, "server_tool_use", "web_search_requests"))
     start, end = p.get("startTime"), p.get("endTime")
     if isinstance(start, (int, float)) and isinstance(end, (int, float)) and end >= start > 0:
         rec["latency_ms"] = int(round((end - start) * 1000))

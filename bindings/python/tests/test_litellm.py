@@ -127,6 +127,18 @@ class CallbackTest(LedgerCase):
         self.assertEqual((e["output_tokens"], e["reasoning_tokens"]), (500, 120))
         self.assertIn("cost_usd", e)                     # priced from the table
 
+    def test_web_searches_and_image_tokens(self):
+        usage = {"prompt_tokens": 1000, "completion_tokens": 100,
+                 "prompt_tokens_details": {"image_tokens": 300},
+                 "server_tool_use": {"web_search_requests": 2}}
+        p = payload(model="claude-sonnet-4-5", custom_llm_provider="anthropic",
+                    prompt_tokens=1000, completion_tokens=100, metadata={"usage_object": usage})
+        self.cb.log_success_event(kwargs_for(p, "search"), None, None, None)
+        e = self.events()["litellm-search"]
+        self.assertEqual((e["web_search_requests"], e["input_image_tokens"]), (2, 300))
+        # 1000 x 3e-6 (images at the input rate) + 100 x 1.5e-5 + 2 searches x 0.01
+        self.assertEqual(e["cost_usd"], 0.0245)
+
     def test_failure_is_recorded_unbilled(self):
         p = payload(status="failure", response_cost=0.0, prompt_tokens=0, completion_tokens=0,
                     error_str="RateLimitError", metadata={"user_api_key_user_id": "user-3"},
