@@ -283,6 +283,7 @@ int llmbill_get_stats(llmbill *h, const char *instance, struct llmbill_stats *ou
             st.retried += one.retried;
             st.dead_lettered += one.dead_lettered;
             st.lost += one.lost;
+            st.quarantined += one.quarantined;
             st.pending += one.pending;
         }
         st.recorded = lb_dispatch_recorded(h);

@@ -320,9 +320,41 @@ struct lb_sink {
     /* stats */
     atomic_uint_fast64_t st_skipped, st_delivered, st_retried, st_dead;
     atomic_uint_fast64_t st_lost;        /* no dead-letter write succeeded, nowhere else to keep */
+    atomic_uint_fast64_t st_quarantined; /* poison events (poison.c) */
+
+    /* poison events (poison.c): the in-flight mark, a shared mapping of
+     * the journal's inflight-<sink> file; the events of an emit() the
+     * process died in, delivered one at a time; an event it died in twice */
+    struct lb_mark *mark;
+    uint64_t suspect_lo, suspect_hi, quarantine;
+    int mark_single;            /* worker: delivering a suspect alone */
+    struct lb_event **suspect_ev; /* scratch, batch_max events */
     atomic_uint_fast64_t dl_at_shutdown; /* dead-lettered once close aborted (one log line) */
     char last_error[LB_ERRLEN];
 };
+
+/* ---- poison events (poison.c) ------------------------------------------------ */
+
+struct lb_batch;
+
+/* Opens each sink's in-flight mark in the journal and reads what a process
+ * that died inside a sink's code left there (logged). Writer handles only.
+ * 0 or LLMBILL_E* with err. */
+int lb_poison_open(struct llmbill *h, char *err, size_t errlen);
+void lb_poison_close(struct llmbill *h);
+/* Around the call into a sink's emit(): the batch's journal seqs go to its
+ * mark first (a store into a shared mapping, no system call), and are
+ * cleared after. Worker thread of s. */
+void lb_mark_enter(struct lb_sink *s, const struct lb_batch *b);
+void lb_mark_leave(struct lb_sink *s);
+/* Does s deliver b in recovery (one at a time, or a quarantine)? */
+static inline int lb_poison_active(const struct lb_sink *s)
+{
+    return s->suspect_hi != 0 || s->quarantine != 0;
+}
+/* Delivers b in recovery: a quarantined event is dead-lettered, a suspect
+ * one goes alone. As lb_deliver(). */
+int lb_poison_deliver(struct lb_sink *s, struct lb_batch *b);
 
 /* ---- delivery (deliver.c) ---------------------------------------------------- */
 

@@ -551,6 +551,7 @@ static void free_handle(struct llmbill *h, int retire)
 {
     if (h == NULL)
         return;
+    lb_poison_close(h);
     lb_journal_free(h->journal);
     for (size_t i = 0; i < h->nsinks; i++) {
         struct lb_sink *s = &h->sinks[i];

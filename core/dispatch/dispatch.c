@@ -362,7 +362,9 @@ static void *worker(void *arg)
                 lb_async_wait(s, 0, 0); /* answers that came meanwhile */
                 continue;
             }
-            if (b->n > 0)
+            if (b->n > 0 && lb_poison_active(s))
+                left |= lb_poison_deliver(s, b); /* after a crash inside the sink */
+            else if (b->n > 0)
                 left |= lb_deliver(s, b);
             if (last_jseq != 0 && !left)
                 lb_journal_ack(h, s, 0, last_jseq);
@@ -825,6 +827,7 @@ void lb_sink_stats(struct lb_sink *s, struct llmbill_stats *out)
     out->dead_lettered = atomic_load(&s->st_dead);
     out->retried = atomic_load(&s->st_retried);
     out->lost = atomic_load(&s->st_lost);
+    out->quarantined = atomic_load(&s->st_quarantined);
     out->recorded = head - skipped;
     out->pending = out->recorded - out->delivered - out->dead_lettered;
     lb_async_stats(s, out);

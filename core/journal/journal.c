@@ -671,6 +671,8 @@ int lb_journal_open(struct llmbill *h, char *err, size_t errlen)
     }
     atomic_store(&j->written, j->next_seq - 1);
     warn_removed_sinks(h);
+    if (!j->readonly && (rc = lb_poison_open(h, err, errlen)) != 0)
+        return rc;
     if (j->readonly)
         lb_adopt_inspect(h);    /* spool status sees every journal of the spool */
     else

@@ -237,6 +237,9 @@ struct llmbill_stats {
     uint32_t answer_p50_us; /* answer time over the last 512 requests, in microseconds */
     uint32_t answer_p99_us;
     uint32_t reserved2;
+    uint64_t quarantined;   /* poison events: the process died twice while this sink's code
+                               delivered the event; dead-lettered for this sink (also in
+                               dead_lettered) and never sent to it again automatically */
     /* append only */
 };
 

@@ -13,8 +13,10 @@
  *   stall_after N      once N events were received, every emit() returns RETRY
  *   attempts_log PATH  one line per emit(): "attempt n mono_ms deadline_ms"
  *   secret S           a secret option; fail_create echoes it in its error
- *   fail_create BOOL   create() fails */
+ *   fail_create BOOL   create() fails
+ *   crash_on_id ID     emit() segfaults when the batch holds the event ID */
 #define _GNU_SOURCE
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +28,7 @@
 struct ts {
     const struct llmbill_host *host;
     llmbill_sink_ctx *ctx;
+    const char *crash_on_id;
     const char *output, *always, *reject, *retry_cust, *block_file, *attempts_log;
     int64_t per_thread, id_space, fail_times, retry_after, sleep_ms, stall_after;
     unsigned char *seen;
@@ -59,6 +62,7 @@ static const struct llmbill_option ts_options[] = {
     { "secret", LLMBILL_OPT_STRING, LLMBILL_OPT_SECRET, NULL, "TESTSINK_SECRET", "a secret" },
     { "required_thing", LLMBILL_OPT_STRING, 0, NULL, NULL, "unused" },
     { "fail_create", LLMBILL_OPT_BOOL, 0, "false", NULL, "create fails" },
+    { "crash_on_id", LLMBILL_OPT_STRING, 0, NULL, NULL, "segfault on this event" },
     { NULL, 0, 0, NULL, NULL, NULL }
 };
 
@@ -88,6 +92,7 @@ static int ts_create(const struct llmbill_host *host, llmbill_sink_ctx *ctx, voi
     }
     t->output = host->config_get_path(ctx, "output");
     t->always = host->config_get(ctx, "always");
+    t->crash_on_id = host->config_get(ctx, "crash_on_id");
     t->reject = host->config_get(ctx, "reject_customer");
     t->retry_cust = host->config_get(ctx, "retry_customer");
     t->block_file = host->config_get_path(ctx, "block_file");
@@ -127,12 +132,18 @@ static void count(struct ts *t, const struct llmbill_usage *u)
     t->other_ids++;
 }
 
+static volatile uintptr_t bad_address = 8;
+
 static int ts_emit(void *state, struct llmbill_sink_batch *b)
 {
     struct ts *t = state;
     int partial = 0;
 
     t->emits++;
+    for (size_t i = 0; t->crash_on_id && i < b->n; i++)
+        if (b->events[i]->event_id && strcmp(b->events[i]->event_id, t->crash_on_id) == 0)
+            *(volatile int *)bad_address = 1; /* a segfault inside emit() (a real one:
+                                                 library threads block signals) */
     if (hook_fn)
         hook_fn(hook_arg);
     if (t->attempts_log) {

@@ -1,0 +1,193 @@
+/* llmbill core: poison events, a sink whose code crashes the process.
+ *
+ * Before a journalled handle calls into a sink's emit(), the journal seqs
+ * of the batch go to the sink's in-flight mark, spool/inflight-<sink> (the
+ * name encoded as the ack files'), a page mapped shared: a few stores, no
+ * system call, and they are in the OS when the process dies. The mark is
+ * cleared when emit() returns. A start that finds a mark knows the process
+ * died inside that sink's code:
+ *   - a batch mark (seqs lo..hi): logged with the sink's name, and those
+ *     events are delivered to that sink one at a time (a mark per event);
+ *   - a single mark (the process died while that one event was alone in
+ *     emit(), after an earlier death with it in a batch: twice): the event
+ *     is quarantined for that sink: written to its dead-letter file with
+ *     the reason "the process died twice while sink X delivered this
+ *     event", counted in stats.quarantined (and dead_lettered), and never
+ *     sent to that sink again automatically (llmbill replay resends it
+ *     after a fix). Other sinks are not affected. The mark stays until the
+ *     dead letter is written, so a crash before that repeats it.
+ * Covered: emit() of the handle's own journal events. Not covered: events
+ * of an adopted journal (adopt.c), the request()/response() calls of
+ * request-based sinks, and handles without a journal (nothing to restart
+ * from). */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "lb.h"
+
+#define MARK_MAGIC 0x4b4d424cu /* "LBMK" */
+#define MARK_NONE   0
+#define MARK_BATCH  1
+#define MARK_SINGLE 2
+
+struct lb_mark {
+    volatile uint32_t magic, state;
+    volatile uint64_t lo, hi, cur;
+};
+
+static char *mark_path(const struct lb_journal *j, const char *sink)
+{
+    char *enc = lb_name_encoded(sink), *p = NULL;
+    size_t n;
+
+    if (enc != NULL && (p = malloc(n = strlen(j->dir) + strlen(enc) + 16)) != NULL)
+        snprintf(p, n, "%s/inflight-%s", j->dir, enc);
+    free(enc);
+    return p;
+}
+
+int lb_poison_open(struct llmbill *h, char *err, size_t errlen)
+{
+    struct lb_journal *j = h->journal;
+
+    for (size_t i = 0; i < h->nsinks; i++) {
+        struct lb_sink *s = &h->sinks[i];
+        char *p = mark_path(j, s->name);
+        int fd = p ? open(p, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0640) : -1;
+        struct lb_mark *m;
+
+        if (fd < 0 || ftruncate(fd, 4096) != 0 ||
+            (m = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)) == MAP_FAILED) {
+            int e = p == NULL ? ENOMEM : errno;
+
+            lb_errf(err, errlen, "spool_dir %s: cannot open the in-flight mark of sink %s (%s): %s",
+                    j->dir, s->name, p ? p : "its path", strerror(e));
+            if (fd >= 0)
+                close(fd);
+            free(p);
+            return e == ENOMEM ? LLMBILL_ENOMEM : LLMBILL_ECONFIG;
+        }
+        close(fd);
+        free(p);
+        (void)madvise(m, 4096, MADV_DONTFORK);
+        s->mark = m;
+        if ((s->suspect_ev = calloc(s->batch_max, sizeof *s->suspect_ev)) == NULL)
+            return LLMBILL_ENOMEM;
+        if (m->magic != MARK_MAGIC || m->state == MARK_NONE)
+            continue;
+        if ((m->state == MARK_SINGLE ? m->cur : m->hi) <= s->ack_start) {
+            m->state = MARK_NONE; /* finished since: nothing to do */
+            continue;
+        }
+        if (m->state == MARK_BATCH) {
+            s->suspect_lo = m->lo;
+            s->suspect_hi = m->hi;
+            m->state = MARK_NONE;
+            lb_log(&h->log, LLMBILL_LOG_ERROR, "sink %s: the process died inside the sink's "
+                   "emit() (journal events %llu..%llu): delivering them to it one at a time, "
+                   "to find an event that crashes it", s->name, (unsigned long long)m->lo,
+                   (unsigned long long)m->hi);
+        } else {
+            s->quarantine = m->cur;
+            s->suspect_lo = m->cur + 1;
+            s->suspect_hi = m->hi > m->cur ? m->hi : 0;
+            lb_log(&h->log, LLMBILL_LOG_ERROR, "sink %s: the process died twice while the sink "
+                   "delivered journal event %llu: it is quarantined (written to %s, never sent "
+                   "to this sink again automatically; llmbill replay resends it)", s->name,
+                   (unsigned long long)m->cur, s->dead_letter_path);
+        }
+    }
+    return 0;
+}
+
+void lb_poison_close(struct llmbill *h)
+{
+    for (size_t i = 0; i < h->nsinks; i++) {
+        if (h->sinks[i].mark != NULL)
+            munmap(h->sinks[i].mark, 4096);
+        h->sinks[i].mark = NULL;
+        free(h->sinks[i].suspect_ev);
+        h->sinks[i].suspect_ev = NULL;
+    }
+}
+
+void lb_mark_enter(struct lb_sink *s, const struct lb_batch *b)
+{
+    struct lb_mark *m = s->mark;
+    uint64_t lo = UINT64_MAX, hi = 0;
+
+    if (m == NULL || s->quarantine != 0)
+        return;                 /* the mark holds the quarantine until it is written */
+    for (size_t i = 0; i < b->n; i++) {
+        const struct lb_event *ev = b->ev[i];
+
+        if (ev->jsrc == 0 && ev->jseq != 0) {
+            if (ev->jseq < lo)
+                lo = ev->jseq;
+            if (ev->jseq > hi)
+                hi = ev->jseq;
+        }
+    }
+    if (hi == 0)
+        return;
+    m->lo = lo;
+    m->cur = lo;
+    m->hi = s->mark_single ? s->suspect_hi : hi;
+    m->magic = MARK_MAGIC;
+    __atomic_store_n(&m->state, s->mark_single ? MARK_SINGLE : MARK_BATCH, __ATOMIC_RELEASE);
+}
+
+void lb_mark_leave(struct lb_sink *s)
+{
+    if (s->mark != NULL && s->mark->state != MARK_NONE && s->quarantine == 0)
+        __atomic_store_n(&s->mark->state, MARK_NONE, __ATOMIC_RELEASE);
+}
+
+int lb_poison_deliver(struct lb_sink *s, struct lb_batch *b)
+{
+    size_t n = b->n;
+    int left = 0;
+
+    memcpy(s->suspect_ev, b->ev, n * sizeof *b->ev);
+    b->n = 0;
+    for (size_t i = 0; i < n; i++) {
+        struct lb_event *ev = s->suspect_ev[i];
+        int own = ev->jsrc == 0 && ev->jseq != 0;
+
+        if (own && ev->jseq == s->quarantine) {
+            char why[LB_ERRLEN];
+            const char *r = why;
+
+            snprintf(why, sizeof why, "the process died twice while sink %s delivered this "
+                     "event", s->name);
+            if (lb_deadletter_write(s, &ev, &r, 1, 2) == 0) {
+                atomic_fetch_add(&s->st_dead, 1);
+                atomic_fetch_add(&s->st_quarantined, 1);
+                s->quarantine = 0;
+                __atomic_store_n(&s->mark->state, MARK_NONE, __ATOMIC_RELEASE);
+            } else {
+                left = 1;       /* kept in the journal: quarantined again at the next start */
+            }
+            continue;
+        }
+        if (left)
+            continue;           /* nothing after it is acknowledged: it all comes again */
+        s->mark_single = own && ev->jseq >= s->suspect_lo && ev->jseq <= s->suspect_hi;
+        b->ev[0] = ev;
+        b->n = 1;
+        left |= lb_deliver(s, b);
+        s->mark_single = 0;
+        if (own && ev->jseq >= s->suspect_hi) {
+            s->suspect_hi = 0;  /* past the events of the crash */
+            s->suspect_lo = 0;
+        }
+    }
+    b->n = 0;
+    return left;
+}
