@@ -30,7 +30,8 @@ Fault switches, set with POST /_control {"name": value, ...}:
   hold B              while true, batch posts wait before anything is stored
   hold_next N         the next batch post waits before anything is stored until "release":
                       true (or the next one held); "posts_after_hold" counts the batch posts
-                      that came after it
+                      whose transaction ids all sort after the held one's (before or after it)
+  hold_after N        hold_next 1 once N events are stored (set before the client starts)
   jitter_ms MS        each batch post waits a random 0..MS after storing (answers out of order)
   track B             (true) from now on, count the distinct transaction ids received in batch
                       posts ("distinct_received") and those among them already stored at this
@@ -72,13 +73,15 @@ class State:
                        "bad_request": 0, "expression_fail": None, "max_batch": 100,
                        "echo_headers": 0, "echo_key_at": 0, "echo_status": 400,
                        "not_lago": 0, "redirect": 0, "hold": False, "jitter_ms": 0,
-                       "hold_next": 0}
+                       "hold_next": 0, "hold_after": 0}
         self.stats = {"posts": 0, "batch_sizes": [], "duplicates_flagged": 0, "answered": {},
                       "user_agents": [], "connections": 0, "max_concurrent": 0}
         self.concurrent = 0
         self.last_429 = None
         self.tracked = None         # stored keys when tracking began
         self.hold_gen = 0
+        self.held_max = ""
+        self.post_mins = []         # the smallest transaction id of each batch post
         self.received = set()
 
     def take(self, name):
@@ -385,14 +388,26 @@ class Handler(BaseHTTPRequestHandler):
 
     def batch(self, body):
         st = self.server.state
+        evs = body.get("events")
+        ids = [ev.get("transaction_id") for ev in evs if isinstance(ev, dict)] \
+            if isinstance(evs, list) else []
+        ids = [i for i in ids if isinstance(i, str)] or [""]
         with st.lock:
+            if st.faults["hold_after"] and len(st.events) >= st.faults["hold_after"]:
+                st.faults["hold_after"] = 0
+                st.faults["hold_next"] = 1
             held = st.take("hold_next")
             if held:
                 st.hold_gen += 1
                 gen = st.hold_gen
-                st.stats["posts_after_hold"] = 0
-            elif st.hold_gen:
+                st.held_max = max(ids)
+                # posts that reached the server first count too: arrival
+                # order is not the order the client made them in
+                st.stats["posts_after_hold"] = sum(1 for m in st.post_mins if m > st.held_max)
+            elif st.hold_gen and min(ids) > st.held_max:
                 st.stats["posts_after_hold"] += 1
+            if not held:
+                st.post_mins.append(min(ids))
         while True:
             with st.lock:
                 if not st.faults["hold"] and (not held or st.hold_gen != gen):
