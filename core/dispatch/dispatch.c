@@ -590,8 +590,15 @@ static int flush_once(struct llmbill *h, int timeout_ms)
 int lb_dispatch_flush(struct llmbill *h, int timeout_ms)
 {
     int64_t start = lb_mono_ms();
+    uint64_t look = h->journal != NULL ? atomic_fetch_add(&h->journal->scan_req, 1) + 1 : 0;
     int rc = flush_once(h, timeout_ms);
 
+    /* a look for ended handles' journals that started after this call */
+    while (rc == 0 && h->journal != NULL && atomic_load(&h->journal->scan_done) < look) {
+        if (timeout_ms >= 0 && lb_mono_ms() - start >= timeout_ms)
+            return LLMBILL_ETIMEDOUT;
+        lb_dispatch_wait_room(h, 2);
+    }
     while (rc == 0 && h->journal != NULL && atomic_load(&h->journal->adopt_pending)) {
         int64_t left = timeout_ms < 0 ? -1 : timeout_ms - (lb_mono_ms() - start);
 

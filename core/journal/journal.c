@@ -1060,9 +1060,14 @@ static void *journal_thread(void *arg)
             clean(h);
             last_clean = mono_ms();
         }
-        if (mono_ms() - last_scan >= LB_ADOPT_SCAN_MS) {
-            lb_adopt_step(h);
-            last_scan = mono_ms();
+        {
+            uint64_t req = atomic_load(&j->scan_req); /* read before the look */
+
+            if (req != atomic_load(&j->scan_done) || mono_ms() - last_scan >= LB_ADOPT_SCAN_MS) {
+                lb_adopt_step(h);
+                last_scan = mono_ms();
+                atomic_store(&j->scan_done, req);
+            }
         }
     }
     if (own.fd >= 0)

@@ -114,6 +114,10 @@ struct lb_journal {
      * found in the other journals of the spool (per sink, and in all) */
     _Atomic(struct lb_adopted *) adopt;
     atomic_int adopt_pending;
+    /* a flush asks for a fresh look (scan_req) and waits until a look that
+     * started after its request is done (scan_done): adopt_pending is then
+     * not older than the flush (a worker killed just before it is seen) */
+    atomic_uint_fast64_t scan_req, scan_done;
     char *root_done;            /* spool_dir's last segment "name size mtime" once delivered */
     uint64_t *other_spooled;
     uint64_t other_total;
