@@ -207,6 +207,13 @@ static int check_usage(const struct llmbill_usage *u, size_t *lens, char *err, s
             lb_errf(err, errlen, "metadata[%zu]: not valid UTF-8", i);
             return -1;
         }
+        /* one value per key: which of two a sink keeps is not guessed
+         * (at most LLMBILL_METADATA_MAX^2 / 2 compares) */
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(u->metadata[j].key, kv->key) == 0) {
+                lb_errf(err, errlen, "metadata[%zu]: key '%s' given twice", i, kv->key);
+                return -1;
+            }
     }
     return 0;
 }

@@ -74,6 +74,7 @@ static void validation(void)
     llmbill *h = open_ok(HEAD "callbacks = testsink\n");
     struct llmbill_usage u;
     struct llmbill_kv kv[1] = { { "k", "\xff" } };
+    struct llmbill_kv dup[3] = { { "a", "1" }, { "b", "2" }, { "a", "3" } }; /* which a? */
     char why[256];
 
 #define BAD(mutate, msg)                                                         \
@@ -100,10 +101,11 @@ static void validation(void)
     BAD(u.flags = 0x80, "flags: unknown bits");
     BAD((u.flags = LLMBILL_USAGE_COST_KNOWN, u.cost = -1), "cost: negative");
     BAD((u.n_metadata = 1, u.metadata = kv), "metadata[0]: not valid UTF-8");
+    BAD((u.n_metadata = 3, u.metadata = dup), "metadata[2]: key 'a' given twice");
     BAD(u.struct_size = 8, "struct_size: too small");
 #undef BAD
     CHECK_EQ_INT(llmbill_record(h, NULL), LLMBILL_EINVAL);
-    CHECK_EQ_INT(t_stats(h, NULL).rejected_invalid, 16);
+    CHECK_EQ_INT(t_stats(h, NULL).rejected_invalid, 17);
     CHECK_EQ_INT(t_stats(h, NULL).recorded, 0);
     /* an older caller's smaller struct is accepted: the tail reads as zero */
     u = t_usage("acme", NULL);
