@@ -342,10 +342,14 @@ struct lb_batch;
  * 0 or LLMBILL_E* with err. */
 int lb_poison_open(struct llmbill *h, char *err, size_t errlen);
 void lb_poison_close(struct llmbill *h);
-/* Around the call into a sink's emit(): the batch's journal seqs go to its
+/* Around the call into a sink's emit(), request() or response(): the batch's journal seqs go to its
  * mark first (a store into a shared mapping, no system call), and are
- * cleared after. Worker thread of s. */
-void lb_mark_enter(struct lb_sink *s, const struct lb_batch *b);
+ * cleared after; where (LB_IN_*) names the function for the log of the
+ * next start. Worker thread of s. */
+#define LB_IN_EMIT     0
+#define LB_IN_REQUEST  1
+#define LB_IN_RESPONSE 2
+void lb_mark_enter(struct lb_sink *s, const struct lb_batch *b, unsigned where);
 void lb_mark_leave(struct lb_sink *s);
 /* Does s deliver b in recovery (one at a time, or a quarantine)? */
 static inline int lb_poison_active(const struct lb_sink *s)
@@ -355,6 +359,11 @@ static inline int lb_poison_active(const struct lb_sink *s)
 /* Delivers b in recovery: a quarantined event is dead-lettered, a suspect
  * one goes alone. As lb_deliver(). */
 int lb_poison_deliver(struct lb_sink *s, struct lb_batch *b);
+/* Request-based sinks in recovery: the worker takes one event at a time
+ * with nothing else in flight; before b (that one event) is started, a
+ * quarantined event is dead-lettered and taken out of b, a suspect one is
+ * marked alone for its request() and response(). Worker thread of s. */
+void lb_poison_request(struct lb_sink *s, struct lb_batch *b);
 
 /* ---- delivery (deliver.c) ---------------------------------------------------- */
 
@@ -432,6 +441,9 @@ int lb_async_idle(struct lb_sink *s);
 void lb_async_wait(struct lb_sink *s, int64_t wait_ms, int sleep_ok);
 /* Any thread: interrupts lb_async_wait(). */
 void lb_async_wake(struct lb_sink *s);
+/* Worker thread: events were left in the journal (a quarantine whose dead
+ * letter failed): acknowledge no further. */
+void lb_async_keep(struct lb_sink *s);
 /* Worker thread (emit(), check()): host->http_perform. */
 int lb_http_perform(struct lb_sink *s, const struct llmbill_http_request *req,
                     struct llmbill_http_response *resp);

@@ -4,15 +4,19 @@
  * the process dies again on that event alone; the start after quarantines
  * it for that sink (dead-lettered with the reason, counted, never sent to
  * it again), and every other event, and every event for the other sink,
- * is delivered. Before: the same crash at every start. */
+ * is delivered. Before: the same crash at every start. The same for a
+ * request-based sink (sink ABI 1.2) that segfaults inside request() or
+ * inside response(), against tests/lago_server.py. */
 #include <signal.h>
 #include <sys/wait.h>
 
 #include "t.h"
+#include "lago_harness.h"
 
 static const char *dir;
 static char ini[2048];
 static char logbuf[16384];
+static FILE *live;              /* the child's log as it goes: run-<n>.live */
 
 static void log_cb(void *ud, int level, const char *msg)
 {
@@ -21,6 +25,10 @@ static void log_cb(void *ud, int level, const char *msg)
     (void)ud;
     (void)level;
     snprintf(logbuf + n, sizeof logbuf - n, "%s\n", msg);
+    if (live != NULL) {
+        fprintf(live, "%s\n", msg);
+        fflush(live);
+    }
 }
 
 /* One run of the host in a child: opens, records `record` events (ids
@@ -39,6 +47,8 @@ static int run(int n, int first, int record)
         FILE *f;
         int rc;
 
+        snprintf(path, sizeof path, "%s/run-%d.live", dir, n);
+        live = fopen(path, "w");
         memset(&o, 0, sizeof o);
         o.struct_size = sizeof o;
         o.errbuf = err;
@@ -159,11 +169,102 @@ static void startup_names_the_sink(void)
     free(log);
 }
 
+/* Times "transaction_id": "id" occurs in the server's stored events. */
+static int stored(const char *events, const char *id)
+{
+    char key[96];
+    int n = 0;
+
+    snprintf(key, sizeof key, "\"transaction_id\": \"%s\"", id);
+    for (const char *p = events; (p = strstr(p, key)) != NULL; p += strlen(key))
+        n++;
+    return n;
+}
+
+/* A request-based sink that segfaults inside request() (in_response 0) or
+ * response() (1) on t0-5: the next start delivers the crash's batch to it
+ * one event per request, one in flight; it dies again on t0-5 alone; the
+ * start after quarantines t0-5 for that sink only. */
+static void request_sink_poison(int in_response)
+{
+    const char *where = in_response ? "response" : "request";
+    struct lago_server srv;
+    char sub[64], msg[256], *log, *dl, *ledger, *events;
+    int st;
+
+    CHECK(lago_server_start(&srv, LAGO_SERVER, "k") == 0);
+    snprintf(sub, sizeof sub, "r%d", in_response);
+    snprintf(ini, sizeof ini, "[llmbill]\nplugin_dir = %s\nlinger_ms = 5\nshutdown_timeout_ms = 5000\n"
+             "spool_dir = %s/%s/spool\ndead_letter_dir = %s/%s/dl\ncallbacks = crashy, ledger\n"
+             "[crashy]\nplugin = reqsink\nurl = %s/api/v1/events/batch\ncrash_on_id = t0-5\n"
+             "crash_in = %s\nbatch_size = 100\n"
+             "[ledger]\nplugin = %s/jsonl.so\npath = %s/%s/ledger.jsonl\n", TEST_PLUGIN_DIR,
+             dir, sub, dir, sub, srv.base, where, PLUGIN_DIR, dir, sub);
+    /* 1: the batch with t0-5 crashes the process inside crashy's request()/response() */
+    CHECK(died(run(21 + 10 * in_response, 0, 10)));
+    /* 2: names the sink and its function; one event per request: dies on t0-5 alone */
+    CHECK(died(run(22 + 10 * in_response, 0, 0)));
+    snprintf(msg, sizeof msg, "run-%d.live", 22 + 10 * in_response);
+    log = t_read(t_path(dir, msg));
+    snprintf(msg, sizeof msg, "sink crashy: the process died inside the sink's %s() (journal "
+             "events ", where);
+    CHECK_CONTAINS(log, msg);
+    CHECK_CONTAINS(log, "delivering them to it one at a time");
+    free(log);
+    /* 3: t0-5 is quarantined for crashy; the rest is delivered */
+    st = run(23 + 10 * in_response, 10, 3);
+    snprintf(msg, sizeof msg, "run-%d.log", 23 + 10 * in_response);
+    log = t_read(t_path(dir, msg));
+    if (died(st))
+        fprintf(stderr, "run 3 (%s) died (%d): %s\n", where, st, log);
+    CHECK(!died(st));
+    CHECK_CONTAINS(log, "sink crashy: the process died twice while the sink delivered journal "
+                        "event 6: it is quarantined");
+    CHECK_CONTAINS(log, "flush=0 quarantined=1 dead_lettered=1");
+    free(log);
+    snprintf(msg, sizeof msg, "%s/dl/crashy.deadletter.jsonl", sub);
+    dl = t_read(t_path(dir, msg));
+    CHECK_EQ_INT(t_count_lines(dl), 1);
+    CHECK_CONTAINS(dl, "\"event_id\":\"t0-5\"");
+    CHECK_CONTAINS(dl, "the process died twice while sink crashy delivered this event");
+    free(dl);
+    /* Lago holds every other event once; t0-5 only if a request carried it
+     * before response() crashed */
+    events = lago_server_call(&srv, "/_events", NULL, NULL);
+    snprintf(msg, sizeof msg, "%s/ledger.jsonl", sub);
+    ledger = t_read(t_path(dir, msg));
+    for (int i = 0; i < 13; i++) {
+        char id[32], key[64];
+
+        snprintf(id, sizeof id, "t0-%d", i);
+        CHECK_EQ_INT(stored(events, id), i == 5 ? in_response : 1);
+        snprintf(key, sizeof key, "\"event_id\":\"%s\"", id);
+        CHECK_CONTAINS(ledger, key); /* the other sink got every event, t0-5 included */
+    }
+    free(ledger);
+    free(events);
+    /* 4: nothing left, and t0-5 is not sent to crashy again (it would crash) */
+    CHECK(!died(run(24 + 10 * in_response, 0, 0)));
+    lago_server_stop(&srv);
+}
+
+static void request_sink_crash_in_request(void)
+{
+    request_sink_poison(0);
+}
+
+static void request_sink_crash_in_response(void)
+{
+    request_sink_poison(1);
+}
+
 int main(void)
 {
     dir = t_tmpdir();
     RUN(poison_event_is_quarantined);
     RUN(startup_names_the_sink);
+    RUN(request_sink_crash_in_request);
+    RUN(request_sink_crash_in_response);
     fprintf(stderr, "ok\n");
     return 0;
 }

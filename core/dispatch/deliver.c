@@ -238,7 +238,7 @@ static void emit_once(struct lb_sink *s, struct lb_batch *b, uint32_t attempt, i
 
     lb_sink_batch_fill(s, b, attempt, &sb);
     lb_tls_in_sink = s->h;
-    lb_mark_enter(s, b);        /* poison.c: which events are inside emit() */
+    lb_mark_enter(s, b, LB_IN_EMIT);        /* poison.c: which events are inside emit() */
     lb_sink_code_enter(s);
     rc = s->plugin.desc.emit(s->state, &sb);
     lb_sink_code_leave(s);

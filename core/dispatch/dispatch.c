@@ -284,6 +284,13 @@ static int all_read(struct llmbill *h, const uint64_t *pos, const struct heads *
     return 1;
 }
 
+/* Can a request-based sink take another batch now? In recovery after a
+ * crash inside it (poison.c), only with nothing else in flight. */
+static int async_room(struct lb_sink *s)
+{
+    return lb_async_room(s) && (!lb_poison_active(s) || lb_async_idle(s));
+}
+
 static void *worker(void *arg)
 {
     struct lb_sink *s = arg;
@@ -306,6 +313,8 @@ static void *worker(void *arg)
 
         if (atomic_load_explicit(&s->check_req, memory_order_relaxed))
             run_check(s);
+        /* after a crash inside a request-based sink: one event at a time */
+        cap = s->async != NULL && lb_poison_active(s) ? 1 : s->batch_max;
         for (unsigned i = 0; i < h->nshards; i++) {
             unsigned k = (first + i) & (h->nshards - 1);
 
@@ -325,7 +334,7 @@ static void *worker(void *arg)
                 first_seen = now;
         }
         ready = n >= cap || (n > 0 && (urgent || now - first_seen >= s->linger_ms));
-        if (ready && s->async != NULL && !lb_async_room(s))
+        if (ready && s->async != NULL && !async_room(s))
             ready = 0; /* every flight is busy: the events wait in the queue */
         if (ready) {
             size_t skipped = 0;
@@ -358,6 +367,8 @@ static void *worker(void *arg)
                 atomic_fetch_add(&s->st_skipped, skipped);
             first_seen = 0;
             if (s->async != NULL) {
+                if (lb_poison_active(s))
+                    lb_poison_request(s, b); /* one event, after a crash inside the sink */
                 lb_async_start(s, pos, last_jseq, last_adopted);
                 lb_async_wait(s, 0, 0); /* answers that came meanwhile */
                 continue;
@@ -392,7 +403,7 @@ static void *worker(void *arg)
             int sleep_ok;
 
             atomic_store(&s->sleeping, 1);
-            if (n > 0 && !lb_async_room(s)) {
+            if (n > 0 && !async_room(s)) {
                 wait = 1000; /* until an answer frees a flight: new events can wait */
                 sleep_ok = !atomic_load(&h->aborting) && !atomic_load(&s->check_req);
             } else {

@@ -161,6 +161,11 @@ struct lb_batch *lb_async_batch(struct lb_sink *s)
     return NULL; /* not reached: lb_async_room() said yes */
 }
 
+void lb_async_keep(struct lb_sink *s)
+{
+    s->async->left = 1;
+}
+
 void lb_async_wake(struct lb_sink *s)
 {
     curl_multi_wakeup(s->async->multi);
@@ -231,9 +236,11 @@ static void send_flight(struct lb_sink *s, struct flight *f)
     memset(&req, 0, sizeof req);
     req.struct_size = sizeof req;
     lb_tls_in_sink = s->h;
+    lb_mark_enter(s, b, LB_IN_REQUEST); /* poison.c: which events are inside it */
     lb_sink_code_enter(s);
     rc = s->plugin.desc.request(s->state, &sb, &req);
     lb_sink_code_leave(s);
+    lb_mark_leave(s);
     lb_tls_in_sink = NULL;
     if (rc != LLMBILL_SINK_REQUEST) {
         lb_normalise(s, b, rc, &sb, NULL);
@@ -296,9 +303,11 @@ static void answered(struct lb_sink *s, struct flight *f, CURLcode cc)
     for (size_t i = 0; i < b->n; i++)
         b->results[i] = f->pre[i];
     lb_tls_in_sink = s->h;
+    lb_mark_enter(s, b, LB_IN_RESPONSE); /* poison.c: which events are inside it */
     lb_sink_code_enter(s);
     rc = s->plugin.desc.response(s->state, &sb, &resp);
     lb_sink_code_leave(s);
+    lb_mark_leave(s);
     lb_tls_in_sink = NULL;
     lb_normalise(s, b, rc, &sb, f->pre);
     after_answer(s, f, sb.retry_after_ms, resp.status);

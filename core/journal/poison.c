@@ -16,10 +16,14 @@
  *     sent to that sink again automatically (llmbill replay resends it
  *     after a fix). Other sinks are not affected. The mark stays until the
  *     dead letter is written, so a crash before that repeats it.
- * Covered: emit() of the handle's own journal events. Not covered: events
- * of an adopted journal (adopt.c), the request()/response() calls of
- * request-based sinks, and handles without a journal (nothing to restart
- * from). */
+ * Request-based sinks (sink ABI 1.2) are marked the same way around each
+ * request() and response() (inflight.c: they run on the worker thread one
+ * at a time, so one mark per sink is enough however many batches are in
+ * flight); in recovery their worker takes one event per batch with
+ * nothing else in flight (dispatch.c, lb_poison_request()).
+ * Covered: emit(), request() and response() of the handle's own journal
+ * events. Not covered: events of an adopted journal (adopt.c), and handles
+ * without a journal (nothing to restart from). */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -39,7 +43,10 @@
 struct lb_mark {
     volatile uint32_t magic, state;
     volatile uint64_t lo, hi, cur;
+    volatile uint32_t where;    /* LB_IN_*: the sink's function (0 in older marks: emit) */
 };
+
+static const char *const where_name[] = { "emit()", "request()", "response()" };
 
 static char *mark_path(const struct lb_journal *j, const char *sink)
 {
@@ -90,9 +97,10 @@ int lb_poison_open(struct llmbill *h, char *err, size_t errlen)
             s->suspect_hi = m->hi;
             m->state = MARK_NONE;
             lb_log(&h->log, LLMBILL_LOG_ERROR, "sink %s: the process died inside the sink's "
-                   "emit() (journal events %llu..%llu): delivering them to it one at a time, "
-                   "to find an event that crashes it", s->name, (unsigned long long)m->lo,
-                   (unsigned long long)m->hi);
+                   "%s (journal events %llu..%llu): delivering them to it one at a time, "
+                   "to find an event that crashes it", s->name,
+                   where_name[m->where <= LB_IN_RESPONSE ? m->where : LB_IN_EMIT],
+                   (unsigned long long)m->lo, (unsigned long long)m->hi);
         } else {
             s->quarantine = m->cur;
             s->suspect_lo = m->cur + 1;
@@ -117,7 +125,7 @@ void lb_poison_close(struct llmbill *h)
     }
 }
 
-void lb_mark_enter(struct lb_sink *s, const struct lb_batch *b)
+void lb_mark_enter(struct lb_sink *s, const struct lb_batch *b, unsigned where)
 {
     struct lb_mark *m = s->mark;
     uint64_t lo = UINT64_MAX, hi = 0;
@@ -139,6 +147,7 @@ void lb_mark_enter(struct lb_sink *s, const struct lb_batch *b)
     m->lo = lo;
     m->cur = lo;
     m->hi = s->mark_single ? s->suspect_hi : hi;
+    m->where = where;
     m->magic = MARK_MAGIC;
     __atomic_store_n(&m->state, s->mark_single ? MARK_SINGLE : MARK_BATCH, __ATOMIC_RELEASE);
 }
@@ -147,6 +156,25 @@ void lb_mark_leave(struct lb_sink *s)
 {
     if (s->mark != NULL && s->mark->state != MARK_NONE && s->quarantine == 0)
         __atomic_store_n(&s->mark->state, MARK_NONE, __ATOMIC_RELEASE);
+}
+
+/* Dead-letters the quarantined event ev for s. 0, or 1 when the dead
+ * letter could not be written (the event stays in the journal, and the
+ * mark keeps the quarantine for the next start). */
+static int quarantine(struct lb_sink *s, struct lb_event *ev)
+{
+    char why[LB_ERRLEN];
+    const char *r = why;
+
+    snprintf(why, sizeof why, "the process died twice while sink %s delivered this event",
+             s->name);
+    if (lb_deadletter_write(s, &ev, &r, 1, 2) != 0)
+        return 1;
+    atomic_fetch_add(&s->st_dead, 1);
+    atomic_fetch_add(&s->st_quarantined, 1);
+    s->quarantine = 0;
+    __atomic_store_n(&s->mark->state, MARK_NONE, __ATOMIC_RELEASE);
+    return 0;
 }
 
 int lb_poison_deliver(struct lb_sink *s, struct lb_batch *b)
@@ -161,19 +189,7 @@ int lb_poison_deliver(struct lb_sink *s, struct lb_batch *b)
         int own = ev->jsrc == 0 && ev->jseq != 0;
 
         if (own && ev->jseq == s->quarantine) {
-            char why[LB_ERRLEN];
-            const char *r = why;
-
-            snprintf(why, sizeof why, "the process died twice while sink %s delivered this "
-                     "event", s->name);
-            if (lb_deadletter_write(s, &ev, &r, 1, 2) == 0) {
-                atomic_fetch_add(&s->st_dead, 1);
-                atomic_fetch_add(&s->st_quarantined, 1);
-                s->quarantine = 0;
-                __atomic_store_n(&s->mark->state, MARK_NONE, __ATOMIC_RELEASE);
-            } else {
-                left = 1;       /* kept in the journal: quarantined again at the next start */
-            }
+            left |= quarantine(s, ev);
             continue;
         }
         if (left)
@@ -190,4 +206,23 @@ int lb_poison_deliver(struct lb_sink *s, struct lb_batch *b)
     }
     b->n = 0;
     return left;
+}
+
+void lb_poison_request(struct lb_sink *s, struct lb_batch *b)
+{
+    struct lb_event *ev = b->n == 1 ? b->ev[0] : NULL;
+    int own = ev != NULL && ev->jsrc == 0 && ev->jseq != 0;
+
+    s->mark_single = 0;
+    if (own && ev->jseq == s->quarantine) {
+        if (quarantine(s, ev) != 0)
+            lb_async_keep(s);   /* kept in the journal: quarantined again at the next start */
+        b->n = 0;               /* finished without a request */
+        return;
+    }
+    if (own && ev->jseq > s->suspect_hi) {
+        s->suspect_hi = 0;      /* past the events of the crash */
+        s->suspect_lo = 0;
+    }
+    s->mark_single = own && ev->jseq >= s->suspect_lo && ev->jseq <= s->suspect_hi;
 }
