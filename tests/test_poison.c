@@ -181,6 +181,21 @@ static int stored(const char *events, const char *id)
     return n;
 }
 
+/* The config of request_sink_poison(): crashy, a reqsink that crashes in
+ * `where` on t0-5, with max_in_flight requests at most, its requests logged
+ * to sub/requests-<n>.log, and the jsonl ledger. */
+static void req_config(const struct lago_server *srv, const char *sub, const char *where,
+                       int max_in_flight, int n)
+{
+    snprintf(ini, sizeof ini, "[llmbill]\nplugin_dir = %s\nlinger_ms = 5\nshutdown_timeout_ms = 5000\n"
+             "spool_dir = %s/%s/spool\ndead_letter_dir = %s/%s/dl\ncallbacks = crashy, ledger\n"
+             "[crashy]\nplugin = reqsink\nurl = %s/api/v1/events/batch\ncrash_on_id = t0-5\n"
+             "crash_in = %s\nbatch_size = 100\nmax_in_flight = %d\nrequests_log = %s/%s/requests-%d.log\n"
+             "[ledger]\nplugin = %s/jsonl.so\npath = %s/%s/ledger.jsonl\n", TEST_PLUGIN_DIR,
+             dir, sub, dir, sub, srv->base, where, max_in_flight, dir, sub, n, PLUGIN_DIR, dir,
+             sub);
+}
+
 /* A request-based sink that segfaults inside request() (in_response 0) or
  * response() (1) on t0-5: the next start delivers the crash's batch to it
  * one event per request, one in flight; it dies again on t0-5 alone; the
@@ -194,16 +209,19 @@ static void request_sink_poison(int in_response)
 
     CHECK(lago_server_start(&srv, LAGO_SERVER, "k") == 0);
     snprintf(sub, sizeof sub, "r%d", in_response);
-    snprintf(ini, sizeof ini, "[llmbill]\nplugin_dir = %s\nlinger_ms = 5\nshutdown_timeout_ms = 5000\n"
-             "spool_dir = %s/%s/spool\ndead_letter_dir = %s/%s/dl\ncallbacks = crashy, ledger\n"
-             "[crashy]\nplugin = reqsink\nurl = %s/api/v1/events/batch\ncrash_on_id = t0-5\n"
-             "crash_in = %s\nbatch_size = 100\n"
-             "[ledger]\nplugin = %s/jsonl.so\npath = %s/%s/ledger.jsonl\n", TEST_PLUGIN_DIR,
-             dir, sub, dir, sub, srv.base, where, PLUGIN_DIR, dir, sub);
+    req_config(&srv, sub, where, 8, 1);
     /* 1: the batch with t0-5 crashes the process inside crashy's request()/response() */
     CHECK(died(run(21 + 10 * in_response, 0, 10)));
-    /* 2: names the sink and its function; one event per request: dies on t0-5 alone */
+    /* 2: names the sink and its function; one event per request, one in
+     * flight although 8 may be: dies on t0-5 alone */
+    req_config(&srv, sub, where, 8, 2);
     CHECK(died(run(22 + 10 * in_response, 0, 0)));
+    snprintf(msg, sizeof msg, "%s/requests-2.log", sub);
+    log = t_read(t_path(dir, msg));
+    CHECK_EQ_INT(t_count_lines(log) >= 1, 1);
+    for (const char *p = log; *p != '\0'; p = strchr(p, '\n') + 1)
+        CHECK_EQ_INT(strncmp(p, "1 1\n", 4), 0); /* one event, nothing else outstanding */
+    free(log);
     snprintf(msg, sizeof msg, "run-%d.live", 22 + 10 * in_response);
     log = t_read(t_path(dir, msg));
     snprintf(msg, sizeof msg, "sink crashy: the process died inside the sink's %s() (journal "
@@ -212,6 +230,7 @@ static void request_sink_poison(int in_response)
     CHECK_CONTAINS(log, "delivering them to it one at a time");
     free(log);
     /* 3: t0-5 is quarantined for crashy; the rest is delivered */
+    req_config(&srv, sub, where, 8, 3);
     st = run(23 + 10 * in_response, 10, 3);
     snprintf(msg, sizeof msg, "run-%d.log", 23 + 10 * in_response);
     log = t_read(t_path(dir, msg));
@@ -244,6 +263,7 @@ static void request_sink_poison(int in_response)
     free(ledger);
     free(events);
     /* 4: nothing left, and t0-5 is not sent to crashy again (it would crash) */
+    req_config(&srv, sub, where, 8, 4);
     CHECK(!died(run(24 + 10 * in_response, 0, 0)));
     lago_server_stop(&srv);
 }

@@ -4,7 +4,10 @@
  * rest retried. Options:
  *   url URL            where batches are POSTed (Bearer k)
  *   crash_on_id ID     segfault when a batch holds the event ID, inside
- *   crash_in WHERE     request() or response() (default request) */
+ *   crash_in WHERE     request() or response() (default request)
+ *   requests_log PATH  one line per request: "events outstanding", the
+ *                      batch's event count and the requests sent and not
+ *                      yet answered, this one included */
 #define _GNU_SOURCE
 #include <stdint.h>
 #include <stdio.h>
@@ -14,8 +17,9 @@
 #include "llmbill/sink.h"
 
 struct rs {
-    const char *url, *crash_on_id;
+    const char *url, *crash_on_id, *requests_log;
     int in_response;
+    int outstanding;            /* requests sent, response() not yet called */
     const char *headers[3];
     char body[65536];
 };
@@ -24,6 +28,7 @@ static const struct llmbill_option rs_options[] = {
     { "url", LLMBILL_OPT_STRING, LLMBILL_OPT_REQUIRED, NULL, NULL, "where batches go" },
     { "crash_on_id", LLMBILL_OPT_STRING, 0, NULL, NULL, "segfault on this event" },
     { "crash_in", LLMBILL_OPT_STRING, 0, "request", NULL, "request or response" },
+    { "requests_log", LLMBILL_OPT_PATH, 0, NULL, NULL, "a line per request" },
     { NULL, 0, 0, NULL, NULL, NULL }
 };
 
@@ -35,6 +40,7 @@ static int rs_create(const struct llmbill_host *host, llmbill_sink_ctx *ctx, voi
         return -1;
     r->url = host->config_get(ctx, "url");
     r->crash_on_id = host->config_get(ctx, "crash_on_id");
+    r->requests_log = host->config_get_path(ctx, "requests_log");
     r->in_response = strcmp(host->config_get(ctx, "crash_in"), "response") == 0;
     r->headers[0] = "Authorization: Bearer k";
     r->headers[1] = "Content-Type: application/json";
@@ -72,6 +78,15 @@ static int rs_request(void *state, struct llmbill_sink_batch *b, struct llmbill_
     req->headers = r->headers;
     req->body = r->body;
     req->body_len = len;
+    r->outstanding++;
+    if (r->requests_log != NULL) {
+        FILE *f = fopen(r->requests_log, "a");
+
+        if (f != NULL) {
+            fprintf(f, "%zu %d\n", b->n, r->outstanding);
+            fclose(f);
+        }
+    }
     return LLMBILL_SINK_REQUEST;
 }
 
@@ -80,6 +95,7 @@ static int rs_response(void *state, struct llmbill_sink_batch *b,
 {
     struct rs *r = state;
 
+    r->outstanding--;
     if (r->in_response)
         maybe_crash(r, b);
     if ((resp->status >= 200 && resp->status < 300) || resp->status == 422)
