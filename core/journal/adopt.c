@@ -115,21 +115,29 @@ int lb_adopt_own_dir(struct lb_journal *j)
 /* Removes a j-* journal: its files, then the directory. */
 static void remove_journal(const char *dir)
 {
-    DIR *d = opendir(dir);
-    struct dirent *e;
+    /* segments first, positions and the lock after: a process killed
+     * part-way leaves positions past every segment that is left (nothing
+     * is sent again), never segments without their positions (all of them
+     * sent again, which a sink without ids of its own, a ledger, would
+     * write twice) */
+    for (int pass = 0; pass < 2; pass++) {
+        DIR *d = opendir(dir);
+        struct dirent *e;
 
-    if (d == NULL)
-        return;
-    while ((e = readdir(d)) != NULL) {
-        char *p;
+        if (d == NULL)
+            return;
+        while ((e = readdir(d)) != NULL) {
+            char *p;
 
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-            continue;
-        if ((p = join(dir, e->d_name)) != NULL)
-            unlink(p);
-        free(p);
+            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0 ||
+                (pass == 0 && strncmp(e->d_name, "seg-", 4) != 0))
+                continue;
+            if ((p = join(dir, e->d_name)) != NULL)
+                unlink(p);
+            free(p);
+        }
+        closedir(d);
     }
-    closedir(d);
     rmdir(dir);
 }
 
