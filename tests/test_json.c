@@ -299,6 +299,47 @@ static void nul_inside_the_text(void)
     CHECK(u.customer_id != NULL && strcmp(u.customer_id, "c") == 0);
 }
 
+/* A line of more tokens than the parser's first guess (64) is parsed whole
+ * by its second try; past LB_JSON_MAX_TOKENS_LINE it is refused; an error
+ * past the first 64 tokens is still found. */
+static void many_tokens(void)
+{
+    static char buf[40000];
+    struct llmbill_usage u;
+    struct llmbill_kv kv[2];
+    char why[256];
+    size_t n;
+
+    for (int count = 100; count <= 5000; count += 4900) {
+        n = (size_t)sprintf(buf, "{\"customer_id\":\"c\",\"future\":[");
+        for (int i = 0; i < count; i++)
+            n += (size_t)sprintf(buf + n, "%s%d", i > 0 ? "," : "", i % 10);
+        n += (size_t)sprintf(buf + n, "],\"model\":\"m\",\"input_tokens\":7}");
+        why[0] = '\0';
+        if (count == 100) {
+            CHECK_EQ_INT(llmbill_usage_from_json(&u, buf, n, kv, 2, why, sizeof why), 0);
+            CHECK(u.model != NULL && strcmp(u.model, "m") == 0);
+            CHECK(u.customer_id != NULL && strcmp(u.customer_id, "c") == 0);
+            CHECK(u.input_tokens == 7);
+        } else {
+            CHECK_EQ_INT(llmbill_usage_from_json(&u, buf, n, kv, 2, why, sizeof why),
+                         LLMBILL_EINVAL);
+            CHECK_CONTAINS(why, "too many JSON values");
+        }
+    }
+    n = (size_t)sprintf(buf, "{\"customer_id\":\"c\",\"future\":[");
+    for (int i = 0; i < 100; i++)
+        n += (size_t)sprintf(buf + n, "%s%d", i > 0 ? "," : "", i % 10);
+    n += (size_t)sprintf(buf + n, "],\"model\":\"a\\qb\"}"); /* a bad escape */
+    CHECK_EQ_INT(llmbill_usage_from_json(&u, buf, n, kv, 2, why, sizeof why), LLMBILL_EINVAL);
+    CHECK_CONTAINS(why, "malformed JSON");
+    n = (size_t)sprintf(buf, "{\"customer_id\":\"c\",\"future\":[");
+    for (int i = 0; i < 100; i++)
+        n += (size_t)sprintf(buf + n, "%s%d", i > 0 ? "," : "", i % 10);
+    CHECK_EQ_INT(llmbill_usage_from_json(&u, buf, n, kv, 2, why, sizeof why), LLMBILL_EINVAL);
+    CHECK_CONTAINS(why, "truncated JSON");
+}
+
 int main(void)
 {
     RUN(modality_counts);
@@ -308,6 +349,7 @@ int main(void)
     RUN(parse_errors);
     RUN(unknown_keys_and_nulls);
     RUN(nul_inside_the_text);
+    RUN(many_tokens);
     printf("test_json: ok\n");
     return 0;
 }

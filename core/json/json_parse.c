@@ -9,6 +9,9 @@
 #include "jsmn_util.h"
 #include "lb.h"
 
+/* tokens of the first parse attempt: a usage line or an event needs ~20 */
+#define LB_JSON_FIRST_TOKENS 64
+
 /* The deepest bracket nesting of js[0..len), stopping early once it passes
  * LB_JSON_MAX_DEPTH. Strings are skipped as jsmn reads them (a backslash
  * takes the next byte; the scan, like jsmn, stops at a NUL). */
@@ -59,29 +62,39 @@ int lb_json_parse(const char *js, size_t len, int max_tokens, jsmntok_t **out, c
         lb_errf(err, errlen, "JSON nested deeper than %d levels", LB_JSON_MAX_DEPTH);
         return LLMBILL_EINVAL;
     }
-    jsmn_init(&p);
-    n = jsmn_parse(&p, js, len, NULL, 0);
-    if (n < 0) {
-        lb_errf(err, errlen, "%s", n == JSMN_ERROR_PART ? "truncated JSON" : "malformed JSON");
-        return LLMBILL_EINVAL;
-    }
-    if (n == 0)
-        return 0;
-    if (n > max_tokens) {
-        lb_errf(err, errlen, "too many JSON values (more than %d)", max_tokens);
-        return LLMBILL_EINVAL;
-    }
-    if ((t = malloc((size_t)n * sizeof *t)) == NULL)
+    /* one pass when the tokens fit a first guess (a usage line holds ~20);
+     * else a counting pass, then the filling one */
+    if ((t = malloc(LB_JSON_FIRST_TOKENS * sizeof *t)) == NULL)
         return LLMBILL_ENOMEM;
     jsmn_init(&p);
-    {
-        int n2 = jsmn_parse(&p, js, len, t, (unsigned)n);
-
-        if (n2 != n) {
-            lb_errf(err, errlen, "%s", n2 == JSMN_ERROR_PART ? "truncated JSON" : "malformed JSON");
+    n = jsmn_parse(&p, js, len, t, LB_JSON_FIRST_TOKENS);
+    if (n == JSMN_ERROR_NOMEM) {
+        free(t);
+        jsmn_init(&p);
+        n = jsmn_parse(&p, js, len, NULL, 0);
+        if (n < 0) {
+            lb_errf(err, errlen, "%s", n == JSMN_ERROR_PART ? "truncated JSON" : "malformed JSON");
+            return LLMBILL_EINVAL;
+        }
+        if (n > max_tokens) {
+            lb_errf(err, errlen, "too many JSON values (more than %d)", max_tokens);
+            return LLMBILL_EINVAL;
+        }
+        if ((t = malloc((size_t)n * sizeof *t)) == NULL)
+            return LLMBILL_ENOMEM;
+        jsmn_init(&p);
+        if (jsmn_parse(&p, js, len, t, (unsigned)n) != n) {
+            lb_errf(err, errlen, "malformed JSON");
             free(t);
             return LLMBILL_EINVAL;
         }
+    } else if (n <= 0 || n > max_tokens) {
+        if (n < 0)
+            lb_errf(err, errlen, "%s", n == JSMN_ERROR_PART ? "truncated JSON" : "malformed JSON");
+        else if (n > 0)
+            lb_errf(err, errlen, "too many JSON values (more than %d)", max_tokens);
+        free(t);
+        return n == 0 ? 0 : LLMBILL_EINVAL;
     }
     if (t[0].type != JSMN_OBJECT) {
         lb_errf(err, errlen, "expected a JSON object");
