@@ -328,6 +328,7 @@ struct lb_sink {
     struct lb_mark *mark;
     uint64_t suspect_lo, suspect_hi, quarantine;
     int mark_single;            /* worker: delivering a suspect alone */
+    int mark_locked;            /* worker: 1 shared, 2 exclusive hold of poison.c's sink-code lock */
     struct lb_event **suspect_ev; /* scratch, batch_max events */
     atomic_uint_fast64_t dl_at_shutdown; /* dead-lettered once close aborted (one log line) */
     char last_error[LB_ERRLEN];
@@ -351,6 +352,9 @@ void lb_poison_close(struct llmbill *h);
 #define LB_IN_RESPONSE 2
 void lb_mark_enter(struct lb_sink *s, const struct lb_batch *b, unsigned where);
 void lb_mark_leave(struct lb_sink *s);
+/* Close left s inside its sink code for good (a stuck worker): releases
+ * the hold on the sink-code lock that the worker will never release. */
+void lb_mark_abandon(struct lb_sink *s);
 /* Does s deliver b in recovery (one at a time, or a quarantine)? */
 static inline int lb_poison_active(const struct lb_sink *s)
 {

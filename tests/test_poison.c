@@ -9,6 +9,7 @@
  * inside response(), against tests/lago_server.py. */
 #include <signal.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include "t.h"
 #include "lago_harness.h"
@@ -143,6 +144,43 @@ static void poison_event_is_quarantined(void)
     log = t_read(t_path(dir, "run-4.log"));
     CHECK_NOT_CONTAINS(log, "died");
     free(log);
+}
+
+/* A bystander: a sink that is inside its own emit() (slow) whenever the
+ * other one crashes the process. It is marked too and so delivered one
+ * event at a time after the first crash; the second crash, during that
+ * recovery, must not count against it (a suspect alone in sink code is
+ * exclusive): only the crashing sink's event is quarantined, never one of
+ * the bystander's. Before: the bystander quarantined an innocent event. */
+static void bystander_is_not_quarantined(void)
+{
+    char *log, *dl;
+    int st;
+
+    snprintf(ini, sizeof ini, "[llmbill]\nplugin_dir = %s\nlinger_ms = 5\nshutdown_timeout_ms = 5000\n"
+             "spool_dir = %s/spool3\ndead_letter_dir = %s/dl3\ncallbacks = crashy, slow\n"
+             "[crashy]\nplugin = testsink\ncrash_on_id = t0-5\nbatch_size = 100\n"
+             "[slow]\nplugin = testsink\nsleep_ms = 300\nbatch_size = 100\n", TEST_PLUGIN_DIR,
+             dir, dir);
+    st = run(41, 0, 10);        /* dies inside crashy, slow most likely asleep in emit() */
+    CHECK(died(st));
+    st = run(42, 0, 0);         /* both recover one event at a time; crashy dies on t0-5 */
+    CHECK(died(st));
+    st = run(43, 0, 0);
+    CHECK(!died(st));
+    log = t_read(t_path(dir, "run-43.log"));
+    CHECK_CONTAINS(log, "sink crashy: the process died twice");
+    CHECK_NOT_CONTAINS(log, "sink slow: the process died twice");
+    free(log);
+    dl = t_read(t_path(dir, "dl3/crashy.deadletter.jsonl"));
+    CHECK_EQ_INT(t_count_lines(dl), 1);
+    CHECK_CONTAINS(dl, "\"event_id\":\"t0-5\"");
+    free(dl);
+    if (access(t_path(dir, "dl3/slow.deadletter.jsonl"), F_OK) == 0) {
+        dl = t_read(t_path(dir, "dl3/slow.deadletter.jsonl"));
+        CHECK_EQ_INT(t_count_lines(dl), 0);
+        free(dl);
+    }
 }
 
 /* The first start after the crash says which sink was inside emit(). */
@@ -283,6 +321,7 @@ int main(void)
     dir = t_tmpdir();
     RUN(poison_event_is_quarantined);
     RUN(startup_names_the_sink);
+    RUN(bystander_is_not_quarantined);
     RUN(request_sink_crash_in_request);
     RUN(request_sink_crash_in_response);
     fprintf(stderr, "ok\n");

@@ -763,6 +763,7 @@ static void join_workers(struct llmbill *h, int64_t until)
             if (lb_mono_ms() >= until &&
                 atomic_compare_exchange_strong(&s->in_sink, &expect, LB_IN_SINK_ABANDONED)) {
                 pthread_detach(s->thread);
+                lb_mark_abandon(s); /* its hold on the poison lock: it never returns to it */
                 s->abandoned = 1;
                 h->abandoned = 1;
                 lb_log(&h->log, LLMBILL_LOG_ERROR, "sink %s: still inside its emit(), flush() or "

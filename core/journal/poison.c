@@ -21,16 +21,24 @@
  * at a time, so one mark per sink is enough however many batches are in
  * flight); in recovery their worker takes one event per batch with
  * nothing else in flight (dispatch.c, lb_poison_request()).
+ * A suspect alone in sink code holds a process-wide lock exclusively; every
+ * other marked call holds it shared. So when the process dies with a single
+ * mark set, no other sink was inside its code: a bystander (a sink that
+ * happened to be in emit() when another one crashed the process) gets a
+ * batch mark at worst, is delivered one at a time once, and is never
+ * quarantined for a crash that was not its own.
  * Covered: emit(), request() and response() of the handle's own journal
  * events. Not covered: events of an adopted journal (adopt.c), and handles
  * without a journal (nothing to restart from). */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "lb.h"
@@ -47,6 +55,60 @@ struct lb_mark {
 };
 
 static const char *const where_name[] = { "emit()", "request()", "response()" };
+
+/* Shared around marked sink calls, exclusive around a suspect alone (see
+ * above); a waiting suspect goes first. Not a pthread rwlock: close
+ * releases the shared hold of a worker it abandons inside its sink
+ * (lb_mark_abandon), which only the holder may do with an rwlock. */
+static pthread_mutex_t code_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t code_cv = PTHREAD_COND_INITIALIZER;
+static int code_readers, code_writer, code_waiting;
+
+/* Waits (at most LB_SUSPECT_WAIT_MS: a sink stuck inside its code, still
+ * open, must not stall the others for good) for the exclusive hold.
+ * 1 when taken, 0 when the wait ran out. */
+#define LB_SUSPECT_WAIT_MS 30000
+static int code_lock_exclusive(void)
+{
+    struct timespec until;
+    int got;
+
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += LB_SUSPECT_WAIT_MS / 1000;
+    pthread_mutex_lock(&code_mu);
+    code_waiting++;
+    while ((code_writer || code_readers > 0) &&
+           pthread_cond_timedwait(&code_cv, &code_mu, &until) == 0)
+        ;
+    code_waiting--;
+    got = !code_writer && code_readers == 0;
+    if (got)
+        code_writer = 1;
+    pthread_cond_broadcast(&code_cv);
+    pthread_mutex_unlock(&code_mu);
+    return got;
+}
+
+/* The shared hold: waits while a suspect holds or waits for the lock. */
+static void code_lock_shared(void)
+{
+    pthread_mutex_lock(&code_mu);
+    while (code_writer || code_waiting > 0)
+        pthread_cond_wait(&code_cv, &code_mu);
+    code_readers++;
+    pthread_mutex_unlock(&code_mu);
+}
+
+static void code_unlock(int kind)
+{
+    pthread_mutex_lock(&code_mu);
+    if (kind == 2)
+        code_writer = 0;
+    else
+        code_readers--;
+    pthread_cond_broadcast(&code_cv);
+    pthread_mutex_unlock(&code_mu);
+}
 
 static char *mark_path(const struct lb_journal *j, const char *sink)
 {
@@ -129,6 +191,7 @@ void lb_mark_enter(struct lb_sink *s, const struct lb_batch *b, unsigned where)
 {
     struct lb_mark *m = s->mark;
     uint64_t lo = UINT64_MAX, hi = 0;
+    int single = s->mark_single;
 
     if (m == NULL || s->quarantine != 0)
         return;                 /* the mark holds the quarantine until it is written */
@@ -144,18 +207,42 @@ void lb_mark_enter(struct lb_sink *s, const struct lb_batch *b, unsigned where)
     }
     if (hi == 0)
         return;
+    if (single) {
+        /* past the wait (a sink stuck in its code), go on as a batch
+         * mark: a crash then is not a second strike */
+        if (code_lock_exclusive())
+            s->mark_locked = 2;
+        else
+            single = 0;
+    }
+    if (!single) {
+        code_lock_shared();
+        s->mark_locked = 1;
+    }
     m->lo = lo;
     m->cur = lo;
-    m->hi = s->mark_single ? s->suspect_hi : hi;
+    m->hi = single ? s->suspect_hi : hi;
     m->where = where;
     m->magic = MARK_MAGIC;
-    __atomic_store_n(&m->state, s->mark_single ? MARK_SINGLE : MARK_BATCH, __ATOMIC_RELEASE);
+    __atomic_store_n(&m->state, single ? MARK_SINGLE : MARK_BATCH, __ATOMIC_RELEASE);
 }
 
 void lb_mark_leave(struct lb_sink *s)
 {
     if (s->mark != NULL && s->mark->state != MARK_NONE && s->quarantine == 0)
         __atomic_store_n(&s->mark->state, MARK_NONE, __ATOMIC_RELEASE);
+    if (s->mark_locked != 0) {
+        code_unlock(s->mark_locked);
+        s->mark_locked = 0;
+    }
+}
+
+void lb_mark_abandon(struct lb_sink *s)
+{
+    if (s->mark_locked != 0) {
+        code_unlock(s->mark_locked);
+        s->mark_locked = 0;
+    }
 }
 
 /* Dead-letters the quarantined event ev for s. 0, or 1 when the dead
