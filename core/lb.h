@@ -682,4 +682,21 @@ static inline void lb_sink_code_leave(struct lb_sink *s)
         pthread_exit(NULL); /* abandoned by close: nothing here is ours any more */
 }
 
+/* Around a call into a sink's emit(), request() or response() for batch b
+ * (where: LB_IN_*): the thread's sink marker, the poison mark (poison.c:
+ * which events are inside sink code) and the in-sink state close reads. */
+static inline void lb_sink_call_enter(struct lb_sink *s, const struct lb_batch *b, unsigned where)
+{
+    lb_tls_in_sink = s->h;
+    lb_mark_enter(s, b, where);
+    lb_sink_code_enter(s);
+}
+
+static inline void lb_sink_call_leave(struct lb_sink *s)
+{
+    lb_sink_code_leave(s);
+    lb_mark_leave(s);
+    lb_tls_in_sink = NULL;
+}
+
 #endif /* LB_H */

@@ -237,13 +237,9 @@ static void emit_once(struct lb_sink *s, struct lb_batch *b, uint32_t attempt, i
     int rc;
 
     lb_sink_batch_fill(s, b, attempt, &sb);
-    lb_tls_in_sink = s->h;
-    lb_mark_enter(s, b, LB_IN_EMIT);        /* poison.c: which events are inside emit() */
-    lb_sink_code_enter(s);
+    lb_sink_call_enter(s, b, LB_IN_EMIT);
     rc = s->plugin.desc.emit(s->state, &sb);
-    lb_sink_code_leave(s);
-    lb_mark_leave(s);
-    lb_tls_in_sink = NULL;
+    lb_sink_call_leave(s);
     lb_normalise(s, b, rc, &sb, NULL);
     *retry_after = sb.retry_after_ms;
 }

@@ -235,13 +235,9 @@ static void send_flight(struct lb_sink *s, struct flight *f)
     lb_sink_batch_fill(s, b, f->attempt, &sb);
     memset(&req, 0, sizeof req);
     req.struct_size = sizeof req;
-    lb_tls_in_sink = s->h;
-    lb_mark_enter(s, b, LB_IN_REQUEST); /* poison.c: which events are inside it */
-    lb_sink_code_enter(s);
+    lb_sink_call_enter(s, b, LB_IN_REQUEST);
     rc = s->plugin.desc.request(s->state, &sb, &req);
-    lb_sink_code_leave(s);
-    lb_mark_leave(s);
-    lb_tls_in_sink = NULL;
+    lb_sink_call_leave(s);
     if (rc != LLMBILL_SINK_REQUEST) {
         lb_normalise(s, b, rc, &sb, NULL);
         after_answer(s, f, sb.retry_after_ms, 0);
@@ -302,13 +298,9 @@ static void answered(struct lb_sink *s, struct flight *f, CURLcode cc)
     lb_sink_batch_fill(s, b, f->attempt, &sb);
     for (size_t i = 0; i < b->n; i++)
         b->results[i] = f->pre[i];
-    lb_tls_in_sink = s->h;
-    lb_mark_enter(s, b, LB_IN_RESPONSE); /* poison.c: which events are inside it */
-    lb_sink_code_enter(s);
+    lb_sink_call_enter(s, b, LB_IN_RESPONSE);
     rc = s->plugin.desc.response(s->state, &sb, &resp);
-    lb_sink_code_leave(s);
-    lb_mark_leave(s);
-    lb_tls_in_sink = NULL;
+    lb_sink_call_leave(s);
     lb_normalise(s, b, rc, &sb, f->pre);
     after_answer(s, f, sb.retry_after_ms, resp.status);
 }
