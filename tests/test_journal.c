@@ -329,6 +329,99 @@ static void full_disk(void)
     CHECK_EQ_INT(llmbill_close(h), 0);
 }
 
+/* The number in a position file (0 when there is none). */
+static unsigned long long ack_on_disk(const char *spool, const char *sink)
+{
+    char name[256], *s;
+    unsigned long long v;
+
+    snprintf(name, sizeof name, "%s/ack-%s", spool, sink);
+    s = t_read(t_path(dir, name));
+    v = strtoull(s, NULL, 10);
+    free(s);
+    return v;
+}
+
+/* A child that opens the spool with a fast sink and one (gate) that takes
+ * 10 events one at a time and then retries forever: the gate holds the
+ * queue (16 events) full, so the journal thread waits for room, and the
+ * fast sink delivers 10 + 16 events. It writes that count to fd once the
+ * fast sink delivered it, then waits to be killed. */
+static void child_behind_a_full_queue(int fd)
+{
+    llmbill *h = open_spool("s9", "queue_max = 16\n", "callbacks = fast, gate\n"
+                            "[fast]\nplugin = testsink\n"
+                            "[gate]\nplugin = testsink\nbatch_size = 1\nstall_after = 10\n");
+    long long t0 = t_mono_ms();
+    uint64_t n;
+
+    while ((n = t_stats(h, "fast").delivered) < 26 && t_mono_ms() - t0 < 60000)
+        usleep(2000);
+    dprintf(fd, "%llu\n", (unsigned long long)n);
+    for (;;)
+        pause();
+}
+
+/* While one sink holds the queue full, the journal thread waits for room;
+ * it goes on writing the positions of the sinks that progress meanwhile,
+ * so a kill -9 then re-sends them only what they finished in the last
+ * ACK_EVERY_MS (here: nothing, the test waits for the positions). Before,
+ * it wrote no position until room came: the fast sink got the whole queue
+ * again after the kill. */
+static void full_queue_keeps_positions(void)
+{
+    const char *both = "callbacks = fast, gate\n[fast]\nplugin = testsink\nalways = retry\n"
+                       "[gate]\nplugin = testsink\nalways = retry\n";
+    char sinks[1024], buf[64] = "";
+    llmbill *h;
+    int fds[2];
+    unsigned long long done, fast_disk, gate_disk;
+    long long t0;
+    pid_t pid;
+
+    /* 200 events wait in the journal, so that the child's journal thread
+     * reads them all in one pass */
+    h = open_spool("s9", "queue_max = 16\n", both);
+    record_ids(h, 0, 200);
+    CHECK_EQ_INT(llmbill_close(h), LLMBILL_ETIMEDOUT);
+    CHECK_EQ_INT(pipe(fds), 0);
+    pid = fork();
+    CHECK(pid >= 0);
+    if (pid == 0) {
+        close(fds[0]);
+        child_behind_a_full_queue(fds[1]);
+    }
+    close(fds[1]);
+    CHECK(read(fds[0], buf, sizeof buf - 1) > 0);
+    close(fds[0]);
+    done = strtoull(buf, NULL, 10);
+    CHECK_EQ_INT(done, 26);
+    /* the positions reach the disk within ACK_EVERY_MS (60 s: a generous
+     * bound for a loaded machine, not a speed test) */
+    t0 = t_mono_ms();
+    for (;;) {
+        fast_disk = ack_on_disk("s9", "fast");
+        gate_disk = ack_on_disk("s9", "gate");
+        if ((fast_disk >= done && gate_disk >= 10) || t_mono_ms() - t0 >= 60000)
+            break;
+        usleep(2000);
+    }
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    fprintf(stderr, "positions on disk behind a full queue: fast %llu of %llu, gate %llu of 10\n",
+            fast_disk, done, gate_disk);
+    /* the restart sends each sink only what it had not finished */
+    snprintf(sinks, sizeof sinks, "callbacks = fast, gate\n"
+             "[fast]\nplugin = testsink\noutput = %s\nid_space = 1000\nper_thread = 1000\n"
+             "[gate]\nplugin = testsink\noutput = %s\nid_space = 1000\nper_thread = 1000\n",
+             t_path(dir, "fast9"), t_path(dir, "gate9"));
+    h = open_spool("s9", "queue_max = 16\n", sinks);
+    CHECK_EQ_INT(llmbill_flush(h, 60000), 0);
+    CHECK_EQ_INT(llmbill_close(h), 0);
+    CHECK_EQ_INT(count_in(t_path(dir, "fast9"), "received="), 200 - 26);
+    CHECK_EQ_INT(count_in(t_path(dir, "gate9"), "received="), 200 - 10);
+}
+
 /* kill -9 rounds, and the events a child records at most (a bounded
  * workload: the same on a fast machine and a slow one). */
 #define KILL_ROUNDS 5
@@ -568,6 +661,7 @@ int main(void)
     RUN(one_writer_per_journal);
     RUN(reads_version_1_frames);
     RUN(kill_9_then_deliver_exactly_once);
+    RUN(full_queue_keeps_positions);
     RUN(config_errors);
     printf("test_journal: ok\n");
     return 0;

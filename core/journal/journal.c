@@ -768,36 +768,6 @@ static int64_t mono_ms(void)
     return lb_mono_ms();
 }
 
-/* Hands one frame's record to the ring, waiting while it is full. */
-static void feed(struct llmbill *h, unsigned char *frame, uint32_t len, uint64_t seq, int src)
-{
-    struct lb_journal *j = h->journal;
-    struct llmbill_kv kv[LLMBILL_METADATA_MAX];
-    struct llmbill_usage u;
-    struct lb_prepared p;
-    void *heap = NULL;
-    int bad = lb_get32(frame) == MAGIC
-        ? lb_jrec_decode(frame + HDR, len, &u, kv, LLMBILL_METADATA_MAX)
-        : llmbill_usage_from_json(&u, (char *)frame + HDR, len, kv, LLMBILL_METADATA_MAX,
-                                  NULL, 0);
-
-    if (bad != 0 || lb_event_prepare(&u, &p) != 0) {
-        atomic_fetch_add(&j->corrupt, 1);
-        return;
-    }
-    p.jseq = seq;
-    p.jsrc = (uint32_t)src;
-    while (p.total > LB_SLOT_DATA && (heap = malloc(p.total)) == NULL)
-        lb_dispatch_wait_room(h, 20); /* out of memory: wait, the event stays due */
-    while (lb_dispatch_feed(h, &p, heap) == LLMBILL_EFULL) {
-        if (atomic_load(&j->stop)) {
-            free(heap);
-            return;
-        }
-        lb_dispatch_wait_room(h, 20);
-    }
-}
-
 uint64_t lb_journal_min_ack(struct llmbill *h, int on_disk)
 {
     uint64_t min_ack = UINT64_MAX;
@@ -856,6 +826,69 @@ static void sync_now(struct lb_journal *j)
     }
 }
 
+/* How often the journal thread writes the sinks' positions: a crash
+ * redelivers at most about this much of what was delivered (to the same
+ * event ids: Lago keeps one of each). */
+#define ACK_EVERY_MS 20
+
+/* The journal thread's periodic duties, each when it is due: fsync's group
+ * commit, the sinks' positions, deleting finished segments. Run from its
+ * loop, and while it waits for room in the queue: a sink that holds the
+ * queue full must not stop the positions of the sinks that progress from
+ * being written, nor the fdatasync of what llmbill_record() appends
+ * meanwhile. Journal thread only. */
+static void housekeeping(struct llmbill *h)
+{
+    struct lb_journal *j = h->journal;
+
+    if (j->durability == LB_DURABLE_FSYNC && mono_ms() - j->last_sync >= j->fsync_ms) {
+        sync_now(j);
+        j->last_sync = mono_ms();
+    }
+    if (mono_ms() - j->last_ack >= ACK_EVERY_MS) {
+        lb_journal_persist_acks(h);
+        j->last_ack = mono_ms();
+    }
+    if (mono_ms() - j->last_clean >= 200) {
+        clean(h);
+        j->last_clean = mono_ms();
+    }
+}
+
+/* Hands one frame's record to the ring, waiting while it is full (and
+ * doing the journal thread's periodic duties meanwhile). */
+static void feed(struct llmbill *h, unsigned char *frame, uint32_t len, uint64_t seq, int src)
+{
+    struct lb_journal *j = h->journal;
+    struct llmbill_kv kv[LLMBILL_METADATA_MAX];
+    struct llmbill_usage u;
+    struct lb_prepared p;
+    void *heap = NULL;
+    int bad = lb_get32(frame) == MAGIC
+        ? lb_jrec_decode(frame + HDR, len, &u, kv, LLMBILL_METADATA_MAX)
+        : llmbill_usage_from_json(&u, (char *)frame + HDR, len, kv, LLMBILL_METADATA_MAX,
+                                  NULL, 0);
+
+    if (bad != 0 || lb_event_prepare(&u, &p) != 0) {
+        atomic_fetch_add(&j->corrupt, 1);
+        return;
+    }
+    p.jseq = seq;
+    p.jsrc = (uint32_t)src;
+    while (p.total > LB_SLOT_DATA && (heap = malloc(p.total)) == NULL) {
+        housekeeping(h);
+        lb_dispatch_wait_room(h, 20); /* out of memory: wait, the event stays due */
+    }
+    while (lb_dispatch_feed(h, &p, heap) == LLMBILL_EFULL) {
+        if (atomic_load(&j->stop)) {
+            free(heap);
+            return;
+        }
+        housekeeping(h);
+        lb_dispatch_wait_room(h, ACK_EVERY_MS);
+    }
+}
+
 /* The first segment on disk after segment `cur`, or 0. */
 static uint64_t next_segment(const char *dir, uint64_t cur)
 {
@@ -868,11 +901,6 @@ static uint64_t next_segment(const char *dir, uint64_t cur)
     free(segs);
     return next;
 }
-
-/* How often the journal thread writes the sinks' positions: a crash
- * redelivers at most about this much of what was delivered (to the same
- * event ids: Lago keeps one of each). */
-#define ACK_EVERY_MS 20
 
 /* The segment that holds seq `after + 1`, or the first one; 0 when none
  * could be listed (out of memory: the caller tries again). */
@@ -1029,8 +1057,10 @@ static void *journal_thread(void *arg)
     struct llmbill *h = arg;
     struct lb_journal *j = h->journal;
     struct lb_jreader own;
-    int64_t last_clean = 0, last_sync = mono_ms(), last_ack = mono_ms(), last_scan = 0;
+    int64_t last_scan = 0;
 
+    j->last_clean = 0;
+    j->last_sync = j->last_ack = mono_ms();
     lb_jreader_init(&own, j->dir, 0, j->start_seq, &j->enqueued);
     own.buf = j->rbuf;
     own.cap = j->rcap;
@@ -1048,18 +1078,7 @@ static void *journal_thread(void *arg)
                 break;
             nanosleep(&ts, NULL);
         }
-        if (j->durability == LB_DURABLE_FSYNC && mono_ms() - last_sync >= j->fsync_ms) {
-            sync_now(j);
-            last_sync = mono_ms();
-        }
-        if (mono_ms() - last_ack >= ACK_EVERY_MS) {
-            lb_journal_persist_acks(h);
-            last_ack = mono_ms();
-        }
-        if (mono_ms() - last_clean >= 200) {
-            clean(h);
-            last_clean = mono_ms();
-        }
+        housekeeping(h);
         {
             uint64_t req = atomic_load(&j->scan_req); /* read before the look */
 

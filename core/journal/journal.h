@@ -106,6 +106,7 @@ struct lb_journal {
     atomic_int stop;
     atomic_uint_fast64_t enqueued;  /* highest seq handed to the ring */
     uint64_t start_seq;             /* the smallest ack at start */
+    int64_t last_sync, last_ack, last_clean; /* the journal thread's duties (journal.c) */
     atomic_uint_fast64_t corrupt;   /* frames skipped as corrupt */
     atomic_uint_fast64_t syncs;     /* fdatasyncs done */
 
