@@ -294,8 +294,13 @@ struct lb_sink {
     struct lb_cursor *cursor;   /* per shard: every seq below is released */
     atomic_uint_fast64_t flushed_gen;
 
-    /* llmbill_check_sink(): a request served by the worker */
-    atomic_int check_req, check_done;
+    /* llmbill_check_sink(), by ticket: a caller takes ticket check_asked + 1;
+     * the worker reads check_asked before it calls check() and, under
+     * h->wait_mu, stores the result and sets check_served to what it read.
+     * A caller takes a result only once check_served reaches its ticket (a
+     * check that began after it asked): the late result of a caller that
+     * timed out goes to no one. check_rc and check_msg: under h->wait_mu */
+    atomic_uint_fast64_t check_asked, check_served;
     int check_rc;
     char check_msg[LB_ERRLEN];
 
@@ -589,6 +594,11 @@ int lb_dispatch_flush(struct llmbill *h, int timeout_ms);
 void lb_dispatch_stop(struct llmbill *h);
 /* Waits up to ms for a sink to release ring slots. */
 void lb_dispatch_wait_room(struct llmbill *h, int ms);
+/* llmbill_check_sink() of sink s: asks its worker for a check and waits up
+ * to timeout_ms (< 0: no limit) for the result of a check that began after
+ * this call asked (several waiting callers may share one). 0 or
+ * LLMBILL_ESINK with the sink's message in msg, or LLMBILL_ETIMEDOUT (the
+ * check's later result is then given to no one). */
 int lb_dispatch_check(struct llmbill *h, struct lb_sink *s, char *msg, size_t cap, int timeout_ms);
 void lb_sink_stats(struct lb_sink *s, struct llmbill_stats *out);
 

@@ -4,6 +4,7 @@
 #include <pthread.h>
 #include <sys/wait.h>
 
+#include "lb.h"
 #include "t.h"
 
 static char err[2048];
@@ -590,6 +591,65 @@ static void recursion_is_refused(void)
     dlclose(dl);
 }
 
+struct check_call {
+    llmbill *h;
+    int rc;
+    char msg[256];
+};
+
+static void *check_call(void *arg)
+{
+    struct check_call *c = arg;
+
+    c->rc = llmbill_check_sink(c->h, 0, c->msg, sizeof c->msg, 60000);
+    return NULL;
+}
+
+/* A check asked while an earlier, timed-out one is still inside the sink's
+ * check() gets the result of a check of its own, never the earlier one's. */
+static void overlapping_checks_get_their_own_result(void)
+{
+    void *dl = dlopen(TEST_PLUGIN_DIR "/testsink.so", RTLD_NOW | RTLD_LOCAL);
+    const char *block = t_path(dir, "check_block");
+    unsigned (*calls)(void);
+    struct check_call second = { 0 };
+    char want[64];
+    pthread_t th;
+    llmbill *h;
+    unsigned base;
+    long long t0;
+
+    CHECK(dl != NULL);
+    *(void **)&calls = dlsym(dl, "testsink_check_calls");
+    CHECK(calls != NULL);
+    base = calls();
+    t_write(block, "x");
+    h = open_ok(HEAD "callbacks = t\n[t]\nplugin = testsink\ncheck_block_file = %s\n", block);
+    CHECK_EQ_INT(llmbill_check_sink(h, 0, second.msg, sizeof second.msg, 50), LLMBILL_ETIMEDOUT);
+    /* until the first check() has begun (bounded: 60 s) */
+    for (t0 = t_mono_ms(); calls() == base && t_mono_ms() - t0 < 60000;)
+        usleep(1000);
+    CHECK_EQ_INT(calls(), base + 1);
+    second.h = h;
+    pthread_create(&th, NULL, check_call, &second);
+    /* until the second call waits on the handle, its request made */
+    for (t0 = t_mono_ms(); atomic_load(&h->waiters) == 0 && t_mono_ms() - t0 < 60000;)
+        usleep(1000);
+    CHECK(atomic_load(&h->waiters) > 0);
+    unlink(block); /* the first check() ends: its result is for no one */
+    pthread_join(th, NULL);
+    CHECK_EQ_INT(second.rc, 0);
+    CHECK_EQ_INT(calls(), base + 2);
+    snprintf(want, sizeof want, "check call %u", base + 2);
+    CHECK_CONTAINS(second.msg, want);
+    /* and the next call gets a check of its own too */
+    CHECK_EQ_INT(llmbill_check_sink(h, 0, second.msg, sizeof second.msg, 60000), 0);
+    snprintf(want, sizeof want, "check call %u", base + 3);
+    CHECK_CONTAINS(second.msg, want);
+    llmbill_close(h);
+    dlclose(dl);
+}
+
 static void large_events_wrap_the_ring(void)
 {
     llmbill *h = open_ok(HEAD "callbacks = t\nqueue_max = 16\n[t]\nplugin = testsink\n"
@@ -642,6 +702,7 @@ int main(void)
     RUN(filters);
     RUN(recursion_is_refused);
     RUN(large_events_wrap_the_ring);
+    RUN(overlapping_checks_get_their_own_result);
     printf("test_dispatch: ok\n");
     return 0;
 }

@@ -236,24 +236,40 @@ static void run_sink_flush(struct lb_sink *s, uint64_t gen)
     lb_notify_waiters(s->h);
 }
 
-/* Serves a llmbill_check_sink() request on the worker thread. */
+/* Is a llmbill_check_sink() call waiting for a check that has not begun? */
+static int check_pending(struct lb_sink *s)
+{
+    return atomic_load(&s->check_asked) != atomic_load(&s->check_served);
+}
+
+/* Serves the llmbill_check_sink() calls made so far, on the worker thread:
+ * one check() into a local buffer, then the result published for every
+ * ticket up to the one read before it began (see check_asked in lb.h). */
 static void run_check(struct lb_sink *s)
 {
-    s->check_msg[0] = '\0';
+    struct llmbill *h = s->h;
+    uint64_t ticket = atomic_load(&s->check_asked);
+    char msg[LB_ERRLEN];
+    int rc = 0;
+
+    msg[0] = '\0';
     if (s->plugin.desc.check == NULL) {
-        s->check_rc = 0;
-        snprintf(s->check_msg, sizeof s->check_msg, "loaded (this sink has no remote check)");
+        snprintf(msg, sizeof msg, "loaded (this sink has no remote check)");
     } else {
-        lb_tls_in_sink = s->h;
+        lb_tls_in_sink = h;
         lb_sink_code_enter(s);
-        s->check_rc = s->plugin.desc.check(s->state, s->check_msg, sizeof s->check_msg);
+        rc = s->plugin.desc.check(s->state, msg, sizeof msg);
         lb_sink_code_leave(s);
         lb_tls_in_sink = NULL;
-        lb_redact(&s->h->log, s->check_msg, sizeof s->check_msg);
+        msg[sizeof msg - 1] = '\0';
+        lb_redact(&h->log, msg, sizeof msg);
     }
-    atomic_store(&s->check_req, 0);
-    atomic_store(&s->check_done, 1);
-    lb_notify_waiters(s->h);
+    pthread_mutex_lock(&h->wait_mu);
+    s->check_rc = rc;
+    memcpy(s->check_msg, msg, sizeof msg);
+    atomic_store(&s->check_served, ticket);
+    pthread_cond_broadcast(&h->wait_cv);
+    pthread_mutex_unlock(&h->wait_mu);
 }
 
 /* The heads of every shard, as one snapshot. */
@@ -311,7 +327,7 @@ static void *worker(void *arg)
         int closing = 0, urgent = 0, ready;
         int64_t now = 0;
 
-        if (atomic_load_explicit(&s->check_req, memory_order_relaxed))
+        if (check_pending(s))
             run_check(s);
         /* after a crash inside a request-based sink: one event at a time */
         cap = s->async != NULL && lb_poison_active(s) ? 1 : s->batch_max;
@@ -405,11 +421,11 @@ static void *worker(void *arg)
             atomic_store(&s->sleeping, 1);
             if (n > 0 && !async_room(s)) {
                 wait = 1000; /* until an answer frees a flight: new events can wait */
-                sleep_ok = !atomic_load(&h->aborting) && !atomic_load(&s->check_req);
+                sleep_ok = !atomic_load(&h->aborting) && !check_pending(s);
             } else {
                 read_heads(h, &again);
                 sleep_ok = heads_equal(h, &again, &hs) && atomic_load(&h->flush_gen) == fgen &&
-                           !atomic_load(&h->aborting) && !atomic_load(&s->check_req);
+                           !atomic_load(&h->aborting) && !check_pending(s);
                 if (n == 0 && !all_read(h, pos, &hs))
                     wait = 1; /* a claimed slot is being published */
             }
@@ -425,7 +441,7 @@ static void *worker(void *arg)
 
             read_heads(h, &again);
             if (heads_equal(h, &again, &hs) && atomic_load(&h->flush_gen) == fgen &&
-                !atomic_load(&h->aborting) && !atomic_load(&s->check_req)) {
+                !atomic_load(&h->aborting) && !check_pending(s)) {
                 struct timespec ts;
                 int64_t wait = n > 0 ? s->linger_ms - (now - first_seen) : s->linger_ms;
 
@@ -636,33 +652,34 @@ void lb_dispatch_wait_room(struct llmbill *h, int ms)
 int lb_dispatch_check(struct llmbill *h, struct lb_sink *s, char *msg, size_t cap, int timeout_ms)
 {
     struct timespec ts;
+    uint64_t ticket;
     int rc = 0;
 
     lb_deadline_ts(&ts, timeout_ms < 0 ? 0 : timeout_ms);
     pthread_mutex_lock(&h->wait_mu);
     atomic_fetch_add(&h->waiters, 1);
-    atomic_store(&s->check_done, 0);
-    atomic_store(&s->check_req, 1);
+    ticket = atomic_fetch_add(&s->check_asked, 1) + 1;
     pthread_mutex_unlock(&h->wait_mu);
     wake_sink(s);
     pthread_mutex_lock(&h->wait_mu);
-    while (!atomic_load(&s->check_done)) {
+    while (atomic_load(&s->check_served) < ticket) {
         if (timeout_ms < 0) {
             pthread_cond_wait(&h->wait_cv, &h->wait_mu);
         } else if (pthread_cond_timedwait(&h->wait_cv, &h->wait_mu, &ts) == ETIMEDOUT) {
-            rc = atomic_load(&s->check_done) ? 0 : LLMBILL_ETIMEDOUT;
+            rc = atomic_load(&s->check_served) >= ticket ? 0 : LLMBILL_ETIMEDOUT;
             break;
         }
     }
-    atomic_fetch_sub(&h->waiters, 1);
-    pthread_mutex_unlock(&h->wait_mu);
     if (rc == 0) {
+        /* the result of a check that began after this call asked */
         snprintf(msg, cap, "%s", s->check_msg);
         rc = s->check_rc == 0 ? 0 : LLMBILL_ESINK;
-    } else {
+    }
+    atomic_fetch_sub(&h->waiters, 1);
+    pthread_mutex_unlock(&h->wait_mu);
+    if (rc == LLMBILL_ETIMEDOUT)
         snprintf(msg, cap, "no answer within %d ms (the sink is busy delivering or retrying)",
                  timeout_ms);
-    }
     return rc;
 }
 

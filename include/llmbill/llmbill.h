@@ -300,7 +300,9 @@ LLMBILL_API int llmbill_get_sink_info(llmbill *h, size_t i, struct llmbill_sink_
 
 /* Asks the i-th sink to check its backend (one harmless request, such as an
  * authenticated read), on the sink's worker thread. msg receives what was
- * found. Returns 0 when the backend answered and accepted the credentials
+ * found, by a check begun after this call asked (calls waiting at once may
+ * share one; the late result of a call that timed out goes to no one).
+ * Returns 0 when the backend answered and accepted the credentials
  * (or the sink has no remote check), LLMBILL_ESINK when it did not,
  * LLMBILL_ETIMEDOUT, or LLMBILL_ENOTFOUND. */
 LLMBILL_API int llmbill_check_sink(llmbill *h, size_t i, char *msg, size_t cap, int timeout_ms);

@@ -14,8 +14,12 @@
  *   attempts_log PATH  one line per emit(): "attempt n mono_ms deadline_ms"
  *   secret S           a secret option; fail_create echoes it in its error
  *   fail_create BOOL   create() fails
- *   crash_on_id ID     emit() segfaults when the batch holds the event ID */
+ *   crash_on_id ID     emit() segfaults when the batch holds the event ID
+ *   check_block_file PATH  check() waits while this file exists
+ * check() answers "check call N", N counting the calls of every instance from 1
+ * (testsink_check_calls() returns N: the test knows a check() has begun). */
 #define _GNU_SOURCE
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +34,7 @@ struct ts {
     llmbill_sink_ctx *ctx;
     const char *crash_on_id;
     const char *output, *always, *reject, *retry_cust, *block_file, *attempts_log;
+    const char *check_block_file;
     int64_t per_thread, id_space, fail_times, retry_after, sleep_ms, stall_after;
     unsigned char *seen;
     uint64_t received, unique, dups, batches, max_batch, emits, other_ids, retried_cust;
@@ -44,6 +49,13 @@ void testsink_set_hook(void (*fn)(void *), void *arg)
 {
     hook_fn = fn;
     hook_arg = arg;
+}
+
+static atomic_uint check_calls;
+__attribute__((visibility("default"))) unsigned testsink_check_calls(void);
+unsigned testsink_check_calls(void)
+{
+    return atomic_load(&check_calls);
 }
 
 static const struct llmbill_option ts_options[] = {
@@ -63,6 +75,7 @@ static const struct llmbill_option ts_options[] = {
     { "required_thing", LLMBILL_OPT_STRING, 0, NULL, NULL, "unused" },
     { "fail_create", LLMBILL_OPT_BOOL, 0, "false", NULL, "create fails" },
     { "crash_on_id", LLMBILL_OPT_STRING, 0, NULL, NULL, "segfault on this event" },
+    { "check_block_file", LLMBILL_OPT_PATH, 0, NULL, NULL, "check() blocks while it exists" },
     { NULL, 0, 0, NULL, NULL, NULL }
 };
 
@@ -97,6 +110,7 @@ static int ts_create(const struct llmbill_host *host, llmbill_sink_ctx *ctx, voi
     t->retry_cust = host->config_get(ctx, "retry_customer");
     t->block_file = host->config_get_path(ctx, "block_file");
     t->attempts_log = host->config_get_path(ctx, "attempts_log");
+    t->check_block_file = host->config_get_path(ctx, "check_block_file");
     host->config_get_int(ctx, "per_thread", &t->per_thread);
     host->config_get_int(ctx, "id_space", &t->id_space);
     host->config_get_int(ctx, "fail_times", &t->fail_times);
@@ -202,6 +216,18 @@ static int ts_emit(void *state, struct llmbill_sink_batch *b)
     return partial ? LLMBILL_SINK_PARTIAL : LLMBILL_SINK_OK;
 }
 
+/* Names its call (runs on the worker thread, as emit() does). */
+static int ts_check(void *state, char *msg, size_t cap)
+{
+    struct ts *t = state;
+    unsigned n = atomic_fetch_add(&check_calls, 1) + 1;
+
+    while (t->check_block_file && access(t->check_block_file, F_OK) == 0)
+        usleep(2000);
+    snprintf(msg, cap, "check call %u", n);
+    return 0;
+}
+
 static void ts_destroy(void *state)
 {
     struct ts *t = state;
@@ -233,6 +259,7 @@ static const struct llmbill_sink_desc ts_desc = {
     .create = ts_create,
     .emit = ts_emit,
     .destroy = ts_destroy,
+    .check = ts_check,
 };
 
 LLMBILL_SINK_DEFINE(ts_desc)
