@@ -373,6 +373,28 @@ static void server_batch_limit_is_learned(void)
     free(stats);
 }
 
+/* A server that takes 3 events per request and asks for the rest again
+ * (batches of 100 take ~40 rounds each): with retry_limit set, rounds that
+ * delivered some events are no retries, so nothing is dead-lettered. */
+static void small_server_batches_are_no_retries(void)
+{
+    llmbill *h;
+    struct llmbill_stats s;
+
+    reset_server();
+    lago_server_control(&srv, "{\"max_batch\": 3}");
+    h = open_lago("retry_limit = 1\n", "");
+    record_n(h, "sb", 0, 300, "acme");
+    CHECK_EQ_INT(llmbill_flush(h, 60000), 0);
+    s = st(h);
+    CHECK_EQ_INT(s.delivered, 300);
+    CHECK_EQ_INT(s.dead_lettered, 0);
+    CHECK_EQ_INT(s.retried, 0);
+    llmbill_close(h);
+    CHECK_EQ_INT(stored(), 300);
+    CHECK_EQ_INT(lago_server_stat(&srv, "duplicates_flagged"), 0); /* none sent twice */
+}
+
 static void check_reports_endpoint_and_key(void)
 {
     llmbill *h;
@@ -554,6 +576,7 @@ int main(void)
     RUN(unauthorized_keeps_events);
     RUN(unreachable_server_keeps_events);
     RUN(server_batch_limit_is_learned);
+    RUN(small_server_batches_are_no_retries);
     RUN(check_reports_endpoint_and_key);
     RUN(config_errors_and_environment);
     RUN(many_batches_in_flight);

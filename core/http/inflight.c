@@ -28,7 +28,8 @@
 #define F_WAIT 1                /* due at due_ms (a retry, or a pause) */
 #define F_SENT 2                /* in the multi handle */
 
-#define AGAIN_MAX 12            /* sent again at once at most this often in a row */
+#define AGAIN_MAX 12            /* sent again at once at most this often in a row
+                                   without progress (no event settled) */
 #define LAT_N 512               /* answer times kept for the stats */
 
 struct flight {
@@ -183,11 +184,15 @@ static void finish(struct lb_sink *s, struct flight *f)
 
 /* After an answer (or a result without a request) normalised into f->b:
  * settles it and plans what comes next for f. status is the HTTP status
- * (0 when none). */
+ * (0 when none). Only AGAIN left: sent again at once, and only after
+ * AGAIN_MAX such rounds in a row that settled nothing does it become a
+ * retry (counted toward retry_limit); a round that settled some events
+ * (a server taking a few per request) starts the count anew. */
 static void after_answer(struct lb_sink *s, struct flight *f, int64_t retry_after, int status)
 {
     struct lb_async *a = s->async;
     struct lb_batch *b = f->b;
+    size_t before = b->n;
     int retry = lb_settle(s, b, f->attempt);
     int64_t now = lb_mono_ms(), wait;
 
@@ -195,6 +200,8 @@ static void after_answer(struct lb_sink *s, struct flight *f, int64_t retry_afte
         finish(s, f);
         return;
     }
+    if (b->n < before)
+        f->again = 0; /* progress: the batch is not stuck */
     if (!retry && ++f->again <= AGAIN_MAX) {
         f->state = F_WAIT; /* only AGAIN left: at once */
         f->due_ms = now;
@@ -203,7 +210,8 @@ static void after_answer(struct lb_sink *s, struct flight *f, int64_t retry_afte
     if (!retry) {
         char why[96];
 
-        snprintf(why, sizeof why, "the sink asked to send again %d times in a row", AGAIN_MAX);
+        snprintf(why, sizeof why, "the sink asked to send again %d times in a row with no "
+                 "event settled", AGAIN_MAX);
         for (size_t i = 0; i < b->n; i++) {
             b->results[i] = LLMBILL_SINK_RETRY;
             lb_set_reason(s, b, i, why);

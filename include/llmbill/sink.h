@@ -74,7 +74,9 @@ extern "C" {
 #define LLMBILL_SINK_PARTIAL 3 /* emit() only: see results[] for each event */
 /* ABI 1.2, request-based sinks only (see "Request-based sinks" below): */
 #define LLMBILL_SINK_AGAIN   4 /* per event: not sent, or rolled back with the request; the
-                                  core sends it again at once (no backoff, not a retry) */
+                                  core sends it again at once (no backoff, not a retry;
+                                  after 12 rounds in a row that settle none of the batch's
+                                  events, a retry) */
 #define LLMBILL_SINK_REQUEST 5 /* request() only: *req holds the request to send */
 
 /* Log levels (same values as LLMBILL_LOG_* in llmbill.h). */
