@@ -306,4 +306,24 @@ static inline void t_capture_log(void *ud, int level, const char *msg)
     pthread_mutex_unlock(&l->mu);
 }
 
+/* Opens a handle from INI text, its log going to t_capture_log; exits
+ * the test, with the error and the text, when that fails. */
+static inline llmbill *t_open_logged(const char *ini)
+{
+    struct llmbill_open_opts o;
+    char err[2048] = "";
+    llmbill *h;
+
+    memset(&o, 0, sizeof o);
+    o.struct_size = sizeof o;
+    o.errbuf = err;
+    o.errbuf_len = sizeof err;
+    o.log_cb = t_capture_log;
+    if (llmbill_open_string(&h, ini, &o) != 0) {
+        fprintf(stderr, "open: %s\n%s", err, ini);
+        exit(1);
+    }
+    return h;
+}
+
 #endif

@@ -13,22 +13,9 @@
 #include "t.h"
 
 static const char *dir;
-static char err[2048];
 static llmbill *open_ini(const char *ini)
 {
-    struct llmbill_open_opts o;
-    llmbill *h;
-
-    memset(&o, 0, sizeof o);
-    o.struct_size = sizeof o;
-    o.errbuf = err;
-    o.errbuf_len = sizeof err;
-    o.log_cb = t_capture_log;
-    if (llmbill_open_string(&h, ini, &o) != 0) {
-        fprintf(stderr, "open: %s\n%s", err, ini);
-        exit(1);
-    }
-    return h;
+    return t_open_logged(ini);
 }
 
 /* The stated bound, and a generous allowance for a loaded machine: close

@@ -24,7 +24,8 @@
  * A handle that closes with nothing left removes its j-* journal; with a
  * backlog (a sink down), it leaves it for the next live handle. A new
  * j-* journal is made as tmp-<id> with its lock taken, then renamed, so
- * that no one adopts it half made. */
+ * that no one adopts it half made; a tmp-<id> that an open dying part-way
+ * left is removed by a later look (remove_stale_tmp). */
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
@@ -34,6 +35,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "journal.h"
@@ -54,59 +56,85 @@ static int is_journal_dir(const char *name)
     return strncmp(name, "j-", 2) == 0 && name[2] != '\0';
 }
 
+/* Makes tmp-<id> with its lock taken and renames it to j-<id>. 0 (with
+ * *fd, *dst), 1 when this id is lost to another process (taken, or its
+ * tmp-<id> removed by a scan taking it for a stale one: try another id),
+ * or -1 with errno. */
+static int make_own_dir(const char *root, const char *id, int *fd_out, char **dst_out)
+{
+    char *tmp = join(root, "tmp-"), *dst = join(root, "j-"), *lock = NULL;
+    struct stat st;
+    int fd = -1, rc = -1, e = ENOMEM;
+
+    if (tmp == NULL || dst == NULL || (tmp = realloc(tmp, strlen(tmp) + 20)) == NULL ||
+        (dst = realloc(dst, strlen(dst) + 20)) == NULL)
+        goto out;
+    strcat(tmp, id);
+    strcat(dst, id);
+    if (mkdir(tmp, 0700) != 0) {
+        e = errno;
+        rc = e == EEXIST ? 1 : -1;
+        free(tmp);
+        tmp = NULL;             /* not ours: left alone */
+        goto out;
+    }
+    if ((lock = join(tmp, "lock")) == NULL)
+        goto out;
+    fd = open(lock, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0640);
+    if (fd < 0 || lb_fork_track_fd(fd) != 0) {
+        e = fd < 0 ? errno : ENOMEM;
+        rc = e == ENOENT || e == EEXIST ? 1 : -1;
+        goto out;
+    }
+    /* a scan that took the lock first removes the lock file while it holds
+     * it (remove_stale_tmp): a lock file with no name left is lost */
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0 || fstat(fd, &st) != 0 || st.st_nlink == 0) {
+        e = errno;
+        rc = 1;
+        goto out;
+    }
+    if (rename(tmp, dst) != 0) {
+        e = errno;
+        rc = e == ENOENT ? 1 : -1;
+        goto out;
+    }
+    *fd_out = fd;
+    *dst_out = dst;
+    fd = -1;
+    dst = NULL;
+    rc = 0;
+out:
+    if (fd >= 0) {
+        lb_fork_untrack_fd(fd);
+        close(fd);
+    }
+    if (rc != 0 && tmp != NULL) {
+        if (lock != NULL)
+            unlink(lock);
+        rmdir(tmp);
+    }
+    free(lock);
+    free(tmp);
+    free(dst);
+    errno = e;
+    return rc;
+}
+
 int lb_adopt_own_dir(struct lb_journal *j)
 {
     for (int tries = 0; tries < 8; tries++) {
-        char id[24], *tmp, *dst, *lock;
-        int fd;
+        char id[24], *dst = NULL;
+        int fd = -1, rc;
 
         snprintf(id, sizeof id, "%016llx", (unsigned long long)lb_rand64());
-        tmp = join(j->root, "tmp-");
-        dst = join(j->root, "j-");
-        if (tmp == NULL || dst == NULL || (tmp = realloc(tmp, strlen(tmp) + 20)) == NULL ||
-            (dst = realloc(dst, strlen(dst) + 20)) == NULL) {
-            free(tmp);
-            free(dst);
-            errno = ENOMEM;
+        if ((rc = make_own_dir(j->root, id, &fd, &dst)) < 0)
             return -1;
+        if (rc == 0) {
+            free(j->dir);
+            j->dir = dst;
+            j->lock_fd = fd;
+            return 0;
         }
-        strcat(tmp, id);
-        strcat(dst, id);
-        if (mkdir(tmp, 0700) != 0) {
-            int e = errno;
-
-            free(tmp);
-            free(dst);
-            if (e == EEXIST)
-                continue;
-            errno = e;
-            return -1;
-        }
-        lock = join(tmp, "lock");
-        fd = lock ? open(lock, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0640) : -1;
-        if (fd < 0 || lb_fork_track_fd(fd) != 0 || flock(fd, LOCK_EX | LOCK_NB) != 0 ||
-            rename(tmp, dst) != 0) {
-            int e = fd < 0 ? errno : errno ? errno : ENOMEM;
-
-            if (fd >= 0) {
-                lb_fork_untrack_fd(fd);
-                close(fd);
-            }
-            if (lock != NULL)
-                unlink(lock);
-            rmdir(tmp);
-            free(lock);
-            free(tmp);
-            free(dst);
-            errno = e;
-            return -1;
-        }
-        free(lock);
-        free(tmp);
-        free(j->dir);
-        j->dir = dst;
-        j->lock_fd = fd;
-        return 0;
     }
     errno = EEXIST;
     return -1;
@@ -309,7 +337,52 @@ no:
     return 0;
 }
 
-/* Looks for a journal to adopt; 1 when one is. */
+/* How old a tmp-<id> directory must be before a scan takes it for what an
+ * open that died part-way left (making one and renaming it to j-<id>
+ * takes microseconds). */
+#define LB_TMP_STALE_S 60
+
+static int is_tmp_dir(const char *name)
+{
+    return strncmp(name, "tmp-", 4) == 0 && name[4] != '\0';
+}
+
+/* Removes spool_dir/<name>, a tmp-<id> left by an open that died between
+ * making it and renaming it to j-<id>, when no live process can be making
+ * it: older than LB_TMP_STALE_S, and its lock, if it has one, free (a maker
+ * holds it from just after making it until the rename). The lock file is
+ * removed while the lock is held, so a maker that gets the lock after this
+ * finds it unlinked and tries another id (make_own_dir). It holds nothing
+ * but its lock (segments come after the rename): with anything else in
+ * it, rmdir fails and it stays. */
+static void remove_stale_tmp(struct llmbill *h, const char *name)
+{
+    struct lb_journal *j = h->journal;
+    char *p = join(j->root, name), *lock = p ? join(p, "lock") : NULL;
+    struct stat st;
+    int fd;
+
+    if (lock == NULL || lstat(p, &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != geteuid() ||
+        time(NULL) - st.st_mtime < LB_TMP_STALE_S)
+        goto out;
+    fd = open(lock, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+    if (fd >= 0 && lb_fork_track_fd(fd) != 0) {
+        close(fd);
+        goto out;
+    }
+    if (fd < 0 ? errno == ENOENT : flock(fd, LOCK_EX | LOCK_NB) == 0) {
+        if ((fd < 0 || unlink(lock) == 0) && rmdir(p) == 0)
+            lb_log(&h->log, LLMBILL_LOG_INFO, "spool %s: removed %s, left by an open that ended "
+                   "part-way", j->root, name);
+    }
+    release(fd);
+out:
+    free(lock);
+    free(p);
+}
+
+/* Looks for a journal to adopt; 1 when one is. Removes the tmp-<id> left
+ * by opens that died part-way on the way. */
 static int scan(struct llmbill *h)
 {
     struct lb_journal *j = h->journal;
@@ -322,6 +395,8 @@ static int scan(struct llmbill *h)
     while (!adopted && (e = readdir(d)) != NULL) {
         char *p;
 
+        if (is_tmp_dir(e->d_name))
+            remove_stale_tmp(h, e->d_name);
         if (!is_journal_dir(e->d_name) || (p = join(j->root, e->d_name)) == NULL)
             continue;
         if (strcmp(p, j->dir) == 0) {
