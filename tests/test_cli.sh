@@ -325,7 +325,7 @@ api_base = http://127.0.0.1:$(sed -n 's/PORT //p' "$T/lago.port")
 api_key = k
 event_code = c
 EOF
-expect "check: a request-based sink's HTTP line" 0 "1 request(s), in flight 0" -- \
+expect "check: a request-based sink's HTTP line" 0 "1 request(s), 0 with no answer, in flight 0" -- \
     "$BIN" -c "$T/lago.ini" check
 expect "check: its last status" 0 "last status 404" -- "$BIN" -c "$T/lago.ini" check
 expect "send: the HTTP line of the close report" 0 "last status 200" -- "$BIN" -c "$T/lago.ini" \
@@ -333,6 +333,9 @@ expect "send: the HTTP line of the close report" 0 "last status 200" -- "$BIN" -
 kill "$lago"
 wait "$lago" 2>/dev/null
 lago=
+# the server gone: a request with no answer is no status and no answer time
+expect "check: a connect failure, said as such" 1 "1 with no answer, in flight 0, 0 requests/s, answers p50 0.0 ms, p99 0.0 ms, last status connect failed" -- \
+    "$BIN" -c "$T/lago.ini" check
 
 if [ "$fails" -ne 0 ]; then
     echo "test_cli: $fails failed"

@@ -453,6 +453,42 @@ static void config_errors_and_environment(void)
     unsetenv("LAGO_API_EVENT_CODE");
 }
 
+/* Requests that got no HTTP answer (the server gone: connection refused)
+ * are counted apart, and neither answer times nor an answer status: the
+ * answer times stay those of the server's answers (at least its delay). */
+static void transport_failures_are_no_answers(void)
+{
+    llmbill *h;
+    struct llmbill_stats s;
+    long long t0;
+
+    reset_server();
+    lago_server_control(&srv, "{\"slow_ms\": 100}");
+    h = open_lago("shutdown_timeout_ms = 200\n", "");
+    record_n(h, "tf", 0, 1, "acme");
+    CHECK_EQ_INT(llmbill_flush(h, 60000), 0);
+    s = st(h);
+    CHECK_EQ_INT(s.requests, 1);
+    CHECK_EQ_INT(s.transport_errors, 0);
+    CHECK_EQ_INT(s.last_transport_error, 0);
+    CHECK_EQ_INT(s.last_status, 200);
+    CHECK(s.answer_p50_us >= 100000);
+    lago_server_stop(&srv);
+    record_n(h, "tf", 1, 1, "acme");
+    /* until 4 more requests failed (bounded: 60 s) */
+    for (t0 = t_mono_ms(); st(h).requests < 5 && t_mono_ms() - t0 < 60000;)
+        usleep(2000);
+    s = st(h);
+    CHECK(s.requests >= 5);
+    CHECK_EQ_INT(s.transport_errors, s.requests - 1);
+    CHECK_EQ_INT(s.last_status, 0);
+    CHECK_EQ_INT(s.last_transport_error, LLMBILL_HTTP_ECONNECT);
+    CHECK(s.answer_p50_us >= 100000); /* the one answer's time, not a failed connect's */
+    CHECK(s.answer_p99_us >= 100000);
+    CHECK_EQ_INT(llmbill_close(h), LLMBILL_ETIMEDOUT); /* the second event: dead-lettered */
+    reset_server();
+}
+
 /* Many batches in flight: the posts overlap (never more than
  * max_in_flight), each event is stored once, and the stats show the
  * requests, their answer times (at least the server's delay) and the last
@@ -580,6 +616,7 @@ int main(void)
     RUN(check_reports_endpoint_and_key);
     RUN(config_errors_and_environment);
     RUN(many_batches_in_flight);
+    RUN(transport_failures_are_no_answers);
     RUN(rate_limit_pauses_the_instance);
     RUN(answers_not_from_lago_keep_events);
     RUN(cleartext_http_refused);

@@ -28,8 +28,9 @@ struct cli_outcome {
  * close delivered, dead-lettered or left in the journal included); fills *o.
  * Returns what llmbill_close() returned. */
 int cli_close_report(llmbill *h, FILE *f, struct cli_outcome *o);
-/* A request-based sink's HTTP line (requests, in flight, requests/s, answer
- * p50/p99, last status); nothing for a sink that made no request. */
+/* A request-based sink's HTTP line (requests, those with no answer, in
+ * flight, requests/s, answer p50/p99, last status or transport error);
+ * nothing for a sink that made no request. */
 void cli_print_http(FILE *f, const char *name, const struct llmbill_stats *st);
 /* sha256.c: SHA-256, at once or over pieces (init, update..., final). */
 struct lb_sha256 {

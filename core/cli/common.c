@@ -56,12 +56,24 @@ int cli_u64(const char *opt, const char *v, uint64_t *out)
 
 void cli_print_http(FILE *f, const char *name, const struct llmbill_stats *st)
 {
+    /* LLMBILL_HTTP_E* in order (llmbill.h) */
+    static const char *const failures[] = { "", "connect failed", "name not resolved",
+                                            "timed out", "TLS failed", "connection broke",
+                                            "transfer failed" };
+    int e = st->last_transport_error;
+    char last[32];
+
     if (st->requests == 0)
         return;
-    fprintf(f, "  http %-12s %" PRIu64 " request(s), in flight %u, %u requests/s, answers p50 "
-            "%.1f ms, p99 %.1f ms, last status %d\n", name, st->requests, st->in_flight,
-            st->requests_per_s, st->answer_p50_us / 1000.0, st->answer_p99_us / 1000.0,
-            st->last_status);
+    if (e == 0)
+        snprintf(last, sizeof last, "%d", st->last_status);
+    else
+        snprintf(last, sizeof last, "%s", e > 0 && e <= LLMBILL_HTTP_EOTHER ? failures[e]
+                                                                           : failures[LLMBILL_HTTP_EOTHER]);
+    fprintf(f, "  http %-12s %" PRIu64 " request(s), %" PRIu64 " with no answer, in flight %u, "
+            "%u requests/s, answers p50 %.1f ms, p99 %.1f ms, last status %s\n", name,
+            st->requests, st->transport_errors, st->in_flight, st->requests_per_s,
+            st->answer_p50_us / 1000.0, st->answer_p99_us / 1000.0, last);
 }
 
 /* One sink's summary line (final counts). */

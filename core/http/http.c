@@ -266,6 +266,42 @@ int lb_xfer_prepare(struct lb_sink *s, struct lb_xfer *x, const struct llmbill_h
     return 0;
 }
 
+int lb_http_failure(CURLcode rc)
+{
+    switch (rc) {
+    case CURLE_OK:
+        return 0;
+    case CURLE_COULDNT_CONNECT:
+        return LLMBILL_HTTP_ECONNECT;
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_COULDNT_RESOLVE_PROXY:
+        return LLMBILL_HTTP_EDNS;
+    case CURLE_OPERATION_TIMEDOUT:
+        return LLMBILL_HTTP_ETIMEOUT;
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CERTPROBLEM:
+    case CURLE_SSL_CIPHER:
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_ENGINE_NOTFOUND:
+    case CURLE_SSL_ENGINE_SETFAILED:
+    case CURLE_SSL_ISSUER_ERROR:
+    case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+    case CURLE_SSL_INVALIDCERTSTATUS:
+    case CURLE_SSL_CRL_BADFILE:
+        return LLMBILL_HTTP_ETLS;
+    case CURLE_SEND_ERROR:
+    case CURLE_RECV_ERROR:
+    case CURLE_GOT_NOTHING:
+    case CURLE_PARTIAL_FILE:
+    case CURLE_HTTP2:
+    case CURLE_HTTP2_STREAM:
+        return LLMBILL_HTTP_EBROKEN;
+    default:
+        return LLMBILL_HTTP_EOTHER;
+    }
+}
+
 void lb_xfer_answer(struct lb_xfer *x, CURLcode rc, struct llmbill_http_response *out)
 {
     long status = 0;

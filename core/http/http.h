@@ -40,6 +40,9 @@ int lb_xfer_prepare(struct lb_sink *s, struct lb_xfer *x, const struct llmbill_h
                     int64_t deadline_ms, char *err, size_t errlen);
 /* Fills *out from x after its transfer ended with rc. Strings point into x. */
 void lb_xfer_answer(struct lb_xfer *x, CURLcode rc, struct llmbill_http_response *out);
+/* What kind of failure a transfer's rc is: 0 for CURLE_OK (an answer came),
+ * else LLMBILL_HTTP_E* (llmbill.h). */
+int lb_http_failure(CURLcode rc);
 /* 0 when the core sends to url for sink s, else -1 with the reason in err. */
 int lb_http_check_url(const struct lb_sink *s, const char *url, char *err, size_t errlen);
 /* Seconds, or an HTTP date when allow_date, to wait, in ms; -1 if unparsable. */

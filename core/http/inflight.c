@@ -59,11 +59,11 @@ struct lb_async {
     int64_t paused_until;       /* lb_mono_ms(): a 429/401/403 pauses every batch */
     int left;                   /* a shutdown left events in the journal: ack no further */
 
-    /* stats: written by the worker, read by any thread under s->mu */
+    /* stats: written by the worker, read by any thread (the ring under s->mu) */
     atomic_uint in_flight;
-    atomic_int last_status;
-    atomic_uint_fast64_t requests;
-    uint32_t lat_us[LAT_N];
+    atomic_int last;            /* the last request's status, or -LLMBILL_HTTP_E* */
+    atomic_uint_fast64_t requests, transport_errors;
+    uint32_t lat_us[LAT_N];     /* UINT32_MAX: no answer (not an answer time) */
     int64_t lat_at[LAT_N];
     uint64_t nlat;
 };
@@ -274,20 +274,27 @@ static void send_flight(struct lb_sink *s, struct flight *f)
     atomic_fetch_add(&a->in_flight, 1);
 }
 
-/* Records one request's answer time and status for the stats. */
-static void note_answer(struct lb_sink *s, CURL *easy, int status)
+/* Records one ended request for the stats: its answer time and status, or,
+ * when the transfer ended with rc and no answer, a transport error (no
+ * answer time, no status). */
+static void note_answer(struct lb_sink *s, CURL *easy, CURLcode rc, int status)
 {
     struct lb_async *a = s->async;
+    int failure = lb_http_failure(rc);
     curl_off_t us = 0;
 
-    curl_easy_getinfo(easy, CURLINFO_TOTAL_TIME_T, &us);
+    if (failure == 0)
+        curl_easy_getinfo(easy, CURLINFO_TOTAL_TIME_T, &us);
     pthread_mutex_lock(&s->mu);
-    a->lat_us[a->nlat % LAT_N] = us > UINT32_MAX ? UINT32_MAX : (uint32_t)us;
+    a->lat_us[a->nlat % LAT_N] = failure != 0 ? UINT32_MAX
+                                 : us >= UINT32_MAX ? UINT32_MAX - 1 : (uint32_t)us;
     a->lat_at[a->nlat % LAT_N] = lb_mono_ms();
     a->nlat++;
     pthread_mutex_unlock(&s->mu);
     atomic_fetch_add(&a->requests, 1);
-    atomic_store(&a->last_status, status);
+    if (failure != 0)
+        atomic_fetch_add(&a->transport_errors, 1);
+    atomic_store(&a->last, failure != 0 ? -failure : status);
 }
 
 /* Hands a finished transfer's answer to the sink. */
@@ -302,7 +309,7 @@ static void answered(struct lb_sink *s, struct flight *f, CURLcode cc)
     curl_multi_remove_handle(a->multi, f->x.easy);
     atomic_fetch_sub(&a->in_flight, 1);
     lb_xfer_answer(&f->x, cc, &resp);
-    note_answer(s, f->x.easy, resp.status);
+    note_answer(s, f->x.easy, cc, resp.status);
     lb_sink_batch_fill(s, b, f->attempt, &sb);
     for (size_t i = 0; i < b->n; i++)
         b->results[i] = f->pre[i];
@@ -473,7 +480,7 @@ int lb_http_perform(struct lb_sink *s, const struct llmbill_http_request *req,
     cc = curl_easy_perform(s->sync_xfer->easy);
     lb_xfer_answer(s->sync_xfer, cc, resp);
     if (s->async != NULL)
-        note_answer(s, s->sync_xfer->easy, resp->status);
+        note_answer(s, s->sync_xfer->easy, cc, resp->status);
     return resp->status;
 }
 
@@ -488,25 +495,31 @@ void lb_async_stats(struct lb_sink *s, struct llmbill_stats *out)
 {
     struct lb_async *a = s->async;
     uint32_t lat[LAT_N];
-    size_t n;
+    size_t n, answered = 0;
     int64_t span = 0;
+    int last;
 
     if (a == NULL)
         return;
     out->requests = atomic_load(&a->requests);
+    out->transport_errors = atomic_load(&a->transport_errors);
     out->in_flight = atomic_load(&a->in_flight);
-    out->last_status = atomic_load(&a->last_status);
+    last = atomic_load(&a->last);
+    out->last_status = last > 0 ? last : 0;
+    out->last_transport_error = last < 0 ? -last : 0;
     pthread_mutex_lock(&s->mu);
     n = a->nlat < LAT_N ? (size_t)a->nlat : LAT_N;
-    memcpy(lat, a->lat_us, n * sizeof *lat);
+    for (size_t i = 0; i < n; i++)
+        if (a->lat_us[i] != UINT32_MAX)
+            lat[answered++] = a->lat_us[i];
     if (n > 1)
         span = a->lat_at[(a->nlat - 1) % LAT_N] - a->lat_at[(a->nlat - n) % LAT_N];
     pthread_mutex_unlock(&s->mu);
-    if (n == 0)
-        return;
-    qsort(lat, n, sizeof *lat, cmp_u32);
-    out->answer_p50_us = lat[(n - 1) / 2];
-    out->answer_p99_us = lat[(n - 1) * 99 / 100];
     if (span > 0)
         out->requests_per_s = (uint32_t)((uint64_t)(n - 1) * 1000 / (uint64_t)span);
+    if (answered == 0)
+        return;
+    qsort(lat, answered, sizeof *lat, cmp_u32);
+    out->answer_p50_us = lat[(answered - 1) / 2];
+    out->answer_p99_us = lat[(answered - 1) * 99 / 100];
 }

@@ -230,18 +230,35 @@ struct llmbill_stats {
                                journal: only when every dead-letter write failed at shutdown
                                without a journal (each is logged); 0 otherwise */
     /* Request-based sinks (sink.h), per instance; 0 otherwise and in totals: */
-    uint64_t requests;      /* HTTP requests ended (answered or failed) */
+    uint64_t requests;      /* HTTP requests ended (answered or failed: see transport_errors) */
     uint32_t in_flight;     /* requests sent and not yet answered */
-    int32_t last_status;    /* the last request's HTTP status; 0: none yet, or no answer */
+    int32_t last_status;    /* the last request's HTTP status; 0: none yet, or no answer
+                               (last_transport_error then says why) */
     uint32_t requests_per_s; /* over the last 512 requests */
-    uint32_t answer_p50_us; /* answer time over the last 512 requests, in microseconds */
+    uint32_t answer_p50_us; /* answer time over the answered ones of the last 512 requests,
+                               in microseconds (a request with no answer is not counted) */
     uint32_t answer_p99_us;
     uint32_t reserved2;
     uint64_t quarantined;   /* poison events: the process died twice while this sink's code
                                delivered the event; dead-lettered for this sink (also in
                                dead_lettered) and never sent to it again automatically */
+    /* Request-based sinks, appended (a library older than them leaves them as the
+     * caller set them): */
+    uint64_t transport_errors; /* requests of `requests` that ended with no HTTP answer (DNS,
+                                  connect, TLS, timeout, a broken connection) */
+    int32_t last_transport_error; /* LLMBILL_HTTP_E*: why the last request got no answer;
+                                     0 when it had one (or none ended yet) */
+    uint32_t reserved3;
     /* append only */
 };
+
+/* llmbill_stats.last_transport_error (the words `llmbill check` prints) */
+#define LLMBILL_HTTP_ECONNECT 1 /* "connect failed": refused, unreachable */
+#define LLMBILL_HTTP_EDNS     2 /* "name not resolved" (the host or the proxy) */
+#define LLMBILL_HTTP_ETIMEOUT 3 /* "timed out" (connecting or waiting for the answer) */
+#define LLMBILL_HTTP_ETLS     4 /* "TLS failed" (handshake, certificate) */
+#define LLMBILL_HTTP_EBROKEN  5 /* "connection broke" (reset, closed, nothing received) */
+#define LLMBILL_HTTP_EOTHER   6 /* "transfer failed" (anything else) */
 
 /* Fills *out for the sink instance named instance, or the handle's totals
  * when instance is NULL. Returns 0, LLMBILL_ENOTFOUND or LLMBILL_EINVAL. */
