@@ -1,6 +1,7 @@
 /* The usage JSON form and exact decimals: round trips, escaping, invalid
  * UTF-8, wrong types, unknown keys. */
 #include "t.h"
+#include "json/jsmn_util.h"
 #include "lb.h"
 
 static void decimals(void)
@@ -340,8 +341,61 @@ static void many_tokens(void)
     CHECK_CONTAINS(why, "truncated JSON");
 }
 
+/* lb_json_flat(): the tokens jsmn makes for the shapes it takes, and -1 for
+ * every shape it leaves to jsmn (which then decides, as before). */
+static void flat_tokenizer(void)
+{
+    static const char *const same[] = {
+        "{}", " { } ", "{\"a\":1}", "{\"a\":\"\"}", "{\"\":null}",
+        "{\"event_id\":\"e1\",\"timestamp_ms\":1795732324535,\"customer_id\":\"sub_1\","
+        "\"model\":\"gpt-4o-mini\",\"input_tokens\":1200,\"cost_usd\":0.5e-3,\"x\":true}",
+        "{ \"a\" : -1 ,\n\t\"metadata\" : { \"k\" : \"v\", \"n\": 2 }, \"m\":{} }\r\n",
+        "{\"a\":1:2}", "{\"a\":tru}", "{\"a\":\"caf\xc3\xa9\"}",
+    };
+    static const char *const left[] = {
+        "", "  ", "[]", "1", "{", "{\"a\":1", "{\"a\":1,}", "{\"a\"}", "{\"a\":}",
+        "{\"a\":\"b\\\"c\"}", "{\"a\\n\":1}", "{\"a\":[1]}", "{\"a\":{\"b\":{}}}",
+        "{\"a\":1} x", "{\"a\":1}{}", "{\"a\":1 \"b\":2}", "{\"a\":x}", "{\"a\":\"\tb\"}",
+        "{\"a\":1]", "{1:2}",
+    };
+    jsmntok_t a[LB_JSON_FIRST_TOKENS], b[LB_JSON_FIRST_TOKENS];
+    char many[1024];
+    size_t n;
+
+    for (size_t i = 0; i < sizeof same / sizeof same[0]; i++) {
+        int len = (int)strlen(same[i]), na = lb_json_flat(same[i], len, a, LB_JSON_FIRST_TOKENS);
+        jsmn_parser p;
+
+        jsmn_init(&p);
+        if (na <= 0 || jsmn_parse(&p, same[i], (size_t)len, b, LB_JSON_FIRST_TOKENS) != na) {
+            fprintf(stderr, "flat: '%s' -> %d\n", same[i], na);
+            exit(1);
+        }
+        for (int k = 0; k < na; k++)
+            CHECK(a[k].type == b[k].type && a[k].start == b[k].start && a[k].end == b[k].end &&
+                  a[k].size == b[k].size && a[k].parent == b[k].parent);
+    }
+    for (size_t i = 0; i < sizeof left / sizeof left[0]; i++)
+        if (lb_json_flat(left[i], (int)strlen(left[i]), a, LB_JSON_FIRST_TOKENS) != -1) {
+            fprintf(stderr, "flat: '%s' should be left to jsmn\n", left[i]);
+            exit(1);
+        }
+    /* more tokens than the buffer: left to jsmn too */
+    n = (size_t)sprintf(many, "{");
+    for (int i = 0; i < 40; i++)
+        n += (size_t)sprintf(many + n, "%s\"k%d\":%d", i ? "," : "", i, i);
+    n += (size_t)sprintf(many + n, "}");
+    CHECK_EQ_INT(lb_json_flat(many, (int)n, a, LB_JSON_FIRST_TOKENS), -1);
+    {
+        jsmntok_t big[81];
+
+        CHECK_EQ_INT(lb_json_flat(many, (int)n, big, 81), 81);
+    }
+}
+
 int main(void)
 {
+    RUN(flat_tokenizer);
     RUN(modality_counts);
     RUN(decimals);
     RUN(round_trip);

@@ -37,6 +37,27 @@ static void encode(void)
     b.len = 0;
     lago_encode_batch(&m, evs, idx, 2, &b);
     CHECK_CONTAINS(b.p, "\"0.0000000001\"},{\"transaction_id\":\"ev-1\"");
+    /* every digit count the encoder writes: each compared with printf's */
+    {
+        static const uint64_t nums[] = { 0, 7, 9, 10, 42, 99, 100, 101, 999, 1000, 65536,
+                                         123456789, 1000000000000ULL, 999999999999ULL };
+        char want[64];
+
+        for (size_t i = 0; i < sizeof nums / sizeof nums[0]; i++) {
+            u.input_tokens = nums[i];
+            u.output_tokens = 0;
+            b.len = 0;
+            lago_encode_batch(&m, evs, idx, 1, &b);
+            snprintf(want, sizeof want, "\"input_tokens\":%llu,", (unsigned long long)nums[i]);
+            CHECK_CONTAINS(b.p, want);
+            snprintf(want, sizeof want, "\"total_tokens\":%llu,", (unsigned long long)nums[i]);
+            CHECK_CONTAINS(b.p, want);
+        }
+        u.timestamp_ms = 5; /* a second's fraction keeps its three digits */
+        b.len = 0;
+        lago_encode_batch(&m, evs, idx, 1, &b);
+        CHECK_CONTAINS(b.p, "\"timestamp\":\"0.005\"");
+    }
     free(b.p);
 }
 

@@ -55,11 +55,13 @@ static void replay_usage(FILE *f)
 /* Records u, waiting (flushing) while the queue is full, up to timeout_ms. */
 static int record_waiting(llmbill *h, const struct llmbill_usage *u, int64_t timeout_ms)
 {
-    int64_t start = mono_ms();
+    int64_t start = 0;
     int rc;
 
     while ((rc = llmbill_record(h, u)) == LLMBILL_EFULL) {
-        if (mono_ms() - start > timeout_ms)
+        if (start == 0)
+            start = mono_ms(); /* the clock only once the queue is full */
+        else if (mono_ms() - start > timeout_ms)
             break;
         (void)llmbill_flush(h, 50);
     }
@@ -363,12 +365,13 @@ int cmd_replay(struct cli *c, int argc, char **argv)
                                              sizeof id, err, sizeof err)
                           : llmbill_usage_from_json(&u, line, len, kv, LLMBILL_METADATA_MAX, err,
                                                     sizeof err)) != 0 ||
-            llmbill_usage_validate(&u, err, sizeof err) != 0) {
+            /* record() validates too: the reason is asked for only then */
+            ((rc = record_waiting(h, &u, (int64_t)timeout)) == LLMBILL_EINVAL &&
+             llmbill_usage_validate(&u, err, sizeof err) != 0)) {
             fprintf(stderr, "%s:%llu: %s\n", path, (unsigned long long)lineno, err);
             bad++;
             continue;
         }
-        rc = record_waiting(h, &u, (int64_t)timeout);
         if (rc != 0) {
             fprintf(stderr, "%s:%llu: not recorded: %s\n", path, (unsigned long long)lineno,
                     llmbill_strerror(rc));

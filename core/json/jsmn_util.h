@@ -26,6 +26,20 @@
 int lb_json_parse(const char *js, size_t len, int max_tokens, jsmntok_t **out, char *err,
                   size_t errlen);
 
+/* lb_json_parse() with the first attempt in the caller's first[0..
+ * LB_JSON_FIRST_TOKENS) (no allocation when the text fits, the common case
+ * for a usage line): *out is first then, else malloc'ed; the caller frees
+ * *out when it is not first. */
+#define LB_JSON_FIRST_TOKENS 64
+int lb_json_parse_into(const char *js, size_t len, int max_tokens, jsmntok_t *first,
+                       jsmntok_t **out, char *err, size_t errlen);
+
+/* json_flat.c: the tokens of js[0..len) when it is one object of string
+ * keys whose values are strings without escapes, primitives, or (one level
+ * down) such objects: what jsmn would make of it, token for token (at most
+ * cap of them). -1 for any other text (jsmn then decides), 0 never. */
+int lb_json_flat(const char *js, int len, jsmntok_t *t, int cap);
+
 /* Index of the token after t[i] and all its children, or -1 when the tokens
  * run out (jsmn accepts a few malformed shapes, such as a key without a
  * value), an object key is not a string, or the containers nest deeper than

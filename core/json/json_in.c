@@ -110,41 +110,48 @@ static int is_null(const char *json, const jsmntok_t *t)
            memcmp(json + t->start, "null", 4) == 0;
 }
 
-static int key_is(const char *json, const jsmntok_t *k, const char *name)
-{
-    size_t n = strlen(name);
+/* How llmbill_usage_from_json() reads a field. */
+enum field_kind { K_STR, K_U64, K_TIMESTAMP, K_LATENCY, K_STATUS, K_METADATA, K_COST_USD, K_COST };
 
-    return (size_t)(k->end - k->start) == n && memcmp(json + k->start, name, n) == 0;
-}
-
-/* A record field of the JSON form and where llmbill_usage_from_json() stores it. */
+/* A field of the JSON form: its name, how it is read and where it goes. */
 struct field {
     const char *name;
-    size_t off;
+    unsigned char len, kind;
+    unsigned short off;
 };
 
-/* The fields llmbill_usage_from_json() reads besides its string and count
- * tables, numbered after them (cost_usd and cost are one field). */
-static const char *const other_fields[] = { "timestamp_ms", "latency_ms", "status", "metadata",
-                                            "cost_usd", "cost" };
-#define F_OTHER(strs_n, u64s_n) ((int)((strs_n) + (u64s_n)))
-#define F_COST 63 /* cost_usd and cost: past every other index (checked below) */
+#define FIELD(n, k, o) { n, sizeof(n) - 1, k, o }
+#define STR(n) FIELD(#n, K_STR, offsetof(struct llmbill_usage, n)),
+#define U64(n) FIELD(#n, K_U64, offsetof(struct llmbill_usage, n)),
 
-/* The index (< 64) of the record field key k names, or -1 for a key the
- * record does not read. strs and u64s are the caller's name tables (each
- * entry starts with its name). */
-static int field_index(const char *json, const jsmntok_t *k, const struct field *strs,
-                       size_t strs_n, const struct field *u64s, size_t u64s_n)
+/* Every field llmbill_usage_from_json() reads; fewer than 64, and cost
+ * right after cost_usd (one value: they share a bit of "seen"). */
+static const struct field fields[] = {
+    STR(event_id) STR(customer_id) STR(subscription_id) STR(user_id) STR(team_id)
+    STR(provider) STR(model) STR(call_type) STR(request_id) STR(currency) STR(service_tier)
+    U64(input_tokens) U64(cached_input_tokens) U64(cache_creation_input_tokens)
+    U64(output_tokens) U64(reasoning_tokens) U64(cache_creation_1h_input_tokens)
+    LLMBILL_USAGE_COUNTS(U64)
+    FIELD("timestamp_ms", K_TIMESTAMP, 0), FIELD("latency_ms", K_LATENCY, 0),
+    FIELD("status", K_STATUS, 0), FIELD("metadata", K_METADATA, 0),
+    FIELD("cost_usd", K_COST_USD, 0), FIELD("cost", K_COST, 0),
+};
+#undef STR
+#undef U64
+#undef FIELD
+#define NFIELDS (sizeof fields / sizeof fields[0])
+_Static_assert(NFIELDS <= 64, "one bit of a uint64_t per field");
+
+/* The index in fields[] of the field key k names, or -1 for a key the
+ * record does not read. */
+static int field_index(const char *json, const jsmntok_t *k)
 {
-    for (size_t i = 0; i < strs_n; i++)
-        if (key_is(json, k, strs[i].name))
+    size_t n = (size_t)(k->end - k->start);
+
+    for (size_t i = 0; i < NFIELDS; i++)
+        if (fields[i].len == n && json[k->start] == fields[i].name[0] &&
+            memcmp(json + k->start, fields[i].name, n) == 0)
             return (int)i;
-    for (size_t i = 0; i < u64s_n; i++)
-        if (key_is(json, k, u64s[i].name))
-            return (int)(strs_n + i);
-    for (size_t i = 0; i < sizeof other_fields / sizeof other_fields[0]; i++)
-        if (key_is(json, k, other_fields[i]))
-            return i >= 4 ? F_COST : F_OTHER(strs_n, u64s_n) + (int)i;
     return -1;
 }
 
@@ -153,43 +160,15 @@ static int field_index(const char *json, const jsmntok_t *k, const struct field 
 int llmbill_usage_from_json(struct llmbill_usage *u, char *json, size_t len,
                             struct llmbill_kv *kv, size_t kv_cap, char *err, size_t errlen)
 {
-    static const struct field strs[] = {
-        { "event_id", offsetof(struct llmbill_usage, event_id) },
-        { "customer_id", offsetof(struct llmbill_usage, customer_id) },
-        { "subscription_id", offsetof(struct llmbill_usage, subscription_id) },
-        { "user_id", offsetof(struct llmbill_usage, user_id) },
-        { "team_id", offsetof(struct llmbill_usage, team_id) },
-        { "provider", offsetof(struct llmbill_usage, provider) },
-        { "model", offsetof(struct llmbill_usage, model) },
-        { "call_type", offsetof(struct llmbill_usage, call_type) },
-        { "request_id", offsetof(struct llmbill_usage, request_id) },
-        { "currency", offsetof(struct llmbill_usage, currency) },
-        { "service_tier", offsetof(struct llmbill_usage, service_tier) },
-    };
-    static const struct field u64s[] = {
-        { "input_tokens", offsetof(struct llmbill_usage, input_tokens) },
-        { "cached_input_tokens", offsetof(struct llmbill_usage, cached_input_tokens) },
-        { "cache_creation_input_tokens", offsetof(struct llmbill_usage, cache_creation_input_tokens) },
-        { "output_tokens", offsetof(struct llmbill_usage, output_tokens) },
-        { "reasoning_tokens", offsetof(struct llmbill_usage, reasoning_tokens) },
-        { "cache_creation_1h_input_tokens",
-          offsetof(struct llmbill_usage, cache_creation_1h_input_tokens) },
-#define COUNT_FIELD(f) { #f, offsetof(struct llmbill_usage, f) },
-        LLMBILL_USAGE_COUNTS(COUNT_FIELD)
-#undef COUNT_FIELD
-    };
-    jsmntok_t *t = NULL;
+    jsmntok_t first[LB_JSON_FIRST_TOKENS], *t = NULL;
     int n, i, rc = 0, have_cost_usd = 0;
-    uint64_t seen = 0; /* bit field_index() of each field read so far */
-
-    _Static_assert(sizeof strs / sizeof strs[0] + sizeof u64s / sizeof u64s[0] + 4 < F_COST,
-                   "field_index() numbers every field below 64");
+    uint64_t seen = 0; /* bit (field index) of each field read so far */
 
     if (u == NULL || json == NULL)
         return LLMBILL_EINVAL;
     memset(u, 0, sizeof *u);
     u->struct_size = sizeof *u;
-    n = lb_json_parse(json, len, LB_JSON_MAX_TOKENS_LINE, &t, err, errlen);
+    n = lb_json_parse_into(json, len, LB_JSON_MAX_TOKENS_LINE, first, &t, err, errlen);
     if (n <= 0) {
         if (n == 0)
             lb_errf(err, errlen, "empty line");
@@ -197,52 +176,54 @@ int llmbill_usage_from_json(struct llmbill_usage *u, char *json, size_t len,
     }
     for (i = 1; i < n;) {
         const jsmntok_t *k = &t[i], *v = &t[i + 1];
-        int next = lb_json_skip(t, i + 1, n), done = 0;
-        int f = field_index(json, k, strs, sizeof strs / sizeof strs[0], u64s,
-                            sizeof u64s / sizeof u64s[0]);
+        int next = v->type == JSMN_PRIMITIVE || v->type == JSMN_STRING ? i + 2
+                                                                        : lb_json_skip(t, i + 1, n);
+        int f = field_index(json, k);
+        const struct field *fd;
 
-        if (f >= 0) { /* one value per field: which of two a record means is not guessed */
-            if (seen & (UINT64_C(1) << f))
-                FAIL("%.*s: given twice%s", k->end - k->start, json + k->start,
-                     f == F_COST ? " (as cost_usd or cost)" : "");
-            seen |= UINT64_C(1) << f;
-        }
-        if (is_null(json, v)) {
+        if (f < 0) {
             i = next;
             continue;
         }
-        for (size_t s = 0; s < sizeof strs / sizeof strs[0] && !done; s++) {
-            if (!key_is(json, k, strs[s].name))
-                continue;
+        fd = &fields[f];
+        f -= fd->kind == K_COST; /* cost_usd and cost are one field */
+        /* one value per field: which of two a record means is not guessed */
+        if (seen & (UINT64_C(1) << f))
+            FAIL("%.*s: given twice%s", k->end - k->start, json + k->start,
+                 fd->kind == K_COST || fd->kind == K_COST_USD ? " (as cost_usd or cost)" : "");
+        seen |= UINT64_C(1) << f;
+        i = next;
+        if (is_null(json, v))
+            continue;
+        switch (fd->kind) {
+        case K_STR:
             if (v->type != JSMN_STRING)
-                FAIL("%s: expected a string", strs[s].name);
-            if ((*(const char **)((char *)u + strs[s].off) = unescape(json, v)) == NULL)
-                FAIL("%s: bad escape in string", strs[s].name);
-            done = 1;
-        }
-        for (size_t s = 0; s < sizeof u64s / sizeof u64s[0] && !done; s++) {
-            if (!key_is(json, k, u64s[s].name))
-                continue;
-            if (lb_json_u64(json, v, (uint64_t *)((char *)u + u64s[s].off)) != 0)
-                FAIL("%s: expected a non-negative integer", u64s[s].name);
-            done = 1;
-        }
-        if (done) {
-            /* handled */
-        } else if (key_is(json, k, "timestamp_ms")) {
+                FAIL("%s: expected a string", fd->name);
+            if ((*(const char **)((char *)u + fd->off) = unescape(json, v)) == NULL)
+                FAIL("%s: bad escape in string", fd->name);
+            break;
+        case K_U64:
+            if (lb_json_u64(json, v, (uint64_t *)((char *)u + fd->off)) != 0)
+                FAIL("%s: expected a non-negative integer", fd->name);
+            break;
+        case K_TIMESTAMP: {
             uint64_t ts;
 
             if (lb_json_u64(json, v, &ts) != 0 || ts > (uint64_t)INT64_MAX)
                 FAIL("timestamp_ms: expected a non-negative integer (Unix milliseconds)");
             u->timestamp_ms = (int64_t)ts;
-        } else if (key_is(json, k, "latency_ms")) {
+            break;
+        }
+        case K_LATENCY: {
             uint64_t l;
 
             if (lb_json_u64(json, v, &l) != 0 || l > UINT32_MAX)
                 FAIL("latency_ms: expected a non-negative integer");
             u->latency_ms = (uint32_t)l;
             u->flags |= LLMBILL_USAGE_HAS_LATENCY;
-        } else if (key_is(json, k, "status")) {
+            break;
+        }
+        case K_STATUS: {
             const char *s;
 
             if (v->type != JSMN_STRING || (s = unescape(json, v)) == NULL)
@@ -253,35 +234,37 @@ int llmbill_usage_from_json(struct llmbill_usage *u, char *json, size_t len,
                 u->status = LLMBILL_STATUS_FAILURE;
             else
                 FAIL("status: expected \"success\" or \"failure\"");
-        } else if (key_is(json, k, "cost_usd") || key_is(json, k, "cost")) {
-            int usd = key_is(json, k, "cost_usd");
-
+            break;
+        }
+        case K_COST_USD:
+        case K_COST:
             /* a number, or a string holding one ("0.1": Decimal's habit) */
             if ((v->type != JSMN_PRIMITIVE && v->type != JSMN_STRING) ||
                 llmbill_cost_parse(json + v->start, (size_t)(v->end - v->start), &u->cost) != 0 ||
                 u->cost < 0)
                 FAIL("%s: expected a non-negative decimal number (or a string holding one)",
-                     usd ? "cost_usd" : "cost");
+                     fd->name);
             u->flags |= LLMBILL_USAGE_COST_KNOWN;
-            have_cost_usd |= usd;
-        } else if (key_is(json, k, "metadata")) {
+            have_cost_usd |= fd->kind == K_COST_USD;
+            break;
+        case K_METADATA:
             if (v->type != JSMN_OBJECT)
                 FAIL("metadata: expected an object of strings");
-            for (int m = i + 2; m < next; m += 2) {
-                if (t[m + 1].type != JSMN_STRING)
-                    FAIL("metadata: value of '%.*s' is not a string", t[m].end - t[m].start,
-                         json + t[m].start);
+            for (int mi = (int)(v - t) + 1; mi < next; mi += 2) {
+                if (t[mi + 1].type != JSMN_STRING)
+                    FAIL("metadata: value of '%.*s' is not a string", t[mi].end - t[mi].start,
+                         json + t[mi].start);
                 if (u->n_metadata >= kv_cap)
                     FAIL("metadata: more than %zu entries", kv_cap);
-                kv[u->n_metadata].key = unescape(json, &t[m]);
-                kv[u->n_metadata].value = unescape(json, &t[m + 1]);
+                kv[u->n_metadata].key = unescape(json, &t[mi]);
+                kv[u->n_metadata].value = unescape(json, &t[mi + 1]);
                 if (kv[u->n_metadata].key == NULL || kv[u->n_metadata].value == NULL)
                     FAIL("metadata: bad escape in string");
                 u->n_metadata++;
             }
             u->metadata = u->n_metadata ? kv : NULL;
+            break;
         }
-        i = next;
     }
     if (have_cost_usd) {
         if (u->currency != NULL && strcmp(u->currency, "USD") != 0)
@@ -289,6 +272,7 @@ int llmbill_usage_from_json(struct llmbill_usage *u, char *json, size_t len,
         u->currency = NULL;
     }
 out:
-    free(t);
+    if (t != first)
+        free(t);
     return rc;
 }

@@ -27,20 +27,40 @@ static void puts_(struct out *o, const char *s)
     put(o, s, strlen(s));
 }
 
+/* 1 for the bytes put_str() copies as they are: printable ASCII but the
+ * quote and the backslash (the NUL, the end of the string, is not one). */
+static const unsigned char plain[256] = {
+#define R16(v) v, v, v, v, v, v, v, v, v, v, v, v, v, v, v, v
+    R16(0), R16(0),                                           /* 0x00-0x1f */
+    1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,           /* 0x20-0x2f: '"' */
+    R16(1), R16(1),                                           /* 0x30-0x4f */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1,           /* 0x50-0x5f: '\\' */
+    R16(1),                                                   /* 0x60-0x6f */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0,           /* 0x70-0x7f: DEL */
+    R16(0), R16(0), R16(0), R16(0), R16(0), R16(0), R16(0), R16(0) /* 0x80-0xff */
+#undef R16
+};
+
 /* Writes s as a JSON string: escapes quotes, backslashes and control
- * characters; replaces invalid UTF-8 sequences by U+FFFD. */
+ * characters; replaces invalid UTF-8 sequences by U+FFFD. Runs of plain
+ * bytes (the common case: ids, model names) go out in one copy. */
 static void put_str(struct out *o, const char *str)
 {
     const unsigned char *s = (const unsigned char *)str;
-    size_t n = strlen(str), i = 0, run = 0;
 
     put(o, "\"", 1);
-    while (i < n) {
-        unsigned c = s[i];
+    for (;;) {
+        const unsigned char *run = s;
+        unsigned c;
         char esc[8];
-        const char *e = NULL;
-        size_t elen = 0, adv = 1;
+        const char *e;
+        size_t adv = 1;
 
+        while (plain[*s])
+            s++;
+        put(o, (const char *)run, (size_t)(s - run));
+        if ((c = *s) == '\0')
+            break;
         if (c == '"') {
             e = "\\\"";
         } else if (c == '\\') {
@@ -54,27 +74,23 @@ static void put_str(struct out *o, const char *str)
         } else if (c < 0x20 || c == 0x7f) {
             snprintf(esc, sizeof esc, "\\u%04x", c);
             e = esc;
-        } else if (c >= 0x80) {
+        } else {
             size_t len = (c >= 0xc2 && c <= 0xdf) ? 2 : (c >= 0xe0 && c <= 0xef) ? 3
                        : (c >= 0xf0 && c <= 0xf4) ? 4 : 0;
 
-            if (len == 0 || i + len > n || !lb_utf8_valid((const char *)s + i, len))
+            /* lb_utf8_valid() stops at a NUL byte: a sequence cut by the
+             * string's end is invalid */
+            if (len == 0 || !lb_utf8_valid((const char *)s, len)) {
                 e = "\xef\xbf\xbd"; /* U+FFFD */
-            else
-                adv = len;
+            } else {
+                put(o, (const char *)s, len);
+                s += len;
+                continue;
+            }
         }
-        if (e != NULL) {
-            put(o, (const char *)s + i - run, run);
-            run = 0;
-            elen = strlen(e);
-            put(o, e, elen);
-            i += adv;
-            continue;
-        }
-        run += adv;
-        i += adv;
+        put(o, e, strlen(e));
+        s += adv;
     }
-    put(o, (const char *)s + i - run, run);
     put(o, "\"", 1);
 }
 

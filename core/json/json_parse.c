@@ -9,8 +9,6 @@
 #include "jsmn_util.h"
 #include "lb.h"
 
-/* tokens of the first parse attempt: a usage line or an event needs ~20 */
-#define LB_JSON_FIRST_TOKENS 64
 
 /* The deepest bracket nesting of js[0..len), stopping early once it passes
  * LB_JSON_MAX_DEPTH. Strings are skipped as jsmn reads them (a backslash
@@ -39,8 +37,15 @@ static int depth_of(const char *js, size_t len)
     return max;
 }
 
-int lb_json_parse(const char *js, size_t len, int max_tokens, jsmntok_t **out, char *err,
-                  size_t errlen)
+/* Frees t unless it is the caller's buffer. */
+static void drop(jsmntok_t *t, jsmntok_t *mine)
+{
+    if (t != mine)
+        free(t);
+}
+
+int lb_json_parse_into(const char *js, size_t len, int max_tokens, jsmntok_t *first,
+                       jsmntok_t **out, char *err, size_t errlen)
 {
     jsmn_parser p;
     jsmntok_t *t;
@@ -52,24 +57,35 @@ int lb_json_parse(const char *js, size_t len, int max_tokens, jsmntok_t **out, c
         lb_errf(err, errlen, "JSON text longer than %d bytes", INT32_MAX);
         return LLMBILL_EINVAL;
     }
+    /* a usage line of the common shape: tokenized without jsmn (it holds
+     * no NUL, and its structure is what lb_json_skip() checks below) */
+    if (first != NULL &&
+        (n = lb_json_flat(js, (int)len, first, LB_JSON_FIRST_TOKENS < max_tokens
+                                                   ? LB_JSON_FIRST_TOKENS : max_tokens)) > 0) {
+        *out = first;
+        return n;
+    }
     /* jsmn stops at a NUL: what follows one would be ignored unseen */
     if (len > 0 && (nul = memchr(js, '\0', len)) != NULL) {
         lb_errf(err, errlen, "a NUL byte in the JSON text (at byte %zu of %zu)",
                 (size_t)(nul - js), len);
         return LLMBILL_EINVAL;
     }
-    if (depth_of(js, len) > LB_JSON_MAX_DEPTH) {
-        lb_errf(err, errlen, "JSON nested deeper than %d levels", LB_JSON_MAX_DEPTH);
-        return LLMBILL_EINVAL;
-    }
-    /* one pass when the tokens fit a first guess (a usage line holds ~20);
-     * else a counting pass, then the filling one */
-    if ((t = malloc(LB_JSON_FIRST_TOKENS * sizeof *t)) == NULL)
+    /* one pass when the tokens fit a first guess (a usage line holds ~20):
+     * jsmn's walk back to the open container at a closing bracket is then
+     * bounded by those few tokens, and they cannot nest past the cap;
+     * else the depth check, a counting pass, then the filling one */
+    _Static_assert(LB_JSON_FIRST_TOKENS <= LB_JSON_MAX_DEPTH, "a first parse cannot nest too deep");
+    if ((t = first) == NULL && (t = malloc(LB_JSON_FIRST_TOKENS * sizeof *t)) == NULL)
         return LLMBILL_ENOMEM;
     jsmn_init(&p);
     n = jsmn_parse(&p, js, len, t, LB_JSON_FIRST_TOKENS);
-    if (n == JSMN_ERROR_NOMEM) {
-        free(t);
+    if (n == JSMN_ERROR_NOMEM || (n < 0 && depth_of(js, len) > LB_JSON_MAX_DEPTH)) {
+        drop(t, first);
+        if (depth_of(js, len) > LB_JSON_MAX_DEPTH) {
+            lb_errf(err, errlen, "JSON nested deeper than %d levels", LB_JSON_MAX_DEPTH);
+            return LLMBILL_EINVAL;
+        }
         jsmn_init(&p);
         n = jsmn_parse(&p, js, len, NULL, 0);
         if (n < 0) {
@@ -93,19 +109,25 @@ int lb_json_parse(const char *js, size_t len, int max_tokens, jsmntok_t **out, c
             lb_errf(err, errlen, "%s", n == JSMN_ERROR_PART ? "truncated JSON" : "malformed JSON");
         else if (n > 0)
             lb_errf(err, errlen, "too many JSON values (more than %d)", max_tokens);
-        free(t);
+        drop(t, first);
         return n == 0 ? 0 : LLMBILL_EINVAL;
     }
     if (t[0].type != JSMN_OBJECT) {
         lb_errf(err, errlen, "expected a JSON object");
-        free(t);
+        drop(t, first);
         return LLMBILL_EINVAL;
     }
     if (lb_json_skip(t, 0, n) != n) {
         lb_errf(err, errlen, "malformed JSON (or trailing data after the object)");
-        free(t);
+        drop(t, first);
         return LLMBILL_EINVAL;
     }
     *out = t;
     return n;
+}
+
+int lb_json_parse(const char *js, size_t len, int max_tokens, jsmntok_t **out, char *err,
+                  size_t errlen)
+{
+    return lb_json_parse_into(js, len, max_tokens, NULL, out, err, errlen);
 }

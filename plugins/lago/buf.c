@@ -28,15 +28,6 @@ int lago_buf_reserve(struct lago_buf *b, size_t need)
     return 0;
 }
 
-void lago_buf_put(struct lago_buf *b, const char *s, size_t n)
-{
-    if (lago_buf_reserve(b, n) != 0)
-        return;
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
 void lago_buf_puts(struct lago_buf *b, const char *s)
 {
     lago_buf_put(b, s, strlen(s));

@@ -67,92 +67,106 @@ int lago_cents(int64_t cost, char *buf, size_t cap)
     return n < 0 || (size_t)n >= cap ? -1 : n;
 }
 
-/* Appends the decimal digits of v (no printf on the hot path). */
+/* Appends the decimal digits of v (no printf on the hot path; two digits
+ * per division). */
 static void put_digits(struct lago_buf *b, uint64_t v)
 {
+    static const char pairs[] = "00010203040506070809101112131415161718192021222324"
+                                "25262728293031323334353637383940414243444546474849"
+                                "50515253545556575859606162636465666768697071727374"
+                                "75767778798081828384858687888990919293949596979899";
     char tmp[24];
     int k = sizeof tmp;
 
-    do {
-        tmp[--k] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v != 0);
+    while (v >= 100) {
+        unsigned d = (unsigned)(v % 100) * 2;
+
+        v /= 100;
+        tmp[--k] = pairs[d + 1];
+        tmp[--k] = pairs[d];
+    }
+    if (v >= 10) {
+        tmp[--k] = pairs[v * 2 + 1];
+        tmp[--k] = pairs[v * 2];
+    } else {
+        tmp[--k] = (char)('0' + v);
+    }
     lago_buf_put(b, tmp + k, sizeof tmp - (size_t)k);
 }
 
-static void put_u64(struct lago_buf *b, const char *key, uint64_t v)
-{
-    lago_buf_puts(b, ",\"");
-    lago_buf_puts(b, key);
-    lago_buf_puts(b, "\":");
-    put_digits(b, v);
-}
+/* ,"key":digits (key a string literal) */
+#define PUT_U64(b, key, v) (LAGO_LIT(b, ",\"" key "\":"), put_digits(b, v))
 
 static void put_event(const struct lago_map *m, const struct llmbill_usage *u, struct lago_buf *b)
 {
     char num[64];
     int64_t ts = u->timestamp_ms;
+    int n;
 
-    lago_buf_puts(b, "{\"transaction_id\":");
+    LAGO_LIT(b, "{\"transaction_id\":");
     put_json_str(m, b, u->event_id);
-    lago_buf_puts(b, ",\"external_subscription_id\":");
+    LAGO_LIT(b, ",\"external_subscription_id\":");
     put_json_str(m, b, lago_charge_value(m, u));
-    lago_buf_puts(b, ",\"code\":");
+    LAGO_LIT(b, ",\"code\":");
     put_json_str(m, b, m->event_code);
     {
-        char ms[4] = { (char)('0' + ts % 1000 / 100), (char)('0' + ts % 100 / 10),
-                       (char)('0' + ts % 10), '\0' };
+        char ms[5] = { '.', (char)('0' + ts % 1000 / 100), (char)('0' + ts % 100 / 10),
+                       (char)('0' + ts % 10), '"' };
 
-        lago_buf_puts(b, ",\"timestamp\":\"");
+        LAGO_LIT(b, ",\"timestamp\":\"");
         put_digits(b, (uint64_t)(ts / 1000));
-        lago_buf_puts(b, ".");
-        lago_buf_puts(b, ms);
-        lago_buf_puts(b, "\"");
+        lago_buf_put(b, ms, sizeof ms);
     }
-    lago_buf_puts(b, ",\"properties\":{\"model\":");
+    LAGO_LIT(b, ",\"properties\":{\"model\":");
     put_json_str(m, b, u->model);
     if (m->litellm_style) {
-        put_u64(b, "prompt_tokens", u->input_tokens);
-        put_u64(b, "completion_tokens", u->output_tokens);
+        PUT_U64(b, "prompt_tokens", u->input_tokens);
+        PUT_U64(b, "completion_tokens", u->output_tokens);
     } else {
         if (u->provider != NULL) {
-            lago_buf_puts(b, ",\"provider\":");
+            LAGO_LIT(b, ",\"provider\":");
             put_json_str(m, b, u->provider);
         }
-        put_u64(b, "input_tokens", u->input_tokens);
-        put_u64(b, "output_tokens", u->output_tokens);
-        put_u64(b, "cached_input_tokens", u->cached_input_tokens);
-        put_u64(b, "cache_creation_input_tokens", u->cache_creation_input_tokens);
-        put_u64(b, "reasoning_tokens", u->reasoning_tokens);
+        PUT_U64(b, "input_tokens", u->input_tokens);
+        PUT_U64(b, "output_tokens", u->output_tokens);
+        PUT_U64(b, "cached_input_tokens", u->cached_input_tokens);
+        PUT_U64(b, "cache_creation_input_tokens", u->cache_creation_input_tokens);
+        PUT_U64(b, "reasoning_tokens", u->reasoning_tokens);
         /* modality and tool counts, when set (their names as in the JSON form) */
         if (LLMBILL_USAGE_HAS_COUNTS(u)) {
-#define COUNT_FIELD(f) if (u->f > 0) put_u64(b, #f, u->f);
+#define COUNT_FIELD(f) if (u->f > 0) PUT_U64(b, #f, u->f);
             LLMBILL_USAGE_COUNTS(COUNT_FIELD)
 #undef COUNT_FIELD
         }
     }
     /* the host bounds each count (LLMBILL_TOKENS_MAX); checked all the same */
     if (u->input_tokens <= UINT64_MAX - u->output_tokens)
-        put_u64(b, "total_tokens", u->input_tokens + u->output_tokens);
-    if ((u->flags & LLMBILL_USAGE_COST_KNOWN) && m->host->cost_format(u->cost, num, sizeof num) > 0)
-        lago_buf_printf(b, ",\"response_cost\":%s", num);
+        PUT_U64(b, "total_tokens", u->input_tokens + u->output_tokens);
+    if ((u->flags & LLMBILL_USAGE_COST_KNOWN) &&
+        (n = m->host->cost_format(u->cost, num, sizeof num)) > 0 && (size_t)n < sizeof num) {
+        LAGO_LIT(b, ",\"response_cost\":");
+        lago_buf_put(b, num, (size_t)n);
+    }
     if (m->extra_json != NULL)
         lago_buf_puts(b, m->extra_json);
-    lago_buf_puts(b, "}");
+    LAGO_LIT(b, "}");
     if (m->send_amount && (u->flags & LLMBILL_USAGE_COST_KNOWN) &&
-        lago_cents(u->cost, num, sizeof num) > 0)
-        lago_buf_printf(b, ",\"precise_total_amount_cents\":\"%s\"", num);
-    lago_buf_puts(b, "}");
+        (n = lago_cents(u->cost, num, sizeof num)) > 0) {
+        LAGO_LIT(b, ",\"precise_total_amount_cents\":\"");
+        lago_buf_put(b, num, (size_t)n);
+        LAGO_LIT(b, "\"");
+    }
+    LAGO_LIT(b, "}");
 }
 
 void lago_encode_batch(const struct lago_map *m, const struct llmbill_usage *const *events,
                        const size_t *idx, size_t n, struct lago_buf *b)
 {
-    lago_buf_puts(b, "{\"events\":[");
+    LAGO_LIT(b, "{\"events\":[");
     for (size_t i = 0; i < n; i++) {
         if (i > 0)
-            lago_buf_puts(b, ",");
+            LAGO_LIT(b, ",");
         put_event(m, events[idx[i]], b);
     }
-    lago_buf_puts(b, "]}");
+    LAGO_LIT(b, "]}");
 }

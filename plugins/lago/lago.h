@@ -22,8 +22,21 @@ struct lago_buf {
 
 /* Makes room for n more bytes (and a NUL); 0 or -1. */
 int lago_buf_reserve(struct lago_buf *b, size_t n);
-void lago_buf_put(struct lago_buf *b, const char *s, size_t n);
 void lago_buf_puts(struct lago_buf *b, const char *s);
+
+/* Appends s[0..n) and keeps the buffer NUL-terminated (nothing once oom).
+ * Inline: the encoder calls it a few dozen times per event. */
+static inline void lago_buf_put(struct lago_buf *b, const char *s, size_t n)
+{
+    if ((b->oom || b->cap - b->len <= n) && lago_buf_reserve(b, n) != 0)
+        return;
+    __builtin_memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+}
+
+/* Appends a string literal (its length known at compile time). */
+#define LAGO_LIT(b, lit) lago_buf_put((b), "" lit, sizeof(lit) - 1)
 void lago_buf_printf(struct lago_buf *b, const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 2, 3)))
