@@ -187,7 +187,7 @@ static int record_in(llmbill *h, const struct llmbill_usage *u, char *id_out, si
 
 int llmbill_record_id(llmbill *h, const struct llmbill_usage *u, char *id_out, size_t id_cap)
 {
-    struct lb_gate *g;
+    struct lb_inside in;
     int rc;
 
     if (h == NULL || u == NULL)
@@ -196,7 +196,7 @@ int llmbill_record_id(llmbill *h, const struct llmbill_usage *u, char *id_out, s
         rc = LLMBILL_EFORKED;
     else if (lb_tls_in_sink == h)
         rc = LLMBILL_ERECURSIVE;
-    else if ((g = lb_record_enter(h)) == NULL) {
+    else if (lb_record_enter(h, &in) != 0) {
         /* closed: h->log may be freed already; the reason needs no redaction */
         lb_set_last_error(NULL, "%s", llmbill_strerror(LLMBILL_ECLOSED));
         return LLMBILL_ECLOSED;
@@ -204,7 +204,7 @@ int llmbill_record_id(llmbill *h, const struct llmbill_usage *u, char *id_out, s
         rc = record_in(h, u, id_out, id_cap);
         if (rc != 0)
             lb_record_failed(h, u, rc); /* in the gate: h->log is live */
-        lb_record_leave(g);
+        lb_record_leave(&in);
         return rc;
     }
     lb_record_failed(h, u, rc);

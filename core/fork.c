@@ -12,7 +12,8 @@
  * descriptors: an flock belongs to the open file description, so a child
  * that outlived its parent would otherwise keep the parent's journal
  * locked, and no live handle could adopt it (journal.h). The parent keeps
- * its lock: its own descriptor still holds it.
+ * its lock: its own descriptor still holds it. And it frees the record
+ * slots (record_gate.c) of the threads the child does not have.
  *
  * Not covered: a child made by a raw clone() system call (no atfork
  * handlers run). vfork() and posix_spawn() children exec at once. */
@@ -44,6 +45,7 @@ static void fork_parent(void)
 static void fork_child(void)
 {
     atomic_fetch_add_explicit(&lb_fork_gen, 1, memory_order_relaxed);
+    lb_rgate_fork_child();
     for (size_t i = 0; i < nlock; i++)
         close(lock_fds[i]);
     nlock = 0;

@@ -540,9 +540,9 @@ struct llmbill {
     atomic_int closing;         /* llmbill_close() started: records fail with ECLOSED */
     atomic_int_fast64_t close_deadline_ms; /* Unix ms emit() must return by once close started; 0 before */
     int abandoned;              /* close left a worker running in its sink: see lb_handle_free() */
-    /* llmbill_record() calls under way, per shard (the calling thread's),
-     * each on its own cache line: close waits until they are all 0 before
-     * it frees anything (lb_record_enter()). */
+    /* llmbill_record() calls under way through the counter gate, per shard
+     * (the calling thread's), each on its own cache line: close waits until
+     * they are all 0 before it frees anything (lb_record_enter()). */
     struct lb_gate {
         _Alignas(64) atomic_uint_fast64_t n;
     } gates[LB_SHARDS_MAX];
@@ -639,28 +639,118 @@ static inline unsigned lb_my_shard(const struct llmbill *h)
     return (x - 1) & (h->nshards - 1);
 }
 
-/* A record enters the handle: counts itself on its shard's gate, then looks
- * whether close has started (NULL: it has, the record must return
- * LLMBILL_ECLOSED). llmbill_close() sets closing, then waits for every gate
- * to read 0, so that either the record sees closing or close sees the
- * record (both sides use seq_cst: store then load). The handle's memory
- * (struct llmbill) is never freed (lb_handle_free()), so a record racing
- * close reads a live gate whatever the interleaving. */
-static inline struct lb_gate *lb_record_enter(struct llmbill *h)
-{
-    struct lb_gate *g = &h->gates[lb_my_shard(h)];
+/* ---- record_gate.c: a llmbill_record() racing llmbill_close() ---------- *
+ *
+ * A record enters the handle before it touches anything close frees and
+ * leaves after; llmbill_close() sets closing, then waits until no record is
+ * inside (wait_records() in dispatch.c). Either the record sees closing (it
+ * returns LLMBILL_ECLOSED, touching nothing close frees) or close sees the
+ * record and waits for its leave. struct llmbill itself is never freed
+ * (lb_handle_free()), so the flag, the gates and the handle pointer in a
+ * slot name live memory whatever the interleaving.
+ *
+ * Fast path, no locked instruction: the calling thread's slot gets h (a
+ * plain store), then the record loads closing (a plain load). The compiler
+ * may not swap the two (atomic_signal_fence); the CPU may (the store waits
+ * in its store buffer while the load goes ahead), and close pays for that:
+ * it stores closing (seq_cst), then membarrier(PRIVATE_EXPEDITED) has every
+ * other running thread of the process execute a full barrier (a thread not
+ * running has had one at its context switch), and only then reads the
+ * slots. Where that barrier falls in the recording thread decides: after
+ * its load of closing, then its store to the slot, earlier in program order,
+ * is drained by the barrier and close reads it (and waits); before the load,
+ * then the load comes after close's store of closing was globally visible
+ * (membarrier begins with a full barrier on close's side), and the record
+ * sees closing. Leave is a release store of NULL that close reads with
+ * acquire: what the record did happens before what close frees. That is
+ * also the edge ThreadSanitizer sees; it does not know membarrier and needs
+ * not: the one outcome it would miss (close reads NULL while the record
+ * goes on) never happens, membarrier being as real under TSan as anywhere.
+ *
+ * Counter gate: without membarrier (registration failed at the first open:
+ * old kernels, some sandboxes), on a nested record (the thread's slot holds
+ * a handle already: a logger callback recording into another handle) and
+ * on a thread without a slot (out of memory, thread exiting), the record
+ * counts itself on its shard's gate with a seq_cst fetch_add and then loads
+ * closing seq_cst: with close's seq_cst store of closing and loads of the
+ * gates, one of the two sees the other. Close always waits for both. */
 
-    atomic_fetch_add_explicit(&g->n, 1, memory_order_seq_cst);
-    if (atomic_load_explicit(&h->closing, memory_order_seq_cst)) {
-        atomic_fetch_sub_explicit(&g->n, 1, memory_order_release);
-        return NULL;
+/* A thread's slot: heap, one cache line, never freed; in the process-wide
+ * list from its first record on, reused by a later thread once its thread
+ * exits (a pthread key destructor frees it). */
+struct lb_rslot {
+    _Alignas(64) _Atomic(struct llmbill *) h; /* the handle a record of this thread is inside */
+    atomic_int busy;            /* owned by a live thread */
+    struct lb_rslot *next;      /* the list; set once, before the slot is pushed */
+};
+
+/* How a record went in (lb_record_enter()): through slot, or gate. */
+struct lb_inside {
+    struct lb_rslot *slot;
+    struct lb_gate *gate;
+};
+
+/* The calling thread's slot: NULL until its first record, then its own or
+ * &lb_rslot_none (the counter gate only), whose h is never NULL. */
+extern LB_TLS struct lb_rslot *lb_tls_rslot;
+extern struct lb_rslot lb_rslot_none;
+/* Sets lb_tls_rslot (a free slot taken, a new one pushed, or
+ * &lb_rslot_none) and returns it. */
+struct lb_rslot *lb_rslot_take(void);
+/* llmbill_open(): chooses, once per process, slots (membarrier registered)
+ * or the counter gate alone. The choice and the registration pass to a
+ * child of fork(). */
+void lb_rgate_init(void);
+/* Close, after storing closing: the heavy side of the fence (membarrier,
+ * when the process uses slots). 0, or -1 when membarrier failed (it cannot
+ * once registered). */
+int lb_rgate_fence(void);
+/* Slots holding h: records of h under way on the fast path. */
+uint64_t lb_rgate_inside(const struct llmbill *h);
+/* fork.c's child handler: the slots of the threads the child does not
+ * have are free again (their handles are the parent's: EFORKED here). */
+void lb_rgate_fork_child(void);
+/* Tests only: before the first open, take the counter gate even where
+ * membarrier works; the slots in the list (and how many are owned). */
+void lb_rgate_force_gates(void);
+int lb_rgate_uses_slots(void);
+size_t lb_rgate_slots(size_t *busy);
+
+/* Enters h (0) or finds it closing (-1: the record returns ECLOSED);
+ * in says how, for lb_record_leave(). */
+static inline int lb_record_enter(struct llmbill *h, struct lb_inside *in)
+{
+    struct lb_rslot *s = lb_tls_rslot;
+
+    if (s == NULL)
+        s = lb_rslot_take();
+    if (atomic_load_explicit(&s->h, memory_order_relaxed) == NULL) {
+        atomic_store_explicit(&s->h, h, memory_order_relaxed);
+        atomic_signal_fence(memory_order_seq_cst);
+        if (atomic_load_explicit(&h->closing, memory_order_relaxed)) {
+            atomic_store_explicit(&s->h, NULL, memory_order_release);
+            return -1;
+        }
+        in->slot = s;
+        in->gate = NULL;
+        return 0;
     }
-    return g;
+    in->slot = NULL;
+    in->gate = &h->gates[lb_my_shard(h)];
+    atomic_fetch_add_explicit(&in->gate->n, 1, memory_order_seq_cst);
+    if (atomic_load_explicit(&h->closing, memory_order_seq_cst)) {
+        atomic_fetch_sub_explicit(&in->gate->n, 1, memory_order_release);
+        return -1;
+    }
+    return 0;
 }
 
-static inline void lb_record_leave(struct lb_gate *g)
+static inline void lb_record_leave(const struct lb_inside *in)
 {
-    atomic_fetch_sub_explicit(&g->n, 1, memory_order_release);
+    if (in->slot != NULL)
+        atomic_store_explicit(&in->slot->h, NULL, memory_order_release);
+    else
+        atomic_fetch_sub_explicit(&in->gate->n, 1, memory_order_release);
 }
 
 /* Sink code on a worker thread (emit, flush, check) runs between these.

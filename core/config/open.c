@@ -774,6 +774,7 @@ int lb_open_config(struct llmbill **out, struct lb_config *cfg, const struct llm
     }
     h->cfg = cfg;
     h->fork_gen = lb_fork_init();
+    lb_rgate_init();
     h->log.level = LLMBILL_LOG_WARN;
     h->shutdown_timeout_ms = 5000;
     h->overflow_block_ms = 100;

@@ -690,13 +690,17 @@ static void close_heads(struct llmbill *h)
         atomic_fetch_or(&h->shards[k].head, LB_HEAD_CLOSED);
 }
 
-/* Waits until no llmbill_record() is under way. Close has set closing and
- * closed the heads (or the journal's writes) first, so each one ends soon:
- * a producer waiting for room is woken here and finds the handle closed. */
+/* Waits until no llmbill_record() is under way, in a slot or in a gate
+ * (lb_record_enter()). Close has set closing and closed the heads (or the
+ * journal's writes) first, so each one ends soon: a producer waiting for
+ * room is woken here and finds the handle closed. */
 static void wait_records(struct llmbill *h)
 {
+    if (lb_rgate_fence() != 0)
+        lb_log(&h->log, LLMBILL_LOG_ERROR, "membarrier failed at close: a llmbill_record() "
+               "racing it may not be seen");
     for (;;) {
-        uint64_t n = 0;
+        uint64_t n = lb_rgate_inside(h);
 
         for (unsigned k = 0; k < LB_SHARDS_MAX; k++)
             n += atomic_load_explicit(&h->gates[k].n, memory_order_seq_cst);
