@@ -1,6 +1,8 @@
 /* Adoption's housekeeping (pre-fork servers, adopt.c): what an open that
  * died part-way leaves (tmp-<id>) is removed once no live process can be
- * making it, and never while one can. */
+ * making it, and never while one can; a journal holding the backlog of a
+ * sink the adopter does not have is kept for it. */
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -93,10 +95,92 @@ static void stale_tmp_dirs_are_removed(void)
     CHECK_EQ_INT(llmbill_close(h), 0);
 }
 
+/* The j-* journals in spool: how many, and the name of the last one seen
+ * (in a static buffer). */
+static int journals(const char *spool, const char **name)
+{
+    static char last[512];
+    DIR *d = opendir(t_path(dir, spool));
+    struct dirent *e;
+    int n = 0;
+
+    CHECK(d != NULL);
+    while ((e = readdir(d)) != NULL)
+        if (strncmp(e->d_name, "j-", 2) == 0) {
+            snprintf(last, sizeof last, "%s/%s", spool, e->d_name);
+            n++;
+        }
+    closedir(d);
+    if (name != NULL)
+        *name = last;
+    return n;
+}
+
+/* How many times needle is in what was logged so far. */
+static int logged(const char *needle)
+{
+    int n = 0;
+
+    pthread_mutex_lock(&t_logs()->mu);
+    for (const char *p = t_logs()->buf; (p = strstr(p, needle)) != NULL; p += strlen(needle))
+        n++;
+    pthread_mutex_unlock(&t_logs()->mu);
+    return n;
+}
+
+/* A counting testsink [name] writing its summary to dir/out. */
+static const char *counting(char *buf, size_t cap, const char *name, const char *out)
+{
+    snprintf(buf, cap, "callbacks = %s\n[%s]\nplugin = testsink\noutput = %s\nid_space = 100\n"
+             "per_thread = 100\n", name, name, t_path(dir, out));
+    return buf;
+}
+
+/* A handle adopts the journal of one that had a sink it does not have (a
+ * worker of another config, a drain with fewer sinks): it delivers it to
+ * its own sinks and keeps it, named once, with that sink's backlog; a
+ * handle that has the sink delivers the rest and removes it. Before, the
+ * adopter removed it, and that sink's backlog with it. */
+static void foreign_sink_backlog_is_kept(void)
+{
+    char sa[512], sb[512];
+    const char *jname, *msg = "sink(s) 'b', which this handle does not have, have up to 7 event(s)";
+    llmbill *h0, *h1, *h2;
+
+    h0 = open_spool("a2", counting(sa, sizeof sa, "a", "a2-a.out")); /* spool_dir's own journal */
+    /* a second handle (its own journal j-<id>), both sinks down, ends with
+     * its 7 events in it */
+    h1 = open_spool("a2", "callbacks = a, b\n[a]\nplugin = testsink\nalways = retry\n"
+                    "[b]\nplugin = testsink\nalways = retry\n");
+    t_record_ids(h1, 0, 7);
+    CHECK_EQ_INT(llmbill_close(h1), LLMBILL_ETIMEDOUT);
+    CHECK_EQ_INT(journals("a2", &jname), 1);
+    /* h0 adopts it, delivers it to a, keeps it for b */
+    CHECK_EQ_INT(llmbill_flush(h0, 60000), 0);
+    CHECK_EQ_INT(t_stats(h0, "a").delivered, 7);
+    CHECK_EQ_INT(journals("a2", NULL), 1);
+    CHECK(exists(t_path(dir, jname)));
+    CHECK_EQ_INT(logged(msg), 1);
+    CHECK_EQ_INT(llmbill_flush(h0, 60000), 0); /* named once, not adopted again */
+    CHECK_EQ_INT(logged(msg), 1);
+    CHECK_EQ_INT(t_stats(h0, "a").delivered, 7);
+    /* a handle with b delivers b's backlog, and the journal goes */
+    h2 = open_spool("a2", counting(sb, sizeof sb, "b", "a2-b.out"));
+    CHECK_EQ_INT(llmbill_flush(h2, 60000), 0);
+    CHECK(!exists(t_path(dir, jname)));
+    CHECK_EQ_INT(llmbill_close(h2), 0);
+    CHECK_EQ_INT(llmbill_close(h0), 0);
+    CHECK_EQ_INT(journals("a2", NULL), 0);
+    CHECK_EQ_INT(t_count_in(t_path(dir, "a2-a.out"), "received="), 7);
+    CHECK_EQ_INT(t_count_in(t_path(dir, "a2-b.out"), "received="), 7);
+    CHECK_EQ_INT(t_count_in(t_path(dir, "a2-b.out"), "unique="), 7);
+}
+
 int main(void)
 {
     dir = t_tmpdir();
     RUN(stale_tmp_dirs_are_removed);
+    RUN(foreign_sink_backlog_is_kept);
     fprintf(stderr, "ok\n");
     return 0;
 }

@@ -15,7 +15,9 @@
  * files there, which it keeps writing), as events of source 1 in the ring
  * (struct lb_event.jsrc). Once every sink is past its last event, a j-*
  * journal is removed (spool_dir's own keeps its last segment and its
- * positions: its sequence numbers go on from there). One journal is
+ * positions: its sequence numbers go on from there), unless a sink this
+ * handle does not have (the writer had it) has not finished it: then it is
+ * kept for a handle that has that sink (finish()). One journal is
  * adopted at a time. If the adopter dies too, its lock frees the adopted
  * journal again, with the positions it had written: at most the last
  * ACK_EVERY_MS of deliveries is repeated (same event ids), as after any
@@ -217,19 +219,74 @@ static int adopted_done(struct llmbill *h, struct lb_adopted *a)
     return 1;
 }
 
-/* Ends the adoption of a finished journal: a j-* one is removed,
- * spool_dir's own keeps its last segment. */
+/* What the sinks this handle does not have still need of a journal (their
+ * position files there: the writer had them, this handle does not). */
+struct foreign {
+    uint64_t first, end;        /* the journal's first segment, its last seq */
+    uint64_t min;               /* the smallest position of one with a backlog (UINT64_MAX: none) */
+    uint64_t most;              /* the largest backlog */
+    char names[200];            /* 'a', 'b' (cut when long) */
+};
+
+static void foreign_sink(void *arg, const char *name, const char *file, uint64_t pos)
+{
+    struct foreign *f = arg;
+    uint64_t from = pos + 1 > f->first ? pos + 1 : f->first;
+    size_t len = strlen(f->names);
+
+    (void)file;
+    if (f->end < from)
+        return;
+    if (pos < f->min)
+        f->min = pos;
+    if (f->end - from + 1 > f->most)
+        f->most = f->end - from + 1;
+    snprintf(f->names + len, sizeof f->names - len, "%s'%s'", len ? ", " : "", name);
+}
+
+/* Fills f for the journal in dir, whose last seq is end; 1 when a sink
+ * this handle does not have still has events in it. */
+static int foreign_backlog(struct llmbill *h, const char *dir, uint64_t end, struct foreign *f)
+{
+    size_t n;
+    uint64_t *segs = lb_jlist_segments(dir, &n);
+
+    memset(f, 0, sizeof *f);
+    f->first = n > 0 ? segs[0] : end + 1;
+    f->end = end;
+    f->min = UINT64_MAX;
+    free(segs);
+    lb_jforeign_sinks(h, dir, foreign_sink, f);
+    return f->most > 0;
+}
+
+static int is_kept(const struct lb_journal *j, const char *dir)
+{
+    for (size_t i = 0; i < j->nkept; i++)
+        if (strcmp(j->kept[i], dir) == 0)
+            return 1;
+    return 0;
+}
+
+/* Ends the adoption of a journal every sink of this handle finished: a j-*
+ * one is removed, spool_dir's own keeps its last segment. Not what a sink
+ * this handle does not have (the writer had it) has not finished: a j-*
+ * journal is then kept whole, and named once (is_kept: not adopted again),
+ * spool_dir's own keeps the segments that sink needs; a handle that has
+ * the sink delivers them to it. */
 static void finish(struct llmbill *h, struct lb_adopted *a)
 {
     struct lb_journal *j = h->journal;
+    struct foreign f;
+    int keep = foreign_backlog(h, a->dir, a->end, &f);
 
-    if (!a->root) {
+    if (!a->root && !keep) {
         remove_journal(a->dir);
-    } else {
+    } else if (a->root) {
         size_t n;
         uint64_t *segs = lb_jlist_segments(a->dir, &n);
 
-        for (size_t i = 0; i + 1 < n; i++) {
+        for (size_t i = 0; i + 1 < n && segs[i + 1] - 1 <= f.min; i++) {
             char *p = lb_jseg_path(a->dir, segs[i]);
 
             if (p != NULL)
@@ -239,9 +296,24 @@ static void finish(struct llmbill *h, struct lb_adopted *a)
         free(segs);
         free(j->root_done);
         j->root_done = root_signature(a->dir);
+    } else {
+        char **nk = realloc(j->kept, (j->nkept + 1) * sizeof *nk);
+
+        if (nk != NULL) {
+            j->kept = nk;
+            if ((nk[j->nkept] = lb_strdup(a->dir)) != NULL)
+                j->nkept++;
+        }
     }
-    lb_log(&h->log, LLMBILL_LOG_INFO, "spool %s: delivered the journal %s it adopted", j->root,
-           a->dir);
+    if (keep)
+        lb_log(&h->log, LLMBILL_LOG_WARN, "spool %s: delivered the journal %s it adopted to its "
+               "sinks, but keeps it: sink(s) %s, which this handle does not have, have up to "
+               "%llu event(s) in it not finished (a handle configured with them delivers them; "
+               "removing the directory drops them)", j->root, a->dir, f.names,
+               (unsigned long long)f.most);
+    else
+        lb_log(&h->log, LLMBILL_LOG_INFO, "spool %s: delivered the journal %s it adopted", j->root,
+               a->dir);
 }
 
 /* Takes the journal in dir when its lock is free and it has events some
@@ -251,7 +323,7 @@ static int try_adopt(struct llmbill *h, char *dir, int root)
     struct lb_journal *j = h->journal;
     struct lb_adopted *a = NULL;
     uint64_t end, first, min = UINT64_MAX;
-    char *lock = join(dir, "lock");
+    char *lock = is_kept(j, dir) ? NULL : join(dir, "lock");
     int fd = lock ? open(lock, O_RDWR | O_NOFOLLOW | O_CLOEXEC | (root ? O_CREAT : 0), 0640) : -1;
 
     free(lock);

@@ -498,27 +498,20 @@ static int lock_spool(struct lb_journal *j, int paused, char *err, size_t errlen
     return LLMBILL_ECONFIG;
 }
 
-/* Names each sink that has a position file but is no longer configured,
- * with what it had not finished: those events will not be delivered to it.
- * Its file is kept (nothing deletes a position file). */
-static void warn_removed_sinks(struct llmbill *h)
+void lb_jforeign_sinks(struct llmbill *h, const char *dir,
+                       void (*fn)(void *arg, const char *name, const char *file, uint64_t pos),
+                       void *arg)
 {
-    struct lb_journal *j = h->journal;
-    DIR *d = opendir(j->dir);
+    DIR *d = opendir(dir);
     struct dirent *e;
-    uint64_t head = j->next_seq - 1, first;
-    size_t n;
-    uint64_t *segs = list_segments(j, &n);
 
-    first = n > 0 ? segs[0] : j->next_seq;
-    free(segs);
     if (d == NULL)
         return;
     while ((e = readdir(d)) != NULL) {
-        char name[256];
+        char name[256], *p;
         size_t len = strlen(e->d_name);
-        int known = 0;
-        uint64_t a, from;
+        int known = 0, rc;
+        uint64_t a;
 
         if (strncmp(e->d_name, "ack-", 4) != 0 || (len > 4 && strcmp(e->d_name + len - 4, ".tmp") == 0) ||
             lb_name_decode(e->d_name + 4, name, sizeof name) != 0)
@@ -530,27 +523,48 @@ static void warn_removed_sinks(struct llmbill *h)
                     (mine != NULL && strcmp(mine, e->d_name + 4) == 0);
             free(mine);
         }
-        {
-            char *p = malloc(strlen(j->dir) + len + 2);
-            int rc = -1;
-
-            if (p != NULL) {
-                sprintf(p, "%s/%s", j->dir, e->d_name);
-                rc = known ? 0 : read_ack_file(p, &a);
-                free(p);
-            }
-            if (known || rc != 0)
-                continue;
-        }
-        from = a + 1 > first ? a + 1 : first;
-        if (head >= from)
-            lb_log(&h->log, LLMBILL_LOG_WARN, "spool %s: sink '%s' is no longer configured and "
-                   "has %llu event(s) in the journal it has not finished; they will not be "
-                   "delivered to it (its position file %s is kept: add the sink back before "
-                   "restarting to deliver what is still in the journal)", j->dir, name,
-                   (unsigned long long)(head - from + 1), e->d_name);
+        if (known || (p = malloc(strlen(dir) + len + 2)) == NULL)
+            continue;
+        sprintf(p, "%s/%s", dir, e->d_name);
+        rc = read_ack_file(p, &a);
+        free(p);
+        if (rc == 0)
+            fn(arg, name, e->d_name, a);
     }
     closedir(d);
+}
+
+struct removed_sinks {
+    struct llmbill *h;
+    uint64_t first, head;
+};
+
+static void warn_removed_sink(void *arg, const char *name, const char *file, uint64_t a)
+{
+    struct removed_sinks *r = arg;
+    uint64_t from = a + 1 > r->first ? a + 1 : r->first;
+
+    if (r->head >= from)
+        lb_log(&r->h->log, LLMBILL_LOG_WARN, "spool %s: sink '%s' is no longer configured and "
+               "has %llu event(s) in the journal it has not finished; they will not be "
+               "delivered to it (its position file %s is kept: add the sink back before "
+               "restarting to deliver what is still in the journal)", r->h->journal->dir, name,
+               (unsigned long long)(r->head - from + 1), file);
+}
+
+/* Names each sink that has a position file but is no longer configured,
+ * with what it had not finished: those events will not be delivered to it.
+ * Its file is kept (nothing deletes a position file). */
+static void warn_removed_sinks(struct llmbill *h)
+{
+    struct lb_journal *j = h->journal;
+    struct removed_sinks r = { h, 0, j->next_seq - 1 };
+    size_t n;
+    uint64_t *segs = list_segments(j, &n);
+
+    r.first = n > 0 ? segs[0] : j->next_seq;
+    free(segs);
+    lb_jforeign_sinks(h, j->dir, warn_removed_sink, &r);
 }
 
 int lb_journal_open(struct llmbill *h, char *err, size_t errlen)
@@ -1146,6 +1160,9 @@ void lb_journal_free(struct lb_journal *j)
     free(j->dir);
     free(j->root);
     free(j->root_done);
+    for (size_t i = 0; i < j->nkept; i++)
+        free(j->kept[i]);
+    free(j->kept);
     free(j->other_spooled);
     free(j);
 }

@@ -120,6 +120,8 @@ struct lb_journal {
      * not older than the flush (a worker killed just before it is seen) */
     atomic_uint_fast64_t scan_req, scan_done;
     char *root_done;            /* spool_dir's last segment "name size mtime" once delivered */
+    char **kept;                /* j-* journals delivered here but kept for sinks this handle */
+    size_t nkept;               /* does not have (journal thread) */
     uint64_t *other_spooled;
     uint64_t other_total;
 
@@ -152,6 +154,13 @@ uint64_t *lb_jlist_segments(const char *dir, size_t *n);
 char *lb_jack_path(const char *dir, const char *sink, int tmp);
 int lb_jread_ack(const char *path, uint64_t *v);
 int lb_jwrite_ack(struct llmbill *h, const char *dir, struct lb_sink *s, uint64_t seq);
+/* Calls fn for each position file in dir of a sink this handle does not
+ * have (one removed from its config, or one only the writer of an adopted
+ * journal had), with its name, its file's name and its position; a file
+ * that cannot be read is skipped. */
+void lb_jforeign_sinks(struct llmbill *h, const char *dir,
+                       void (*fn)(void *arg, const char *name, const char *file, uint64_t pos),
+                       void *arg);
 /* The last valid seq of the journal in dir (read only; 0: empty), with
  * its first segment in *first. 0, or -1 when it cannot be read. */
 int lb_jlast_seq(const char *dir, uint64_t *last, uint64_t *first);
