@@ -21,6 +21,11 @@
 
 /* snprintf into err (if err is not NULL); always NUL-terminates. */
 void lb_errf(char *err, size_t errlen, const char *fmt, ...) LLMBILL_PRINTF(3, 4);
+/* Escapes buf (a NUL-terminated message, cap bytes) in place with
+ * lb_ctl_escape() (esc.h): no control character of it stays raw. Cut short
+ * when the escaped text does not fit; when no memory is left for the copy,
+ * each control character becomes '?'. */
+void lb_ctl_escape_buf(char *buf, size_t cap);
 /* A CLOCK_MONOTONIC deadline ms from now, for pthread_cond_timedwait(). */
 void lb_deadline_ts(struct timespec *ts, int64_t ms_from_now);
 char *lb_strdup(const char *s);
@@ -162,8 +167,9 @@ struct lb_config {
     size_t n, cap;
 };
 
-/* Parses INI text from a file or a string. Errors name file and line. The
- * maximum line length is LB_INI_MAX_LINE. 0, LLMBILL_ECONFIG, _EIO or _ENOMEM. */
+/* Parses INI text from a file or a string. Errors name file and line, with
+ * control characters escaped (lb_ctl_escape_buf). The maximum line length is
+ * LB_INI_MAX_LINE. 0, LLMBILL_ECONFIG, _EIO or _ENOMEM. */
 #define LB_INI_MAX_LINE 196
 int lb_config_load_file(const char *path, struct lb_config **out, char *err, size_t errlen);
 int lb_config_load_string(const char *text, struct lb_config **out, char *err, size_t errlen);
@@ -618,8 +624,9 @@ extern const struct llmbill_host lb_host_table;
 #define LB_TLS _Thread_local __attribute__((tls_model("initial-exec")))
 extern LB_TLS struct llmbill *lb_tls_in_sink;
 
-/* open.c: builds a handle from a parsed config; lb_handle_free() frees all
- * it holds but struct llmbill itself, which stays mapped (lb_record_enter()) */
+/* open.c: builds a handle from a parsed config (its error redacted, then
+ * escaped: lb_ctl_escape_buf); lb_handle_free() frees all it holds but
+ * struct llmbill itself, which stays mapped (lb_record_enter()) */
 void lb_handle_free(struct llmbill *h);
 int lb_open_config(struct llmbill **out, struct lb_config *cfg, const struct llmbill_open_opts *opts,
                    char *err, size_t errlen);

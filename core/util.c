@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "esc.h"
 #include "lb.h"
 
 void lb_errf(char *err, size_t errlen, const char *fmt, ...)
@@ -22,6 +23,27 @@ void lb_errf(char *err, size_t errlen, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(err, errlen, fmt, ap);
     va_end(ap);
+}
+
+void lb_ctl_escape_buf(char *buf, size_t cap)
+{
+    char *copy;
+
+    if (buf == NULL || cap == 0)
+        return;
+    if ((copy = lb_strdup(buf)) == NULL) {
+        for (unsigned char *p = (unsigned char *)buf; *p; p++) {
+            if (p[0] == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f) {
+                p[0] = p[1] = '?'; /* C1, as UTF-8: both bytes */
+                p++;
+            } else if (*p < 0x20 || *p == 0x7f) {
+                *p = '?';
+            }
+        }
+        return;
+    }
+    lb_ctl_escape(copy, buf, cap);
+    free(copy);
 }
 
 char *lb_strndup(const char *s, size_t n)

@@ -319,6 +319,50 @@ static void instances_and_resolution(void)
     free(sa);
 }
 
+/* Is every byte of s printable (no C0 control character, no DEL)? */
+static int printable(const char *s)
+{
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+        if (*p < 0x20 || *p == 0x7f)
+            return 0;
+    return 1;
+}
+
+/* Control characters from a config file (a terminal escape, a carriage
+ * return) reach an error message escaped as \xNN, never raw: in the error
+ * buffer and in llmbill_last_error(). */
+static void control_characters_are_escaped(void)
+{
+    static const struct {
+        const char *ini, *want;
+    } cases[] = {
+        /* a bad key, a bad value, a bad section name, a plugin name, a key
+         * outside any section, a value that is not a known word */
+        { "[llmbill]\n" P "callbacks = testsink\nbo\x1b[2Jgus = 1\n", "bo\\x1b[2Jgus: unknown key" },
+        { "[llmbill]\n" P "callbacks = testsink\nqueue_max = 1\x1b]0;x\x07\n", "1\\x1b]0;x\\x07" },
+        { "[llmbill]\n" P "callbacks = testsink\n[test\x1b[31msink]\nx = 1\n", "[test\\x1b[31msink]" },
+        { "[llmbill]\n" P "callbacks = t\n[t]\nplugin = no\x1b[1Athing\n", "no\\x1b[1Athing" },
+        { "ke\x7fy\r\x01 = 1\n[llmbill]\n", "ke\\x7fy" },
+        { "[llmbill]\n" P "callbacks = testsink\noverflow = dr\x1b[0mop\r\n", "dr\\x1b[0mop" },
+    };
+
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        llmbill *h;
+        int rc = open_file("ctl.ini", cases[i].ini, &h);
+
+        CHECK(rc != 0);
+        CHECK(h == NULL);
+        if (!printable(err) || !printable(llmbill_last_error()) ||
+            strstr(err, cases[i].want) == NULL) {
+            fprintf(stderr, "case %zu: err: ", i);
+            for (const unsigned char *p = (const unsigned char *)err; *p; p++)
+                fprintf(stderr, *p < 0x20 || *p == 0x7f ? "<%02x>" : "%c", *p);
+            fprintf(stderr, "\nwanted: %s\n", cases[i].want);
+            exit(1);
+        }
+    }
+}
+
 int main(void)
 {
     dir = strdup(t_tmpdir());
@@ -333,6 +377,7 @@ int main(void)
     RUN(create_error_redacts_secrets);
     RUN(instances_and_resolution);
     RUN(sections_fail_closed);
+    RUN(control_characters_are_escaped);
     printf("test_config: ok\n");
     return 0;
 }

@@ -236,10 +236,26 @@ static int parse_text(const char *text, size_t len, const char *file, const char
 
 int lb_config_load_string(const char *text, struct lb_config **out, char *err, size_t errlen)
 {
-    return parse_text(text, strlen(text), "<string>", ".", out, err, errlen);
+    int rc = parse_text(text, strlen(text), "<string>", ".", out, err, errlen);
+
+    if (rc != 0)
+        lb_ctl_escape_buf(err, errlen); /* names and values from the text, escaped */
+    return rc;
 }
 
+static int load_file(const char *path, struct lb_config **out, char *err, size_t errlen);
+
 int lb_config_load_file(const char *path, struct lb_config **out, char *err, size_t errlen)
+{
+    int rc = load_file(path, out, err, errlen);
+
+    if (rc != 0)
+        lb_ctl_escape_buf(err, errlen); /* the path, names and values from the file, escaped */
+    return rc;
+}
+
+/* lb_config_load_file() before its error is escaped. */
+static int load_file(const char *path, struct lb_config **out, char *err, size_t errlen)
 {
     FILE *f = fopen(path, "rb");
     char *buf = NULL, *dcopy;

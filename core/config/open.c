@@ -895,8 +895,10 @@ fail:
     for (size_t i = 0; i < sizeof dirs / sizeof dirs[0] && dirs[i]; i++)
         free(dirs[i]);
     free(dl_dir);
-    if (err != NULL)
+    if (err != NULL) {
         lb_redact(&h->log, err, errlen);
+        lb_ctl_escape_buf(err, errlen); /* names and values from the config, escaped */
+    }
     free_handle(h, 0);
     return rc;
 }

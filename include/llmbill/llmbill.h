@@ -107,7 +107,9 @@ struct llmbill_open_opts {
      * from any llmbill thread; msg is already redacted. */
     void (*log_cb)(void *ud, int level, const char *msg);
     void *log_ud;
-    char *errbuf;                   /* receives a one-line reason when open fails */
+    char *errbuf;                   /* receives a one-line reason when open fails (secrets
+                                       redacted; control characters as \xNN, a backslash
+                                       as \\) */
     size_t errbuf_len;
 };
 

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "esc.h"
 #include "llmbill/sink.h"
 
 struct out {
@@ -44,36 +45,15 @@ static int stdout_create(const struct llmbill_host *host, llmbill_sink_ctx *ctx,
     return 0;
 }
 
-/* s (or "-" when empty) with every control character written as \xNN (C0,
- * DEL, and C1 as UTF-8 \xc2\x80-\x9f) and a backslash doubled, so a field
- * can neither forge a line nor reach the terminal as an escape sequence.
- * out holds 4 bytes per byte of s and the NUL. */
+/* s (or "-" when empty) escaped by lb_ctl_escape() (esc.h: control
+ * characters as \xNN, a backslash doubled), so a field can neither forge a
+ * line nor reach the terminal as an escape sequence. out holds 4 bytes per
+ * byte of s and the NUL. */
 static const char *esc(const char *s, char *out, size_t cap)
 {
-    static const char hex[] = "0123456789abcdef";
-    size_t k = 0;
-
     if (s == NULL || *s == '\0')
         return "-";
-    for (const unsigned char *p = (const unsigned char *)s; *p && k + 9 < cap; p++) {
-        int c1 = p[0] == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f;
-
-        if (*p < 0x20 || *p == 0x7f || c1) {
-            for (int j = 0; j <= c1; j++) {
-                out[k++] = '\\';
-                out[k++] = 'x';
-                out[k++] = hex[p[j] >> 4];
-                out[k++] = hex[p[j] & 15];
-            }
-            p += c1;
-        } else {
-            if (*p == '\\')
-                out[k++] = '\\';
-            out[k++] = (char)*p;
-        }
-    }
-    out[k] = '\0';
-    return out;
+    return lb_ctl_escape(s, out, cap);
 }
 
 /* " input_audio_tokens=N ..." for the modality and tool counts that are
