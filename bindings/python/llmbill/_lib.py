@@ -42,14 +42,23 @@ class OpenOpts(ctypes.Structure):
     ]
 
 
-STATS_FIELDS = ("recorded", "delivered", "retried", "dead_lettered", "pending",
-                "rejected_full", "rejected_invalid", "unpriced", "spooled", "spool_corrupt",
-                "lost")
+_U64, _U32, _I32 = ctypes.c_uint64, ctypes.c_uint32, ctypes.c_int32
+
+# struct llmbill_stats, field for field (llmbill.h; append only)
+_STATS_LAYOUT = [(name, _U64) for name in (
+    "recorded", "delivered", "retried", "dead_lettered", "pending", "rejected_full",
+    "rejected_invalid", "unpriced", "spooled", "spool_corrupt", "lost", "requests")] + [
+    ("in_flight", _U32), ("last_status", _I32), ("requests_per_s", _U32),
+    ("answer_p50_us", _U32), ("answer_p99_us", _U32), ("reserved2", _U32),
+    ("quarantined", _U64), ("transport_errors", _U64), ("last_transport_error", _I32),
+    ("reserved3", _U32)]
+
+# the counters stats() returns (the reserved words are not)
+STATS_FIELDS = tuple(name for name, _ in _STATS_LAYOUT if not name.startswith("reserved"))
 
 
 class Stats(ctypes.Structure):
-    _fields_ = [("struct_size", ctypes.c_uint32), ("reserved", ctypes.c_uint32)] + \
-               [(name, ctypes.c_uint64) for name in STATS_FIELDS]
+    _fields_ = [("struct_size", _U32), ("reserved", _U32)] + _STATS_LAYOUT
 
 
 class PricingInfo(ctypes.Structure):

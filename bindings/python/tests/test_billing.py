@@ -1,5 +1,6 @@
 """llmbill.Billing over the built libllmbill: records, exact Decimal costs,
 errors with the library's reason, stats, threads, fork."""
+import ctypes
 import decimal
 import os
 import sys
@@ -10,6 +11,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import llmbill  # noqa: E402
+from llmbill import _lib  # noqa: E402
 from helpers import LedgerCase  # noqa: E402
 
 
@@ -30,6 +32,10 @@ class RecordTest(LedgerCase):
             self.assertEqual(st["recorded"], 2)
             self.assertEqual(st["delivered"], 2)
             self.assertEqual(st["lost"], 0)                      # every counter of llmbill_stats
+            self.assertEqual(st["quarantined"], 0)
+            self.assertEqual(st["requests"], 0)                  # the jsonl sink sends none
+            self.assertEqual(st["last_transport_error"], 0)
+            self.assertEqual(ctypes.sizeof(_lib.Stats), 152)     # sizeof(struct llmbill_stats)
             self.assertEqual(b.stats("ledger")["pending"], 0)
         lines = {e["event_id"]: e for e in self.lines()}
         self.assertEqual(set(lines), {eid, "e-2"})
