@@ -220,6 +220,61 @@ expect "replay --from a cut stream" 1 "incomplete stream" -- \
     "$BIN" -c "$T/from.ini" replay --from anthropic --customer s1 "$T/cut.sse"
 expect "replay --from a stream without --customer" 1 "a stream names none (set --customer)" -- \
     "$BIN" -c "$T/from.ini" replay --from anthropic "$SAMPLES/anthropic.sse"
+# several captured streams in one file (a proxy log): one event each, split
+# after each stream's terminal event ([DONE], message_stop, response.completed)
+sed 's|^path = from.jsonl|path = streams.jsonl|' "$T/from.ini" >"$T/streams.ini"
+{ sed 's/chatcmpl-7x/chatcmpl-m1/; s/"prompt_tokens":1000/"prompt_tokens":1001/' "$SAMPLES/openai_chat.sse"
+  printf '\n\n'
+  cat "$SAMPLES/openai_responses.sse"; printf 'data: [DONE]\n\n'
+  sed 's/chatcmpl-7x/chatcmpl-m3/; s/"prompt_tokens":1000/"prompt_tokens":1003/' "$SAMPLES/openai_chat.sse"
+} >"$T/openai3.sse"
+for run in 1 2; do
+    expect "replay --from: 3 OpenAI streams in one file (run $run)" 0 "3 streams, 3 recorded, 0 bad" -- \
+        "$BIN" -c "$T/streams.ini" replay --from openai --customer m "$T/openai3.sse"
+done
+grep -qF "3 SSE streams, one event each" "$T/log" && ok "replay --from: says how many streams" ||
+    { bad "replay --from: says how many streams"; cat "$T/log"; }
+ids=$(sed 's/.*"event_id":"\([^"]*\)".*/\1/' "$T/streams.jsonl" | sort | uniq -c | tr -s ' ' | paste -sd';' -)
+[ "$ids" = " 2 openai-chatcmpl-m1; 2 openai-chatcmpl-m3; 2 openai-resp_9" ] &&
+grep -F '"event_id":"openai-chatcmpl-m1"' "$T/streams.jsonl" | grep -qF '"input_tokens":1001,' &&
+grep -F '"event_id":"openai-resp_9"' "$T/streams.jsonl" | grep -qF '"input_tokens":1000,' &&
+grep -F '"event_id":"openai-chatcmpl-m3"' "$T/streams.jsonl" | grep -qF '"input_tokens":1003,' \
+    && ok "replay --from: each OpenAI stream billed once, its own counts, the same ids twice" ||
+    { bad "replay --from: each OpenAI stream billed once ($ids)"; cat "$T/streams.jsonl"; }
+: >"$T/streams.jsonl"
+for k in 1 2; do
+    sed "s/msg_1nZdL29xx5MUA1yADyHTEsnR8uuvGzszyY/msg_m$k/; s/\"output_tokens\":500/\"output_tokens\":5$k/" \
+        "$SAMPLES/anthropic.sse"; printf '\n'
+done >"$T/anthropic2.sse"
+for run in 1 2; do
+    expect "replay --from: 2 Anthropic streams in one file (run $run)" 0 "2 streams, 2 recorded, 0 bad" -- \
+        "$BIN" -c "$T/streams.ini" replay --from anthropic --customer m "$T/anthropic2.sse"
+done
+[ "$(grep -cF '"event_id":"anthropic-msg_m1"' "$T/streams.jsonl")" -eq 2 ] &&
+[ "$(grep -cF '"event_id":"anthropic-msg_m2"' "$T/streams.jsonl")" -eq 2 ] &&
+[ "$(wc -l <"$T/streams.jsonl")" -eq 4 ] &&
+grep -F '"event_id":"anthropic-msg_m1"' "$T/streams.jsonl" | grep -qF '"input_tokens":12100,' &&
+grep -F '"event_id":"anthropic-msg_m1"' "$T/streams.jsonl" | grep -qF '"output_tokens":51,' &&
+grep -F '"event_id":"anthropic-msg_m2"' "$T/streams.jsonl" | grep -qF '"output_tokens":52,' \
+    && ok "replay --from: each Anthropic stream billed once, its own counts, the same ids twice" ||
+    { bad "replay --from: each Anthropic stream billed once"; cat "$T/streams.jsonl"; }
+# a stream cut short inside the file (its last event lacks the blank line)
+# and one cut at its end: each a bad item, by ordinal and offset; the whole
+# one between them is billed
+: >"$T/streams.jsonl"
+head -8 "$SAMPLES/anthropic.sse" >"$T/cut3.sse"
+off2=$(wc -c <"$T/cut3.sse")
+cat "$SAMPLES/anthropic.sse" >>"$T/cut3.sse"
+off3=$(wc -c <"$T/cut3.sse")
+head -c 600 "$SAMPLES/anthropic.sse" >>"$T/cut3.sse"
+expect "replay --from: a stream cut inside the file" 1 "cut3.sse: stream 1 (byte 0): incomplete stream" -- \
+    "$BIN" -c "$T/streams.ini" replay --from anthropic --customer m "$T/cut3.sse"
+grep -qF "cut3.sse: stream 3 (byte $off3): incomplete stream" "$T/log" &&
+! grep -qF "stream 2 (byte $off2)" "$T/log" && grep -qF "3 streams, 1 recorded, 2 bad" "$T/log" &&
+[ "$(wc -l <"$T/streams.jsonl")" -eq 1 ] &&
+grep -qF '"event_id":"anthropic-msg_1nZdL29xx5MUA1yADyHTEsnR8uuvGzszyY"' "$T/streams.jsonl" \
+    && ok "replay --from: cut streams reported, the whole one billed" ||
+    { bad "replay --from: cut streams reported, the whole one billed"; cat "$T/log" "$T/streams.jsonl"; }
 expect "replay --from a batch result file" 1 "a batch result file (JSON lines) from anthropic" -- \
     "$BIN" -c "$T/from.ini" replay --from anthropic --customer b1 "$SAMPLES/anthropic_batch.jsonl"
 grep -qF "anthropic_batch.jsonl:2: batch result is errored, not succeeded: not billed" "$T/log" &&

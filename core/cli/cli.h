@@ -3,8 +3,10 @@
 #define LLMBILL_CLI_H
 
 #include <stdint.h>
+#include <sys/types.h>
 #include <stdio.h>
 
+#include "llmbill/extract.h"
 #include "llmbill/llmbill.h"
 
 struct cli {
@@ -47,6 +49,33 @@ void lb_sha256(const void *data, size_t len, unsigned char out[32]);
  * from the SHA-256 of data[0, len): the same bytes give the same id. */
 void lb_uuid_of_digest(const unsigned char digest[32], char out[37]);
 void lb_uuid_of(const void *data, size_t len, char out[37]);
+/* replay_sse.c: the captured SSE streams of one file, one after another
+ * (a stream ends after its terminal event: replay_sse.c says which). */
+struct sse_split {
+    FILE *in;
+    const char *from;           /* the provider, for llmbill_stream_new_for() */
+    uint64_t off, ev_off;       /* file offsets: the next byte, the read-ahead event */
+    char *line, *ev, *data;     /* getline's buffer; the event's bytes; its data */
+    size_t lcap, evlen, evcap, dlen, dcap;
+    int ev_long, kind, have;    /* event over the limit; its kind; one is read ahead */
+    int pend;                   /* line holds a line read ahead, plen bytes */
+    ssize_t plen;
+    char ev_id[256];            /* its top-level id or responseId, or "" */
+    uint64_t streams;           /* streams begun so far */
+};
+struct sse_stream {
+    struct llmbill_extracted x; /* the usage, when sse_split_next() returned 1 */
+    unsigned char sha[32];      /* of the stream's bytes (for an event id) */
+    uint64_t ordinal, offset;   /* 1, 2, ...; the byte offset of its first event */
+    int last;                   /* no stream follows it */
+};
+/* Starts reading in (off: the bytes already consumed before it, for offsets). */
+void sse_split_init(struct sse_split *sp, FILE *in, const char *from, uint64_t off);
+/* The next stream, fed through a stream reader for sp->from: 1 with st->x,
+ * -1 with the reason in err (st says which stream and where: its events are
+ * consumed either way), 0 when the file has no more. */
+int sse_split_next(struct sse_split *sp, struct sse_stream *st, char *err, size_t errlen);
+void sse_split_free(struct sse_split *sp);
 /* 1 if argv[i] is -h or --help. */
 int cli_is_help(const char *a);
 

@@ -36,7 +36,8 @@ static void replay_usage(FILE *f)
         "                   holds is detected and said: JSON lines of response bodies (or\n"
         "                   one pretty-printed body), a\n"
         "                   batch result file (OpenAI Batch output, Anthropic Message\n"
-        "                   Batches results), one captured SSE stream, one Gemini JSON-array\n"
+        "                   Batches results), captured SSE streams (several, one after\n"
+        "                   another: one event each), one Gemini JSON-array\n"
         "                   stream, or one Bedrock AWS event stream (binary). Usage, model,\n"
         "                   request id and time come from each response, and the event id\n"
         "                   is PROVIDER-<response id> (or PROVIDER-<UUID of its SHA-256, or\n"
@@ -79,13 +80,15 @@ static const char *const input_names[] = {
     "a Gemini streamGenerateContent JSON array", "an AWS event stream (binary)"
 };
 
-/* Looks at the first byte that is not white space, and leaves it unread. */
-static enum input sniff(FILE *in)
+/* Looks at the first byte that is not white space, and leaves it unread;
+ * *skipped: the white space before it. */
+static enum input sniff(FILE *in, uint64_t *skipped)
 {
     int ch;
 
+    *skipped = 0;
     while ((ch = getc(in)) == ' ' || ch == '\n' || ch == '\r' || ch == '\t')
-        ;
+        ++*skipped;
     if (ch == EOF)
         return IN_JSONL;
     ungetc(ch, in);
@@ -239,6 +242,47 @@ static int from_stream(struct from_opts *o, FILE *in, struct llmbill_usage *u,
     return from_extracted(o, x, NULL, 0, u, cust, custcap, id, idcap, err, errlen);
 }
 
+/* Every captured SSE stream of in (replay_sse.c splits them), one event
+ * each; a bad one is reported with its ordinal and byte offset (alone in
+ * the file: as before, by the file's name) and the rest go on. Returns how
+ * many streams there were; adds to *recorded and *bad. */
+static uint64_t replay_streams(llmbill *h, struct from_opts *fo, FILE *in, const char *path,
+                               uint64_t skipped, int64_t timeout_ms, uint64_t *recorded,
+                               uint64_t *bad)
+{
+    struct sse_split sp;
+    struct sse_stream st;
+    struct llmbill_usage u;
+    char err[256], cust[LLMBILL_ID_MAX + 1], id[LLMBILL_ID_MAX + 1], where[80];
+    int got, rc;
+
+    sse_split_init(&sp, in, fo->from, skipped);
+    while ((got = sse_split_next(&sp, &st, err, sizeof err)) != 0) {
+        if (st.ordinal == 1 && st.last)
+            snprintf(where, sizeof where, "%s", "");
+        else
+            snprintf(where, sizeof where, " stream %llu (byte %llu):",
+                     (unsigned long long)st.ordinal, (unsigned long long)st.offset);
+        memcpy(fo->stream_sha, st.sha, sizeof st.sha);
+        if (got < 0 || from_extracted(fo, &st.x, NULL, 0, &u, cust, sizeof cust, id, sizeof id,
+                                      err, sizeof err) != 0 ||
+            llmbill_usage_validate(&u, err, sizeof err) != 0) {
+            fprintf(stderr, "%s:%s %s\n", path, where, err);
+            ++*bad;
+        } else if ((rc = record_waiting(h, &u, timeout_ms)) != 0) {
+            fprintf(stderr, "%s:%s not recorded: %s\n", path, where, llmbill_strerror(rc));
+            ++*bad;
+        } else {
+            ++*recorded;
+        }
+    }
+    sse_split_free(&sp);
+    if (sp.streams != 1)
+        printf("replay %s: %llu SSE streams, one event each\n", path,
+               (unsigned long long)sp.streams);
+    return sp.streams;
+}
+
 int cmd_replay(struct cli *c, int argc, char **argv)
 {
     static const struct option longopts[] = {
@@ -250,7 +294,7 @@ int cmd_replay(struct cli *c, int argc, char **argv)
     struct from_opts fo = { NULL, "user", NULL, NULL, { NULL, NULL }, "", { 0 } };
     enum input kind = IN_JSONL;
     int said_batch = 0;
-    uint64_t timeout = 60000, lineno = 0, recorded = 0, bad = 0;
+    uint64_t timeout = 60000, lineno = 0, recorded = 0, bad = 0, skipped = 0;
     struct llmbill_kv kv[LLMBILL_METADATA_MAX];
     const char *path;
     char *line = NULL;
@@ -313,11 +357,13 @@ int cmd_replay(struct cli *c, int argc, char **argv)
         return 1;
     }
     if (fo.from != NULL) {
-        kind = sniff(in);
+        kind = sniff(in, &skipped);
         if (kind != IN_JSONL)
             printf("replay %s: %s from %s\n", path, input_names[kind], fo.from);
     }
-    if (kind != IN_JSONL) {
+    if (kind == IN_SSE) {
+        lineno = replay_streams(h, &fo, in, path, skipped, (int64_t)timeout, &recorded, &bad);
+    } else if (kind != IN_JSONL) {
         /* one whole response: one event */
         struct llmbill_usage u;
         struct llmbill_extracted rx;
@@ -396,7 +442,8 @@ int cmd_replay(struct cli *c, int argc, char **argv)
     if (in != stdin)
         fclose(in);
     rc = llmbill_flush(h, (int)(timeout > 2000000000 ? 2000000000 : timeout));
-    printf("replay %s: %llu lines, %llu recorded, %llu bad%s\n", path, (unsigned long long)lineno,
+    printf("replay %s: %llu %s, %llu recorded, %llu bad%s\n", path, (unsigned long long)lineno,
+           kind == IN_SSE && lineno != 1 ? "streams" : "lines",
            (unsigned long long)recorded, (unsigned long long)bad,
            rc == LLMBILL_ETIMEDOUT ? " (--timeout-ms reached; what close did follows)" : "");
     cli_close_report(h, stdout, &o); /* the summary from the final counts */
