@@ -11,6 +11,7 @@
  * Under ASan or TSan, which own malloc, the test only says it is skipped. */
 #include "t.h"
 #include "lago_harness.h"
+#include "lb.h"
 
 #include <errno.h>
 #include <execinfo.h>
@@ -37,9 +38,18 @@ extern void *__libc_memalign(size_t align, size_t n);
 static atomic_long countdown = -1; /* the allocation that fails is the one that sees 0 */
 static atomic_long live;           /* blocks handed out and not yet freed */
 static atomic_int fired;
+static atomic_size_t fail_size;    /* every allocation of this size fails (0: none) */
+static atomic_long size_failures;
 
-static int fail_now(void)
+static int fail_now(size_t n)
 {
+    size_t want = atomic_load_explicit(&fail_size, memory_order_relaxed);
+
+    if (want != 0 && n == want) {
+        atomic_fetch_add(&size_failures, 1);
+        errno = ENOMEM;
+        return 1;
+    }
     if (atomic_load_explicit(&countdown, memory_order_relaxed) < 0)
         return 0;
     if (atomic_fetch_sub(&countdown, 1) != 0)
@@ -104,12 +114,13 @@ static void *counted(void *p)
 
 void *malloc(size_t n)
 {
-    return fail_now() ? NULL : counted(__libc_malloc(n));
+    return fail_now(n) ? NULL : counted(__libc_malloc(n));
 }
 
 void *calloc(size_t n, size_t size)
 {
-    return fail_now() ? NULL : counted(__libc_calloc(n, size));
+    return fail_now(size != 0 && n <= SIZE_MAX / size ? n * size : 0) ? NULL
+                                                                     : counted(__libc_calloc(n, size));
 }
 
 void *realloc(void *p, size_t n)
@@ -122,7 +133,7 @@ void *realloc(void *p, size_t n)
         free(p);
         return NULL;
     }
-    if (fail_now())
+    if (fail_now(n))
         return NULL;
     q = __libc_realloc(p, n);
     if (q != NULL && q != p) { /* moved: the old block is gone */
@@ -141,7 +152,7 @@ void free(void *p)
 
 void *aligned_alloc(size_t align, size_t n)
 {
-    return fail_now() ? NULL : counted(__libc_memalign(align, n));
+    return fail_now(n) ? NULL : counted(__libc_memalign(align, n));
 }
 
 void *memalign(size_t align, size_t n)
@@ -356,6 +367,79 @@ static void queue_too_big(void)
     printf("ok   a queue larger than the address space: %s\n", err);
 }
 
+/* Opens spool_dir dir/close-spool with sink t (the testsink with `extra`,
+ * or a jsonl ledger when extra is NULL). */
+static llmbill *open_close_spool(const char *extra)
+{
+    char ini[1024];
+    llmbill *h = NULL;
+
+    snprintf(ini, sizeof ini,
+             "[llmbill]\nplugin_dir = %s\ncallbacks = t\nspool_dir = %s/close-spool\n"
+             "linger_ms = 1\nretry_base_ms = 60000\nretry_max_ms = 60000\n"
+             "shutdown_timeout_ms = 100\nlog_level = error\n[t]\n%s%s%s%s\n", TEST_PLUGIN_DIR, dir,
+             extra ? "plugin = testsink\n" : "plugin = " PLUGIN_DIR "/jsonl.so\npath = ",
+             extra ? extra : dir, extra ? "" : "/close-ledger.jsonl", "");
+    CHECK_EQ_INT(llmbill_open_string(&h, ini, NULL), 0);
+    return h;
+}
+
+/* The journal thread that waits for memory for an event too big for a
+ * queue slot (the event stays due) does not wait past close: close
+ * returns, and the event, still in the journal, is delivered by the next
+ * handle. Every allocation of the event's size fails from before the
+ * second handle opens until it has closed (close hung there before). */
+static void oom_until_close(void)
+{
+    static char big[3000];
+    struct llmbill_kv kv[24];
+    char keys[24][8], ledger[512];
+    struct llmbill_usage u = LLMBILL_USAGE_INIT;
+    struct lb_prepared p;
+    long long t0;
+    llmbill *h;
+
+    memset(big, 'x', sizeof big - 1);
+    for (int i = 0; i < 24; i++) {
+        snprintf(keys[i], sizeof keys[i], "k%d", i);
+        kv[i].key = keys[i];
+        kv[i].value = big;
+    }
+    u.event_id = "oom-close-1";
+    u.customer_id = "cust";
+    u.model = "gpt-4o";
+    u.timestamp_ms = 1700000000000;
+    u.input_tokens = 10;
+    u.metadata = kv;
+    u.n_metadata = 24;
+    CHECK_EQ_INT(lb_event_prepare(&u, &p), 0);
+    CHECK(p.total > LB_SLOT_DATA);
+    /* a first handle journals the event and leaves it there: its sink
+     * retries, and close does not wait for it */
+    h = open_close_spool("always = retry");
+    CHECK_EQ_INT(llmbill_record(h, &u), 0);
+    CHECK_EQ_INT(llmbill_close(h), LLMBILL_ETIMEDOUT); /* left undelivered */
+    atomic_store(&size_failures, 0);
+    atomic_store(&fail_size, p.total);
+    h = open_close_spool("always = retry");
+    t0 = t_mono_ms();
+    while (atomic_load(&size_failures) < 3 && t_mono_ms() - t0 < 60000)
+        usleep(1000);   /* the journal thread is in its out-of-memory loop */
+    CHECK(atomic_load(&size_failures) >= 3);
+    alarm(60);          /* close hanging fails the test here, not at ctest's timeout */
+    CHECK_EQ_INT(llmbill_close(h), LLMBILL_ETIMEDOUT);
+    alarm(0);
+    atomic_store(&fail_size, 0);
+    h = open_close_spool(NULL);
+    CHECK_EQ_INT(llmbill_flush(h, 60000), 0);
+    CHECK_EQ_INT(llmbill_close(h), 0);
+    snprintf(ledger, sizeof ledger, "%s/close-ledger.jsonl", dir);
+    CHECK_EQ_INT(count_lines(ledger), 1);
+    printf("ok   out of memory for an event until close: close returned, the event stayed "
+           "journaled and was delivered next (%ld failed allocations of %zu bytes)\n",
+           atomic_load(&size_failures), p.total);
+}
+
 int main(void)
 {
     void *pc;
@@ -367,6 +451,7 @@ int main(void)
     setenv("OOM_DIR", dir, 1);
     setenv("LLMBILL_PLUGIN_PATH", "/nonexistent/a:/nonexistent/b", 1); /* its parsing is swept too */
     queue_too_big();
+    oom_until_close();
     sweep(0);
     sweep(1);
     {

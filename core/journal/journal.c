@@ -869,8 +869,10 @@ static void housekeeping(struct llmbill *h)
     }
 }
 
-/* Hands one frame's record to the ring, waiting while it is full (and
- * doing the journal thread's periodic duties meanwhile). */
+/* Hands one frame's record to the ring, waiting while it is full or while
+ * there is no memory for an event too big for a slot (and doing the
+ * journal thread's periodic duties meanwhile). Either wait ends at close
+ * (j->stop): the record is then not fed and stays in the journal. */
 static void feed(struct llmbill *h, unsigned char *frame, uint32_t len, uint64_t seq, int src)
 {
     struct lb_journal *j = h->journal;
@@ -890,6 +892,8 @@ static void feed(struct llmbill *h, unsigned char *frame, uint32_t len, uint64_t
     p.jseq = seq;
     p.jsrc = (uint32_t)src;
     while (p.total > LB_SLOT_DATA && (heap = malloc(p.total)) == NULL) {
+        if (atomic_load(&j->stop))
+            return; /* close: the event stays in the journal, as any not delivered */
         housekeeping(h);
         lb_dispatch_wait_room(h, 20); /* out of memory: wait, the event stays due */
     }
