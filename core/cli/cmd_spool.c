@@ -11,13 +11,23 @@ static void spool_usage(FILE *f)
     fprintf(f,
         "usage: llmbill [-c FILE] spool status\n"
         "       llmbill [-c FILE] spool drain [--timeout-ms N]\n\n"
-        "status: what each sink has not finished in the journal ([llmbill] spool_dir);\n"
+        "status: what each sink has not finished in the journal ([llmbill] spool_dir),\n"
+        "        and what sinks not in this config have not finished in its journals;\n"
         "        nothing is delivered.\n"
         "drain:  delivers the journal's backlog to every sink and exits; exit status 0\n"
         "        when nothing is left (default timeout: 600000 ms).\n");
 }
 
-/* Prints the backlog per sink; returns the total. */
+/* One sink this config lacks that a journal of the spool holds events for. */
+static void print_foreign(void *arg, const char *sink, const char *journal, uint64_t backlog)
+{
+    (void)arg;
+    printf("  sink %-12s %" PRIu64 " event(s) in %s not yet delivered: not in this config "
+           "(a config with it delivers them)\n", sink, backlog, journal);
+}
+
+/* Prints the backlog per sink (and per sink not in this config that a
+ * journal still holds events for); returns the total of this config's. */
 static uint64_t print_backlog(llmbill *h)
 {
     struct llmbill_stats st;
@@ -30,6 +40,7 @@ static uint64_t print_backlog(llmbill *h)
         printf("  sink %-12s %" PRIu64 " event(s) in the journal not yet delivered\n",
                llmbill_sink_name(h, i), st.spooled);
     }
+    (void)llmbill_spool_foreign(h, print_foreign, NULL);
     memset(&st, 0, sizeof st);
     st.struct_size = sizeof st;
     llmbill_get_stats(h, NULL, &st);

@@ -587,3 +587,68 @@ uint64_t lb_adopt_spooled(struct llmbill *h, struct lb_sink *s)
     pthread_mutex_unlock(&j->mu);
     return n;
 }
+
+/* llmbill_spool_foreign()'s walk: one journal directory at a time. */
+struct foreign_report {
+    void (*fn)(void *arg, const char *sink, const char *journal, uint64_t backlog);
+    void *arg;
+    const char *dir;
+    uint64_t first, end;
+    int calls;
+};
+
+static void report_foreign(void *arg, const char *name, const char *file, uint64_t pos)
+{
+    struct foreign_report *r = arg;
+    uint64_t from = pos + 1 > r->first ? pos + 1 : r->first;
+
+    (void)file;
+    if (r->end >= from) {
+        r->fn(r->arg, name, r->dir, r->end - from + 1);
+        r->calls++;
+    }
+}
+
+/* Reports the foreign sinks' backlog in the journal in dir (read only). */
+static void foreign_in(struct llmbill *h, const char *dir, struct foreign_report *r)
+{
+    uint64_t end, first;
+
+    if (lb_jlast_seq(dir, &end, &first) != 0 || first == 0)
+        return;                 /* unreadable, or empty */
+    r->dir = dir;
+    r->first = first;
+    r->end = end;
+    lb_jforeign_sinks(h, dir, report_foreign, r);
+}
+
+int llmbill_spool_foreign(llmbill *h,
+                          void (*fn)(void *arg, const char *sink, const char *journal,
+                                     uint64_t backlog),
+                          void *arg)
+{
+    struct foreign_report r = { fn, arg, NULL, 0, 0, 0 };
+    struct lb_journal *j;
+    struct dirent *e;
+    DIR *d;
+
+    if (h == NULL || fn == NULL)
+        return LLMBILL_EINVAL;
+    if (lb_forked(h))
+        return LLMBILL_EFORKED;
+    if ((j = h->journal) == NULL)
+        return 0;
+    foreign_in(h, j->root, &r);     /* spool_dir's own journal */
+    if ((d = opendir(j->root)) == NULL)
+        return r.calls;
+    while ((e = readdir(d)) != NULL) {
+        char *p;
+
+        if (!is_journal_dir(e->d_name) || (p = join(j->root, e->d_name)) == NULL)
+            continue;
+        foreign_in(h, p, &r);
+        free(p);
+    }
+    closedir(d);
+    return r.calls;
+}

@@ -266,6 +266,19 @@ struct llmbill_stats {
  * when instance is NULL. Returns 0, LLMBILL_ENOTFOUND or LLMBILL_EINVAL. */
 LLMBILL_API int llmbill_get_stats(llmbill *h, const char *instance, struct llmbill_stats *out);
 
+/* The backlog the journals of h's spool_dir hold for sinks h does not have
+ * (removed from this config, or configured only in the process that wrote
+ * an adopted journal j-<id>, which is kept for them): fn is called once
+ * per such sink and journal with the sink's name, the journal's directory
+ * and how many events that sink has not finished in it (only when some are
+ * left). It reads the journals' files and delivers nothing; the strings are
+ * valid during the call. Returns how many calls were made (0 without
+ * spool_dir), LLMBILL_EINVAL or LLMBILL_EFORKED. */
+LLMBILL_API int llmbill_spool_foreign(llmbill *h,
+                                      void (*fn)(void *arg, const char *sink,
+                                                 const char *journal, uint64_t backlog),
+                                      void *arg);
+
 /* llmbill_close(), which also fills per_sink[i] (for i < n; set each
  * struct_size first) with the final counters of sink instance i (the order
  * of llmbill_sink_name()): what close delivered, dead-lettered or left in
