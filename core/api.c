@@ -240,10 +240,20 @@ int llmbill_close_stats(llmbill *h, struct llmbill_stats *per_sink, size_t n)
         return LLMBILL_EFORKED;
     lb_dispatch_stop(h);
     rc = atomic_load(&h->aborting) ? LLMBILL_ETIMEDOUT : 0;
-    /* the workers are done (or left): these counts are final */
-    for (size_t i = 0; per_sink != NULL && i < n && i < h->nsinks; i++)
-        if (per_sink[i].struct_size > 0)
-            (void)llmbill_get_stats(h, h->sinks[i].name, &per_sink[i]);
+    /* the workers are done (or left): these counts are final. The array's
+     * elements are the caller's size (per_sink[0].struct_size), which is
+     * not ours when it was built against another llmbill.h */
+    if (per_sink != NULL && n > 0 && per_sink[0].struct_size >= 8 &&
+        per_sink[0].struct_size % 8 == 0) {
+        size_t stride = per_sink[0].struct_size;
+
+        for (size_t i = 0; i < n && i < h->nsinks; i++) {
+            struct llmbill_stats *o = (struct llmbill_stats *)((char *)per_sink + i * stride);
+
+            if (o->struct_size > 0)
+                (void)llmbill_get_stats(h, h->sinks[i].name, o);
+        }
+    }
     lb_handle_free(h);
     return rc;
 }

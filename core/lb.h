@@ -709,8 +709,8 @@ struct lb_rslot *lb_rslot_take(void);
  * child of fork(). */
 void lb_rgate_init(void);
 /* Close, after storing closing: the heavy side of the fence (membarrier,
- * when the process uses slots). 0, or -1 when membarrier failed (it cannot
- * once registered). */
+ * when the process uses slots). 0, or -1 when membarrier failed (only when
+ * the process forbade it after registering: close then waits a few ms). */
 int lb_rgate_fence(void);
 /* Slots holding h: records of h under way on the fast path. */
 uint64_t lb_rgate_inside(const struct llmbill *h);

@@ -106,8 +106,9 @@ mine:
 }
 
 /* MEMBARRIER_CMD_PRIVATE_EXPEDITED needs the registration of this process
- * (its address space), which a child of fork() inherits and exec() drops;
- * so once registered it does not fail. */
+ * (its address space), which a child of fork() inherits and exec() drops.
+ * Once registered it fails only where the process forbade the call since
+ * (a seccomp filter installed after the first open): see wait_records(). */
 int lb_rgate_fence(void)
 {
 #ifdef __NR_membarrier

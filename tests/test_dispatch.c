@@ -650,6 +650,42 @@ static void overlapping_checks_get_their_own_result(void)
     dlclose(dl);
 }
 
+/* llmbill_close_stats() for a caller built against an older llmbill.h,
+ * whose struct llmbill_stats ended at quarantined (136 bytes): the array is
+ * walked in the caller's steps, and nothing past it is written. */
+static void close_stats_with_an_older_struct(void)
+{
+    enum { OLD = 136, N = 3 };
+    unsigned char buf[N * OLD + 64];
+    llmbill *h = open_ok(HEAD "callbacks = a, b, c\n[a]\nplugin = testsink\n"
+                         "[b]\nplugin = testsink\n[c]\nplugin = testsink\n");
+    struct llmbill_usage u = t_usage("acme", NULL);
+
+    _Static_assert(offsetof(struct llmbill_stats, transport_errors) == OLD, "the older size");
+    memset(buf, 0xab, sizeof buf);
+    for (int i = 0; i < N; i++) {
+        struct llmbill_stats head;
+
+        memset(&head, 0, OLD);
+        head.struct_size = OLD;
+        memcpy(buf + i * OLD, &head, OLD);
+    }
+    CHECK_EQ_INT(llmbill_record(h, &u), 0);
+    CHECK_EQ_INT(llmbill_record(h, &u), 0);
+    CHECK_EQ_INT(llmbill_close_stats(h, (struct llmbill_stats *)(void *)buf, N), 0);
+    for (int i = 0; i < N; i++) {
+        struct llmbill_stats st;
+
+        memset(&st, 0, sizeof st);
+        memcpy(&st, buf + i * OLD, OLD);
+        CHECK_EQ_INT(st.struct_size, OLD);
+        CHECK_EQ_INT(st.recorded, 2);
+        CHECK_EQ_INT(st.delivered, 2);
+    }
+    for (size_t k = N * OLD; k < sizeof buf; k++)
+        CHECK(buf[k] == 0xab);
+}
+
 static void large_events_wrap_the_ring(void)
 {
     llmbill *h = open_ok(HEAD "callbacks = t\nqueue_max = 16\n[t]\nplugin = testsink\n"
@@ -703,6 +739,7 @@ int main(void)
     RUN(recursion_is_refused);
     RUN(large_events_wrap_the_ring);
     RUN(overlapping_checks_get_their_own_result);
+    RUN(close_stats_with_an_older_struct);
     printf("test_dispatch: ok\n");
     return 0;
 }

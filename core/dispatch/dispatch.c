@@ -696,9 +696,16 @@ static void close_heads(struct llmbill *h)
  * room is woken here and finds the handle closed. */
 static void wait_records(struct llmbill *h)
 {
-    if (lb_rgate_fence() != 0)
-        lb_log(&h->log, LLMBILL_LOG_ERROR, "membarrier failed at close: a llmbill_record() "
-               "racing it may not be seen");
+    if (lb_rgate_fence() != 0) {
+        /* membarrier refused after it was registered (a seccomp filter
+         * installed after open): a racing record's store to its slot may
+         * still sit in its CPU's store buffer. Those drain in nanoseconds
+         * to microseconds; 5 ms later the scan below sees any record that
+         * went on, a bound in practice though not one the CPU promises. */
+        lb_log(&h->log, LLMBILL_LOG_WARN, "membarrier failed at close: waiting 5 ms for "
+               "a llmbill_record() racing it to show");
+        usleep(5000);
+    }
     for (;;) {
         uint64_t n = lb_rgate_inside(h);
 

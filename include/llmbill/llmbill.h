@@ -280,7 +280,10 @@ LLMBILL_API int llmbill_spool_foreign(llmbill *h,
                                       void *arg);
 
 /* llmbill_close(), which also fills per_sink[i] (for i < n; set each
- * struct_size first) with the final counters of sink instance i (the order
+ * struct_size first, all to sizeof(struct llmbill_stats) as the caller was
+ * compiled: the array is walked in steps of per_sink[0].struct_size, so a
+ * caller built against an older, shorter struct works) with the final
+ * counters of sink instance i (the order
  * of llmbill_sink_name()): what close delivered, dead-lettered or left in
  * the journal included. For a summary printed after the outcome is known
  * (`llmbill send`, `replay`). Copy the sink names before: they go with the
