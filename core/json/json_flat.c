@@ -17,9 +17,16 @@ static const unsigned char string_stop[256] = {
     ['\\'] = 1,
 };
 
-/* 1 for the bytes that end a primitive (jsmn's strict delimiters). */
-static const unsigned char prim_stop[256] = {
-    ['\t'] = 1, ['\r'] = 1, ['\n'] = 1, [' '] = 1, [','] = 1, [']'] = 1, ['}'] = 1,
+/* What a byte is to a primitive: 0 part of it (printable ASCII), 1 the
+ * delimiter that ends it (jsmn's strict ones), 2 a byte jsmn refuses in it
+ * (control characters, DEL and above). */
+static const unsigned char prim_class[256] = {
+#define R16 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 1, 1, 2, 2, 1, 2, 2, /* 0x00-0x0f: \t \n \r end it */
+    R16,                                            /* 0x10-0x1f */
+    [' '] = 1, [','] = 1, [']'] = 1, ['}'] = 1,
+    [0x7f] = 2, R16, R16, R16, R16, R16, R16, R16, R16,
+#undef R16
 };
 
 struct flat {
@@ -74,12 +81,10 @@ static int primitive(struct flat *f, int *i, int parent)
 
     if (!(c == '-' || (c >= '0' && c <= '9') || c == 't' || c == 'f' || c == 'n'))
         return -1;
-    while (j < f->len && !prim_stop[f->s[j]]) {
-        if (f->s[j] < 32 || f->s[j] >= 127)
-            return -1;
+    while (j < f->len && prim_class[f->s[j]] == 0)
         j++;
-    }
-    if (j >= f->len) /* jsmn strict: a primitive must be followed by a delimiter */
+    /* jsmn strict: a primitive must be followed by a delimiter */
+    if (j >= f->len || prim_class[f->s[j]] != 1)
         return -1;
     *i = j;
     return tok(f, JSMN_PRIMITIVE, start, j, parent);

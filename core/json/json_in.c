@@ -1,5 +1,6 @@
 /* llmbill core: parsing the usage JSON form (jsmn). Strings are unescaped in
  * place, so the record points into the caller's buffer. */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -142,16 +143,40 @@ static const struct field fields[] = {
 #define NFIELDS (sizeof fields / sizeof fields[0])
 _Static_assert(NFIELDS <= 64, "one bit of a uint64_t per field");
 
+/* fields[] by name length: the indices of the fields of each length (the
+ * longest name has 30 bytes; no length is shared by more than 7 names),
+ * 0xff-terminated. Built once (pthread_once), read-only after. */
+#define NAME_MAX_LEN 31
+static unsigned char by_len[NAME_MAX_LEN + 1][8];
+static pthread_once_t by_len_once = PTHREAD_ONCE_INIT;
+
+static void by_len_build(void)
+{
+    memset(by_len, 0xff, sizeof by_len);
+    for (size_t i = 0; i < NFIELDS; i++) {
+        unsigned char *b = by_len[fields[i].len];
+        size_t k = 0;
+
+        while (b[k] != 0xff)
+            k++;
+        if (k + 1 >= sizeof by_len[0])
+            abort(); /* more names of one length than a row holds: widen by_len */
+        b[k] = (unsigned char)i;
+    }
+}
+
 /* The index in fields[] of the field key k names, or -1 for a key the
- * record does not read. */
+ * record does not read (by_len built). */
 static int field_index(const char *json, const jsmntok_t *k)
 {
     size_t n = (size_t)(k->end - k->start);
+    const unsigned char *b;
 
-    for (size_t i = 0; i < NFIELDS; i++)
-        if (fields[i].len == n && json[k->start] == fields[i].name[0] &&
-            memcmp(json + k->start, fields[i].name, n) == 0)
-            return (int)i;
+    if (n > NAME_MAX_LEN)
+        return -1;
+    for (b = by_len[n]; *b != 0xff; b++)
+        if (memcmp(json + k->start, fields[*b].name, n) == 0)
+            return *b;
     return -1;
 }
 
@@ -168,6 +193,7 @@ int llmbill_usage_from_json(struct llmbill_usage *u, char *json, size_t len,
         return LLMBILL_EINVAL;
     memset(u, 0, sizeof *u);
     u->struct_size = sizeof *u;
+    pthread_once(&by_len_once, by_len_build);
     n = lb_json_parse_into(json, len, LB_JSON_MAX_TOKENS_LINE, first, &t, err, errlen);
     if (n <= 0) {
         if (n == 0)
