@@ -111,7 +111,9 @@ struct lb_logger {
 void lb_log(const struct lb_logger *lg, int level, const char *fmt, ...) LLMBILL_PRINTF(3, 4);
 void lb_logv(const struct lb_logger *lg, int level, const char *prefix, const char *fmt, va_list ap);
 #define LB_SECRET_MIN 4        /* shorter values are not tracked as secrets */
-/* Adds a secret (copied); values shorter than LB_SECRET_MIN are not tracked.
+/* Adds a secret (copied), with the forms a server may echo it in: JSON-
+ * escaped ("/" as "\/" or not) and percent-encoded (either hex case), each
+ * when it differs; values shorter than LB_SECRET_MIN are not tracked.
  * 0, or -1 when out of memory. Open time only (not thread-safe). */
 int lb_logger_add_secret(struct lb_logger *lg, const char *value);
 /* Adds the userinfo of every URL in value ("https://user:pass@host": the

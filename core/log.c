@@ -11,12 +11,11 @@
 
 static const char *const level_names[] = { "error", "warn", "info", "debug" };
 
-int lb_logger_add_secret(struct lb_logger *lg, const char *value)
+/* Adds value as it is (nothing when it is there already). */
+static int add_one(struct lb_logger *lg, const char *value)
 {
     char **n;
 
-    if (value == NULL || strlen(value) < LB_SECRET_MIN)
-        return 0;
     for (size_t i = 0; i < lg->nsecrets; i++)
         if (strcmp(lg->secrets[i], value) == 0)
             return 0;
@@ -28,6 +27,64 @@ int lb_logger_add_secret(struct lb_logger *lg, const char *value)
         return -1;
     lg->nsecrets++;
     return 0;
+}
+
+/* value as a server may echo it back: JSON-escaped (with "/" as "\/" or
+ * not) and percent-encoded (upper- or lower-case hex); each form that
+ * differs from value is a secret too. */
+static int add_encodings(struct lb_logger *lg, const char *value)
+{
+    static const char hex[2][17] = { "0123456789ABCDEF", "0123456789abcdef" };
+    size_t n = strlen(value);
+    char *e = malloc(n * 6 + 1);
+    int rc = 0;
+
+    if (e == NULL)
+        return -1;
+    for (int slash = 0; slash < 2 && rc == 0; slash++) {
+        size_t k = 0;
+
+        for (const unsigned char *p = (const unsigned char *)value; *p; p++) {
+            if (*p == '"' || *p == '\\' || (*p == '/' && slash)) {
+                e[k++] = '\\';
+                e[k++] = (char)*p;
+            } else if (*p < 0x20) {
+                k += (size_t)sprintf(e + k, "\\u%04x", *p);
+            } else {
+                e[k++] = (char)*p;
+            }
+        }
+        e[k] = '\0';
+        if (strcmp(e, value) != 0)
+            rc = add_one(lg, e);
+    }
+    for (int lower = 0; lower < 2 && rc == 0; lower++) {
+        size_t k = 0;
+
+        for (const unsigned char *p = (const unsigned char *)value; *p; p++) {
+            if ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
+                *p == '-' || *p == '.' || *p == '_' || *p == '~') {
+                e[k++] = (char)*p;
+            } else {
+                e[k++] = '%';
+                e[k++] = hex[lower][*p >> 4];
+                e[k++] = hex[lower][*p & 15];
+            }
+        }
+        e[k] = '\0';
+        if (strcmp(e, value) != 0)
+            rc = add_one(lg, e);
+    }
+    memset(e, 0, n * 6 + 1);
+    free(e);
+    return rc;
+}
+
+int lb_logger_add_secret(struct lb_logger *lg, const char *value)
+{
+    if (value == NULL || strlen(value) < LB_SECRET_MIN)
+        return 0;
+    return add_one(lg, value) != 0 || add_encodings(lg, value) != 0 ? -1 : 0;
 }
 
 /* Replaces buf[off, off + n) by the marker then the rest of buf, within cap

@@ -1,6 +1,7 @@
 /* Redaction (issue 11 §1) at the unit level: whole secrets, a secret cut
  * short at the end of a text or before an excerpt's "...", a log line longer
- * than its buffer (redacted before the cut), and URL userinfo. */
+ * than its buffer (redacted before the cut), URL userinfo, and a secret
+ * echoed JSON-escaped or percent-encoded. */
 #include "t.h"
 #include "lb.h"
 
@@ -42,6 +43,37 @@ static void whole_and_cut(void)
 }
 
 static char logged[4096];
+
+/* A secret echoed back re-encoded: JSON-escaped (with and without "\/")
+ * and percent-encoded (either hex case) is redacted like the secret. */
+static void re_encoded(void)
+{
+    struct lb_logger lg;
+    char buf[256];
+    static const char *const echoes[] = {
+        "key=ab/c+d\\\"e=f&x",   /* JSON: the quote and backslash escaped */
+        "key=ab\\/c+d\\\"e=f&x", /* JSON with "\/" */
+        "key=ab%2Fc%2Bd%22e%3Df&x", /* percent, upper-case hex */
+        "key=ab%2fc%2bd%22e%3df&x", /* percent, lower-case hex */
+    };
+
+    memset(&lg, 0, sizeof lg);
+    CHECK_EQ_INT(lb_logger_add_secret(&lg, "ab/c+d\"e=f"), 0);
+    for (size_t i = 0; i < sizeof echoes / sizeof echoes[0]; i++) {
+        snprintf(buf, sizeof buf, "%s", echoes[i]);
+        lb_redact(&lg, buf, sizeof buf);
+        if (strcmp(buf, "key=[REDACTED]&x") != 0) {
+            fprintf(stderr, "'%s' -> '%s'\n", echoes[i], buf);
+            exit(1);
+        }
+    }
+    /* a plain key has no other form: one secret, not five */
+    lb_logger_free(&lg);
+    memset(&lg, 0, sizeof lg);
+    CHECK_EQ_INT(lb_logger_add_secret(&lg, KEY), 0);
+    CHECK_EQ_INT(lg.nsecrets, 1);
+    lb_logger_free(&lg);
+}
 
 static void on_log(void *ud, int level, const char *msg)
 {
@@ -90,6 +122,7 @@ int main(void)
     RUN(whole_and_cut);
     RUN(long_log_line);
     RUN(url_userinfo);
+    RUN(re_encoded);
     printf("test_redact: ok\n");
     return 0;
 }
