@@ -266,6 +266,23 @@ static void private_directories(void)
     CHECK_EQ_INT(chmod(t_path(dir, "dl"), 0750), 0);
     h = open_ok("d1", counting("d1.out"), 0);
     llmbill_close(h);
+    /* a directory of another user: only root can make one to test with */
+    if (geteuid() == 0) {
+        CHECK_EQ_INT(chown(t_path(dir, "d1"), 65534, 65534), 0);
+        CHECK_EQ_INT(open_rc(&h, "d1", "", counting("d1.out"), 0), LLMBILL_ECONFIG);
+        CHECK_CONTAINS(err, "spool_dir");
+        CHECK_CONTAINS(err, "/d1: owned by uid 65534, not by the user running llmbill (uid 0)");
+        CHECK_EQ_INT(chown(t_path(dir, "d1"), 0, 0), 0);
+        CHECK_EQ_INT(chown(t_path(dir, "dl"), 65534, 65534), 0);
+        CHECK_EQ_INT(open_rc(&h, "d1", "", counting("d1.out"), 0), LLMBILL_ECONFIG);
+        CHECK_CONTAINS(err, "sink t: dead-letter directory");
+        CHECK_CONTAINS(err, "/dl: owned by uid 65534");
+        CHECK_EQ_INT(chown(t_path(dir, "dl"), 0, 0), 0);
+        h = open_ok("d1", counting("d1.out"), 0);
+        llmbill_close(h);
+    } else {
+        printf("   (not root: the owner check of another user's directory is not tested)\n");
+    }
 }
 
 /* "x/lago" and "x_lago" shared ack-x_lago (and x_lago.deadletter.jsonl). */
