@@ -12,8 +12,11 @@
  * descriptors: an flock belongs to the open file description, so a child
  * that outlived its parent would otherwise keep the parent's journal
  * locked, and no live handle could adopt it (journal.h). The parent keeps
- * its lock: its own descriptor still holds it. And it frees the record
- * slots (record_gate.c) of the threads the child does not have.
+ * its lock: its own descriptor still holds it. It closes the child's copies
+ * of the request-based sinks' wake-up eventfds too (inflight.c), which
+ * share their counter with the parent's: the child cannot wake or drain
+ * the parent's workers. And it frees the record slots (record_gate.c) of
+ * the threads the child does not have.
  *
  * Not covered: a child made by a raw clone() system call (no atfork
  * handlers run). vfork() and posix_spawn() children exec at once. */
@@ -27,7 +30,7 @@ atomic_uint lb_fork_gen;
 
 static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
 static pthread_mutex_t fork_mu = PTHREAD_MUTEX_INITIALIZER;
-static int *lock_fds;           /* the lock descriptors of every open journal */
+static int *lock_fds;           /* every open journal's lock, every sink's eventfd */
 static size_t nlock, caplock;
 
 static void fork_prepare(void)

@@ -73,8 +73,9 @@ extern atomic_uint lb_fork_gen;
 /* Registers the handler (once) and returns the generation of this process,
  * for struct llmbill.fork_gen. */
 unsigned lb_fork_init(void);
-/* Tracks a journal lock descriptor, which the child handler closes in the
- * child (0, or -1 out of memory); untrack it before closing it. */
+/* Tracks a descriptor the child handler closes in the child (a journal's
+ * lock, a sink's wake-up eventfd): 0, or -1 out of memory; untrack it
+ * before closing it. */
 int lb_fork_track_fd(int fd);
 void lb_fork_untrack_fd(int fd);
 

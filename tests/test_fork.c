@@ -1,6 +1,7 @@
 /* A handle belongs to the process that opened it: in a child of fork()
  * every call on it returns LLMBILL_EFORKED, writes nothing, crashes
  * nothing, and the parent's handle and journal go on untouched. */
+#include <dirent.h>
 #include <signal.h>
 #include <sys/wait.h>
 
@@ -199,6 +200,57 @@ static void child_does_not_hold_the_lock(void)
     CHECK_EQ_INT(count_prefix(t_path(dir, "lk.jsonl"), "lk"), 5);
 }
 
+/* How many eventfds this process has open. */
+static int count_eventfds(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    struct dirent *e;
+    int n = 0;
+
+    if (d == NULL)
+        return -1;
+    while ((e = readdir(d)) != NULL) {
+        char link[300], to[64];
+        ssize_t k;
+
+        snprintf(link, sizeof link, "/proc/self/fd/%s", e->d_name);
+        k = readlink(link, to, sizeof to - 1);
+        if (k > 0) {
+            to[k] = '\0';
+            n += strcmp(to, "anon_inode:[eventfd]") == 0;
+        }
+    }
+    closedir(d);
+    return n;
+}
+
+/* A request-based sink's wake-up eventfd is closed in a child: the child
+ * cannot wake (or drain the wake-ups of) the parent's worker through it. */
+static void child_has_no_wake_up_fd(void)
+{
+    char ini[1024];
+    llmbill *h;
+    int before, in_parent, st;
+    pid_t pid;
+
+    before = count_eventfds();
+    CHECK(before >= 0);
+    snprintf(ini, sizeof ini, "[llmbill]\nplugin_dir = %s\ncallbacks = lago\n[lago]\n"
+             "api_base = http://127.0.0.1:1\napi_key = k\nevent_code = c\n", PLUGIN_DIR);
+    CHECK_EQ_INT(t_open(&h, ini, err, sizeof err), 0);
+    in_parent = count_eventfds();
+    CHECK(in_parent >= before + 1);
+    pid = fork();
+    CHECK(pid >= 0);
+    if (pid == 0)
+        _exit(count_eventfds() == in_parent - 1 ? 0 : 1);
+    CHECK(waitpid(pid, &st, 0) == pid);
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    CHECK_EQ_INT(count_eventfds(), in_parent); /* the parent's own is open */
+    CHECK_EQ_INT(llmbill_close(h), 0);
+    CHECK_EQ_INT(count_eventfds(), before);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -206,6 +258,7 @@ int main(void)
     RUN(journal_handle_in_a_child);
     RUN(memory_handle_in_a_child);
     RUN(child_does_not_hold_the_lock);
+    RUN(child_has_no_wake_up_fd);
     fprintf(stderr, "ok\n");
     return 0;
 }

@@ -413,7 +413,7 @@ static void *worker(void *arg)
         }
         if (s->async != NULL) {
             /* wait for an answer, a due retry, a batch to fill, the linger
-             * time, or a wake-up (curl_multi_wakeup) */
+             * time, or a wake-up (lb_async_wake) */
             struct heads again;
             int64_t wait = n > 0 ? s->linger_ms - (now - first_seen) : s->linger_ms;
             int sleep_ok;

@@ -3,11 +3,17 @@
  *
  * One event loop per instance, on the instance's own worker thread: the
  * worker assembles batches from the queue, asks the sink for a request,
- * hands it to a curl multi handle, and waits in curl_multi_poll() for
- * answers, a recording thread's wake-up (curl_multi_wakeup) or the next
- * due retry. No second thread and no hand-off: the sink's callbacks stay
- * on one thread, as emit() always was, and an answer is read where the
- * next request is made.
+ * hands it to a curl multi handle, and waits in one poll() of its own for
+ * answers, a recording thread's wake-up (an eventfd, lb_async_wake()) or
+ * the next due retry. curl is driven through its socket interface: it says
+ * which sockets it wants watched for what (CURLMOPT_SOCKETFUNCTION, kept in
+ * the pollfd set beside the eventfd) and when it next needs the time
+ * (CURLMOPT_TIMERFUNCTION), and curl_multi_socket_action() is called for
+ * each ready socket and for its timer, so that a wait costs one poll()
+ * however many batches are in flight (curl_multi_perform() polled every
+ * transfer's socket on its own each time). No second thread and no
+ * hand-off: the sink's callbacks stay on one thread, as emit() always was,
+ * and an answer is read where the next request is made.
  *
  * Positions: batches finish out of order, but a sink's cursors and journal
  * acknowledgements only ever move to the end of the oldest batch not yet
@@ -18,9 +24,13 @@
  * waits long (a retry) holds back the ones after it once max_in_flight are
  * taken. */
 #define _GNU_SOURCE
+#include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #include "http.h"
 
@@ -51,6 +61,10 @@ struct taken {
 
 struct lb_async {
     CURLM *multi;
+    int efd;                    /* the wake-up eventfd, -1 before it is made */
+    struct pollfd *pfd;         /* [0]: efd; then curl's sockets (on_socket) */
+    uint32_t npfd, cappfd;
+    int64_t timer_due;          /* lb_mono_ms() when curl wants its timeout, -1: none */
     struct flight *f;
     uint32_t nf, busy;
     struct flight *next;        /* handed out by lb_async_batch() */
@@ -68,6 +82,52 @@ struct lb_async {
     uint64_t nlat;
 };
 
+/* curl's socket callback: keeps a->pfd[1..] as the sockets curl wants
+ * watched, with the events it wants. 0, or -1 when out of memory (curl then
+ * fails the transfers in the multi handle). */
+static int on_socket(CURL *easy, curl_socket_t fd, int what, void *ud, void *sockp)
+{
+    struct lb_async *a = ud;
+    uint32_t i = 1;
+
+    (void)easy;
+    (void)sockp;
+    while (i < a->npfd && a->pfd[i].fd != fd)
+        i++;
+    if (what == CURL_POLL_REMOVE) {
+        if (i < a->npfd)
+            a->pfd[i] = a->pfd[--a->npfd];
+        return 0;
+    }
+    if (i == a->npfd) {
+        if (a->npfd == a->cappfd) {
+            struct pollfd *p = realloc(a->pfd, 2 * a->cappfd * sizeof *p);
+
+            if (p == NULL)
+                return -1;
+            a->pfd = p;
+            a->cappfd *= 2;
+        }
+        a->npfd++;
+        a->pfd[i].fd = fd;
+        a->pfd[i].revents = 0;
+    }
+    a->pfd[i].events = (short)((what & CURL_POLL_IN ? POLLIN : 0) |
+                               (what & CURL_POLL_OUT ? POLLOUT : 0));
+    return 0;
+}
+
+/* curl's timer callback: when it next wants curl_multi_socket_action()
+ * with CURL_SOCKET_TIMEOUT (-1: not at all). */
+static int on_timer(CURLM *multi, long timeout_ms, void *ud)
+{
+    struct lb_async *a = ud;
+
+    (void)multi;
+    a->timer_due = timeout_ms < 0 ? -1 : lb_mono_ms() + timeout_ms;
+    return 0;
+}
+
 int lb_async_new(struct lb_sink *s, char *err, size_t errlen)
 {
     struct lb_async *a = calloc(1, sizeof *a);
@@ -75,6 +135,8 @@ int lb_async_new(struct lb_sink *s, char *err, size_t errlen)
 
     if (a == NULL)
         goto oom;
+    a->efd = -1;
+    a->timer_due = -1;
     s->async = a;
     if (lb_http_global_init() != 0) {
         lb_errf(err, errlen, "sink %s: libcurl failed to initialise", s->name);
@@ -87,8 +149,24 @@ int lb_async_new(struct lb_sink *s, char *err, size_t errlen)
     a->f = calloc(n, sizeof *a->f);
     a->rec = calloc(a->rcap, sizeof *a->rec);
     a->multi = curl_multi_init();
-    if (a->f == NULL || a->rec == NULL || a->multi == NULL)
+    a->cappfd = 2 * n + 2; /* grown by on_socket() if curl wants more */
+    a->pfd = calloc(a->cappfd, sizeof *a->pfd);
+    if (a->f == NULL || a->rec == NULL || a->multi == NULL || a->pfd == NULL)
         goto oom;
+    a->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (a->efd < 0) {
+        lb_errf(err, errlen, "sink %s: no eventfd for its wake-ups: %s", s->name,
+                strerror(errno));
+        return LLMBILL_ENOMEM;
+    }
+    if (lb_fork_track_fd(a->efd) != 0) {
+        close(a->efd);
+        a->efd = -1;
+        goto oom;
+    }
+    a->pfd[0].fd = a->efd;
+    a->pfd[0].events = POLLIN;
+    a->npfd = 1;
     for (uint32_t i = 0; i < n; i++) {
         struct flight *f = &a->f[i];
 
@@ -103,6 +181,10 @@ int lb_async_new(struct lb_sink *s, char *err, size_t errlen)
     curl_multi_setopt(a->multi, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
     curl_multi_setopt(a->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)n);
     curl_multi_setopt(a->multi, CURLMOPT_MAXCONNECTS, (long)n + 1);
+    curl_multi_setopt(a->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
+    curl_multi_setopt(a->multi, CURLMOPT_SOCKETDATA, a);
+    curl_multi_setopt(a->multi, CURLMOPT_TIMERFUNCTION, on_timer);
+    curl_multi_setopt(a->multi, CURLMOPT_TIMERDATA, a);
     return 0;
 oom:
     lb_errf(err, errlen, "sink %s: out of memory for %u batches in flight", s->name, n);
@@ -131,6 +213,11 @@ void lb_async_free(struct lb_sink *s)
     }
     if (a->multi != NULL)
         curl_multi_cleanup(a->multi);
+    if (a->efd >= 0) {
+        lb_fork_untrack_fd(a->efd);
+        close(a->efd);
+    }
+    free(a->pfd);
     free(a->f);
     free(a->rec);
     free(a);
@@ -167,9 +254,14 @@ void lb_async_keep(struct lb_sink *s)
     s->async->left = 1;
 }
 
+/* Any thread: one write to the eventfd (never blocks: a full counter, at
+ * 2^64 - 2 wake-ups not yet read, is a wake-up already pending). */
 void lb_async_wake(struct lb_sink *s)
 {
-    curl_multi_wakeup(s->async->multi);
+    uint64_t one = 1;
+    ssize_t r = write(s->async->efd, &one, sizeof one);
+
+    (void)r;
 }
 
 static void finish(struct lb_sink *s, struct flight *f)
@@ -400,13 +492,101 @@ static void abandon_all(struct lb_sink *s)
     }
 }
 
+/* Until nothing moves: curl's timer when it is due (a transfer just added
+ * starts only there), the messages of ended transfers, shutdown, and the
+ * retries that are due. A transfer may end inside any
+ * curl_multi_socket_action(), and its message must be read before the next
+ * poll, which would not wake for it (a transfer that has ended has no
+ * socket left to wake on). How many answers and sends there were, or -1
+ * when the batches were abandoned (shutdown). */
+static int settle_all(struct lb_sink *s)
+{
+    struct lb_async *a = s->async;
+    int running, left, total = 0;
+    CURLMsg *m;
+
+    for (int moved = 1; moved; total += moved) {
+        int64_t now = lb_mono_ms();
+
+        moved = 0;
+        if (a->timer_due >= 0 && now >= a->timer_due) {
+            a->timer_due = -1; /* on_timer() sets the next one */
+            curl_multi_socket_action(a->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+        }
+        while ((m = curl_multi_info_read(a->multi, &left)) != NULL) {
+            struct flight *f = NULL;
+
+            if (m->msg != CURLMSG_DONE)
+                continue;
+            curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&f);
+            answered(s, f, m->data.result);
+            moved++;
+        }
+        if (atomic_load(&s->h->aborting)) {
+            abandon_all(s);
+            return -1;
+        }
+        for (uint32_t i = 0; i < a->nf; i++) {
+            struct flight *f = &a->f[i];
+
+            if (f->state == F_WAIT && now >= f->due_ms && now >= a->paused_until) {
+                send_flight(s, f);
+                moved++;
+            }
+        }
+    }
+    return total;
+}
+
+/* One poll() over the eventfd and curl's sockets for at most wait_ms
+ * (and no later than curl's timer); the eventfd is drained, and each ready
+ * socket handed to curl with what it is ready for. curl changes a->pfd
+ * from inside socket_action (on_socket): a socket it removes takes the
+ * last one's place, which, if ready, this round skips and the next poll()
+ * reports again at once. */
+static void poll_once(struct lb_async *a, int64_t wait_ms)
+{
+    int64_t timer = a->timer_due >= 0 ? a->timer_due - lb_mono_ms() : wait_ms;
+    int running;
+
+    if (timer < wait_ms)
+        wait_ms = timer;
+    if (poll(a->pfd, a->npfd, (int)(wait_ms < 0 ? 0 : wait_ms > 60000 ? 60000 : wait_ms)) <= 0)
+        return;
+    if (a->pfd[0].revents != 0) {
+        uint64_t v;
+        ssize_t r = read(a->efd, &v, sizeof v);
+
+        (void)r;
+    }
+    for (uint32_t i = 1; i < a->npfd; i++) {
+        short ev = a->pfd[i].revents;
+        int bits = (ev & (POLLIN | POLLHUP | POLLERR) ? CURL_CSELECT_IN : 0) |
+                   (ev & POLLOUT ? CURL_CSELECT_OUT : 0) | (ev & POLLERR ? CURL_CSELECT_ERR : 0);
+
+        a->pfd[i].revents = 0;
+        if (ev & POLLNVAL)
+            a->pfd[i--] = a->pfd[--a->npfd]; /* closed without curl saying: not watched */
+        else if (bits != 0)
+            curl_multi_socket_action(a->multi, a->pfd[i].fd, bits, &running);
+    }
+}
+
 void lb_async_wait(struct lb_sink *s, int64_t wait_ms, int sleep_ok)
 {
     struct lb_async *a = s->async;
-    int64_t now = lb_mono_ms();
-    int running = 0, left;
-    CURLMsg *m;
+    int64_t now;
+    int moved;
 
+    /* first what is due already: a transfer added since the last wait
+     * starts only at curl's 0 ms timer (the poll would wait for its answer
+     * unsent), and what that settles or sends makes this no time to sleep */
+    moved = settle_all(s);
+    if (moved < 0) {
+        retire(s);
+        return;
+    }
+    now = lb_mono_ms();
     for (uint32_t i = 0; i < a->nf; i++) {
         const struct flight *f = &a->f[i];
 
@@ -417,39 +597,11 @@ void lb_async_wait(struct lb_sink *s, int64_t wait_ms, int sleep_ok)
                 wait_ms = due - now;
         }
     }
-    if (!sleep_ok || wait_ms < 0)
+    if (!sleep_ok || moved > 0 || wait_ms < 0)
         wait_ms = 0;
     if (a->busy > 0 || wait_ms > 0)
-        curl_multi_poll(a->multi, NULL, 0, (int)(wait_ms > 60000 ? 60000 : wait_ms), NULL);
-    /* until nothing moves: a transfer may end inside any curl_multi_perform(),
-     * and its message must be read before the next poll, which would not wake
-     * for it (a transfer that has ended has no socket left to wake on) */
-    for (int moved = 1; moved;) {
-        moved = 0;
-        curl_multi_perform(a->multi, &running);
-        while ((m = curl_multi_info_read(a->multi, &left)) != NULL) {
-            struct flight *f = NULL;
-
-            if (m->msg != CURLMSG_DONE)
-                continue;
-            curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&f);
-            answered(s, f, m->data.result);
-            moved = 1;
-        }
-        if (atomic_load(&s->h->aborting)) {
-            abandon_all(s);
-            break;
-        }
-        now = lb_mono_ms();
-        for (uint32_t i = 0; i < a->nf; i++) {
-            struct flight *f = &a->f[i];
-
-            if (f->state == F_WAIT && now >= f->due_ms && now >= a->paused_until) {
-                send_flight(s, f);
-                moved = 1;
-            }
-        }
-    }
+        poll_once(a, wait_ms);
+    settle_all(s);
     retire(s);
 }
 
