@@ -12,9 +12,11 @@
 
 #include "llmbill/llmbill.h"
 
-typedef int (*open_fn)(llmbill **, const char *, char *, size_t);
-typedef int (*record_fn)(llmbill *, const struct llmbill_usage *);
-typedef int (*close_fn)(llmbill *);
+/* the types of the header's own prototypes: a call through dlsym() that
+ * does not match them does not compile */
+typedef __typeof__(llmbill_open_string) *open_fn;
+typedef __typeof__(llmbill_record) *record_fn;
+typedef __typeof__(llmbill_close) *close_fn;
 
 static record_fn rec;
 static llmbill *h;
@@ -45,7 +47,8 @@ static void *recorder(void *arg)
 
 int main(void)
 {
-    char err[512], ini[1024];
+    char err[512] = "", ini[1024];
+    struct llmbill_open_opts opts;
     void *lib = dlopen(LIBLLMBILL_PATH, RTLD_NOW | RTLD_LOCAL);
     open_fn op;
     close_fn cl;
@@ -64,7 +67,11 @@ int main(void)
     }
     snprintf(ini, sizeof ini, "[llmbill]\nplugin_dir = %s\ncallbacks = j\n"
              "[j]\nplugin = jsonl\npath = unload.jsonl\n", PLUGIN_DIR);
-    if (op(&h, ini, err, sizeof err) != 0) {
+    memset(&opts, 0, sizeof opts);
+    opts.struct_size = sizeof opts;
+    opts.errbuf = err;
+    opts.errbuf_len = sizeof err;
+    if (op(&h, ini, &opts) != 0) {
         fprintf(stderr, "open: %s\n", err);
         return 1;
     }
