@@ -82,9 +82,35 @@ struct lb_async {
     uint64_t nlat;
 };
 
+/* Room for want entries in a->pfd (doubling); 0, or -1 out of memory. */
+static int pfd_room(struct lb_async *a, uint32_t want)
+{
+    uint32_t cap = a->cappfd;
+    struct pollfd *p;
+
+    while (cap < want)
+        cap *= 2;
+    if (cap == a->cappfd)
+        return 0;
+    if ((p = realloc(a->pfd, cap * sizeof *p)) == NULL)
+        return -1;
+    a->pfd = p;
+    a->cappfd = cap;
+    return 0;
+}
+
+/* Free entries a->pfd keeps before each poll (poll_once()), on top of the
+ * 2 x max_in_flight + 2 it starts with: curl's socket callback then finds
+ * room without allocating, unless more sockets than this open between two
+ * polls. */
+#define PFD_SLACK 8
+
 /* curl's socket callback: keeps a->pfd[1..] as the sockets curl wants
- * watched, with the events it wants. 0, or -1 when out of memory (curl then
- * fails the transfers in the multi handle). */
+ * watched, with the events it wants. 0, or -1 when a->pfd had no room and
+ * growing it failed: curl then marks the multi handle dead, and the
+ * instance delivers nothing more until close (which keeps its events in the
+ * journal or dead-letters them). Two allocation failures in a row, the
+ * first of them harmless (poll_once()), lead there. */
 static int on_socket(CURL *easy, curl_socket_t fd, int what, void *ud, void *sockp)
 {
     struct lb_async *a = ud;
@@ -100,14 +126,8 @@ static int on_socket(CURL *easy, curl_socket_t fd, int what, void *ud, void *soc
         return 0;
     }
     if (i == a->npfd) {
-        if (a->npfd == a->cappfd) {
-            struct pollfd *p = realloc(a->pfd, 2 * a->cappfd * sizeof *p);
-
-            if (p == NULL)
-                return -1;
-            a->pfd = p;
-            a->cappfd *= 2;
-        }
+        if (pfd_room(a, a->npfd + 1) != 0)
+            return -1;
         a->npfd++;
         a->pfd[i].fd = fd;
         a->pfd[i].revents = 0;
@@ -551,6 +571,8 @@ static void poll_once(struct lb_async *a, int64_t wait_ms)
 
     if (timer < wait_ms)
         wait_ms = timer;
+    /* room for new sockets now, where failing loses nothing (on_socket()) */
+    (void)pfd_room(a, a->npfd + PFD_SLACK);
     if (poll(a->pfd, a->npfd, (int)(wait_ms < 0 ? 0 : wait_ms > 60000 ? 60000 : wait_ms)) <= 0)
         return;
     if (a->pfd[0].revents != 0) {
