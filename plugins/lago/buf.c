@@ -1,7 +1,5 @@
 /* llmbill sink "lago": a growable byte buffer. */
 #define _POSIX_C_SOURCE 200809L
-#include <stdarg.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -33,18 +31,12 @@ void lago_buf_puts(struct lago_buf *b, const char *s)
     lago_buf_put(b, s, strlen(s));
 }
 
-void lago_buf_printf(struct lago_buf *b, const char *fmt, ...)
+void lago_buf_json(struct lago_buf *b, const struct llmbill_host *host, const char *s)
 {
-    va_list ap;
-    int n;
+    /* one pass: room for the worst case (every byte escaped as \u00XX) */
+    size_t worst = strlen(s) * 6 + 2;
 
-    va_start(ap, fmt);
-    n = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-    if (n < 0 || lago_buf_reserve(b, (size_t)n) != 0)
+    if (lago_buf_reserve(b, worst) != 0)
         return;
-    va_start(ap, fmt);
-    vsnprintf(b->p + b->len, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-    b->len += (size_t)n;
+    b->len += host->json_string(s, b->p + b->len, worst + 1);
 }

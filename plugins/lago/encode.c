@@ -38,16 +38,6 @@ const char *lago_charge_value(const struct lago_map *m, const struct llmbill_usa
     return v != NULL && v[0] != '\0' ? v : NULL;
 }
 
-static void put_json_str(const struct lago_map *m, struct lago_buf *b, const char *s)
-{
-    /* one pass: room for the worst case (every byte escaped as \u00XX) */
-    size_t worst = strlen(s) * 6 + 2;
-
-    if (lago_buf_reserve(b, worst) != 0)
-        return;
-    b->len += m->host->json_string(s, b->p + b->len, worst + 1);
-}
-
 int lago_cents(int64_t cost, char *buf, size_t cap)
 {
     /* cost counts 1e-12 USD, so one cent is 1e10 units */
@@ -104,11 +94,11 @@ static void put_event(const struct lago_map *m, const struct llmbill_usage *u, s
     int n;
 
     LAGO_LIT(b, "{\"transaction_id\":");
-    put_json_str(m, b, u->event_id);
+    lago_buf_json(b, m->host, u->event_id);
     LAGO_LIT(b, ",\"external_subscription_id\":");
-    put_json_str(m, b, lago_charge_value(m, u));
+    lago_buf_json(b, m->host, lago_charge_value(m, u));
     LAGO_LIT(b, ",\"code\":");
-    put_json_str(m, b, m->event_code);
+    lago_buf_json(b, m->host, m->event_code);
     {
         char ms[5] = { '.', (char)('0' + ts % 1000 / 100), (char)('0' + ts % 100 / 10),
                        (char)('0' + ts % 10), '"' };
@@ -118,14 +108,14 @@ static void put_event(const struct lago_map *m, const struct llmbill_usage *u, s
         lago_buf_put(b, ms, sizeof ms);
     }
     LAGO_LIT(b, ",\"properties\":{\"model\":");
-    put_json_str(m, b, u->model);
+    lago_buf_json(b, m->host, u->model);
     if (m->litellm_style) {
         PUT_U64(b, "prompt_tokens", u->input_tokens);
         PUT_U64(b, "completion_tokens", u->output_tokens);
     } else {
         if (u->provider != NULL) {
             LAGO_LIT(b, ",\"provider\":");
-            put_json_str(m, b, u->provider);
+            lago_buf_json(b, m->host, u->provider);
         }
         PUT_U64(b, "input_tokens", u->input_tokens);
         PUT_U64(b, "output_tokens", u->output_tokens);

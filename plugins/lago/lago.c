@@ -87,18 +87,10 @@ static int parse_properties(struct lago *l, const char *spec)
             k[n - 1] = '\0';
         for (n = strlen(v); n > 0 && v[n - 1] == ' '; n--)
             v[n - 1] = '\0';
-        lago_buf_puts(&b, ",");
-        n = l->host->json_string(k, NULL, 0);
-        if (lago_buf_reserve(&b, n) == 0) {
-            l->host->json_string(k, b.p + b.len, n + 1);
-            b.len += n;
-        }
-        lago_buf_puts(&b, ":");
-        n = l->host->json_string(v, NULL, 0);
-        if (lago_buf_reserve(&b, n) == 0) {
-            l->host->json_string(v, b.p + b.len, n + 1);
-            b.len += n;
-        }
+        LAGO_LIT(&b, ",");
+        lago_buf_json(&b, l->host, k);
+        LAGO_LIT(&b, ":");
+        lago_buf_json(&b, l->host, v);
     }
     free(copy);
     if (b.oom) {

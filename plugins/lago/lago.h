@@ -37,11 +37,8 @@ static inline void lago_buf_put(struct lago_buf *b, const char *s, size_t n)
 
 /* Appends a string literal (its length known at compile time). */
 #define LAGO_LIT(b, lit) lago_buf_put((b), "" lit, sizeof(lit) - 1)
-void lago_buf_printf(struct lago_buf *b, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 2, 3)))
-#endif
-    ;
+/* Appends s as a JSON string (quoted, escaped by the host's json_string). */
+void lago_buf_json(struct lago_buf *b, const struct llmbill_host *host, const char *s);
 
 /* How events are turned into Lago events. */
 struct lago_map {
